@@ -1,0 +1,46 @@
+"""
+### statutory_timeliness
+
+Judges every case against the statutory timescales (Working Together to Safeguard Children),
+as of the last day of the run's data interval, never the wall clock: notification to the
+Panel (5 working days from awareness), rapid review (15 working days), LCSPR completion
+(6 calendar months from the decision) and the publication notice (final report at least 7
+working days before publication). Working days exclude weekends and England and Wales bank
+holidays. Every number comes from the config file.
+
+Replaces the `timeliness` rows for its as-of date, so reruns and backfills give the same table.
+Runs daily and whenever `partnership_returns` loads new data.
+`airflow dags test statutory_timeliness 2024-06-30` judges the cases as of 30 June 2024.
+"""
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import dag, task
+from airflow.timetables.assets import AssetOrTimeSchedule
+from airflow.timetables.trigger import CronTriggerTimetable
+
+from reviews_airflow.assets import CASES, TIMELINESS
+from reviews_airflow.dag_defaults import TIMEZONE, default_args, tags
+
+
+@dag(
+    dag_id="statutory_timeliness",
+    schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable("0 7 * * *", timezone=TIMEZONE), assets=[CASES]),
+    start_date=pendulum.datetime(2023, 10, 1, tz=TIMEZONE),
+    catchup=False,
+    max_active_runs=1,
+    default_args=default_args(),
+    tags=tags("timeliness"),
+    doc_md=__doc__,
+)
+def statutory_timeliness():
+    @task(outlets=[TIMELINESS])
+    def judge(**context) -> dict:
+        from reviews_airflow import tasks
+
+        return tasks.judge_timeliness(context)
+
+    judge()
+
+
+statutory_timeliness()

@@ -1,0 +1,41 @@
+"""Parse the dates partnerships write: their own format, ISO always, Excel serials in workbooks.
+
+Day first is never guessed from the data: `03/04/2024` is 3 April because the partnership's
+configured format says so. Blank means unknown (NaT), and is not an error; text that is not a
+date in any accepted form is an error the quality checks report with the original text.
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+ISO_FORMAT = "%Y-%m-%d"
+EXCEL_EPOCH = pd.Timestamp("1899-12-30")
+# Excel serials we accept: 1 Jan 1960 .. 31 Dec 2099 (anything else is not a plausible case date).
+_SERIAL_MIN, _SERIAL_MAX = 21916, 73050
+
+
+def parse_dates(values: pd.Series, date_format: str, *, excel_serials: bool = True) -> tuple[pd.Series, pd.Series]:
+    """Return (parsed datetime64 series, mask of cells that are non-blank but not a date)."""
+    text = values.astype("string").str.strip()
+    blank = text.isna() | (text == "")
+    parsed = pd.to_datetime(text.where(~blank), format=date_format, errors="coerce")
+    if date_format != ISO_FORMAT:
+        iso = pd.to_datetime(text.where(parsed.isna() & ~blank), format=ISO_FORMAT, errors="coerce")
+        parsed = parsed.fillna(iso)
+    # Workbooks hand over datetimes as ISO text with a time part ("2024-04-03 00:00:00").
+    stamp = pd.to_datetime(text.where(parsed.isna() & ~blank), format="%Y-%m-%d %H:%M:%S", errors="coerce")
+    parsed = parsed.fillna(stamp)
+    if excel_serials:
+        num = pd.to_numeric(text.where(parsed.isna() & ~blank), errors="coerce")
+        ok = num.notna() & (num == num.round()) & num.between(_SERIAL_MIN, _SERIAL_MAX)
+        serial = EXCEL_EPOCH + pd.to_timedelta(num.where(ok), unit="D")
+        parsed = parsed.fillna(serial)
+    parsed = parsed.dt.normalize()
+    bad = ~blank & parsed.isna()
+    return parsed, bad
+
+
+def to_iso(parsed: pd.Series) -> pd.Series:
+    """ISO strings for parsed dates, None for NaT."""
+    out = parsed.dt.strftime(ISO_FORMAT)
+    return out.astype(object).where(parsed.notna(), None)

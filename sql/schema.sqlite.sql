@@ -1,0 +1,173 @@
+-- Generated from include/reviews/warehouse.py by `make schema`; do not edit by hand.
+
+CREATE TABLE bulletins (
+	bulletin_id INTEGER NOT NULL, 
+	period_start DATE NOT NULL, 
+	period_end DATE NOT NULL, 
+	audience VARCHAR(40) NOT NULL, 
+	version INTEGER NOT NULL, 
+	content_hash VARCHAR(64) NOT NULL, 
+	path TEXT NOT NULL, 
+	subject VARCHAR(300) NOT NULL, 
+	built_at DATETIME NOT NULL, 
+	PRIMARY KEY (bulletin_id), 
+	CONSTRAINT uq_bulletin_version UNIQUE (period_start, period_end, audience, version)
+);
+
+CREATE TABLE circulation_log (
+	send_id INTEGER NOT NULL, 
+	bulletin_id INTEGER NOT NULL, 
+	recipient VARCHAR(320) NOT NULL, 
+	status VARCHAR(20) NOT NULL, 
+	attempt INTEGER NOT NULL, 
+	queued_at DATETIME NOT NULL, 
+	sent_at DATETIME, 
+	error TEXT, 
+	transport VARCHAR(20), 
+	message_ref TEXT, 
+	PRIMARY KEY (send_id), 
+	CONSTRAINT uq_circulation_once UNIQUE (bulletin_id, recipient)
+);
+
+CREATE TABLE learning (
+	partnership_code VARCHAR(40) NOT NULL, 
+	finding_id VARCHAR(100) NOT NULL, 
+	review_id VARCHAR(200), 
+	theme VARCHAR(200), 
+	finding TEXT, 
+	recommendation TEXT, 
+	owner_agency VARCHAR(200), 
+	action_due_date DATE, 
+	action_status VARCHAR(200), 
+	action_completed_date DATE, 
+	return_date DATE NOT NULL, 
+	source_file_id INTEGER NOT NULL, 
+	source_row INTEGER NOT NULL, 
+	row_hash VARCHAR(64) NOT NULL, 
+	loaded_at DATETIME NOT NULL, 
+	PRIMARY KEY (partnership_code, finding_id)
+);
+
+CREATE TABLE notifications (
+	partnership_code VARCHAR(40) NOT NULL, 
+	notification_id VARCHAR(100) NOT NULL, 
+	child_key VARCHAR(64) NOT NULL, 
+	incident_date DATE, 
+	aware_date DATE, 
+	notified_date DATE, 
+	incident_type VARCHAR(200), 
+	age_years INTEGER, 
+	sex VARCHAR(200), 
+	ethnicity VARCHAR(200), 
+	disability VARCHAR(200), 
+	looked_after VARCHAR(200), 
+	cp_plan VARCHAR(200), 
+	cin_plan VARCHAR(200), 
+	known_to_csc VARCHAR(200), 
+	return_date DATE NOT NULL, 
+	source_file_id INTEGER NOT NULL, 
+	source_row INTEGER NOT NULL, 
+	row_hash VARCHAR(64) NOT NULL, 
+	loaded_at DATETIME NOT NULL, 
+	PRIMARY KEY (partnership_code, notification_id)
+);
+
+CREATE TABLE practice_reviews (
+	partnership_code VARCHAR(40) NOT NULL, 
+	review_id VARCHAR(100) NOT NULL, 
+	notification_id VARCHAR(200), 
+	review_type VARCHAR(200), 
+	decision_date DATE, 
+	author VARCHAR(200), 
+	methodology VARCHAR(200), 
+	completed_date DATE, 
+	final_report_sent_date DATE, 
+	published_date DATE, 
+	status VARCHAR(200), 
+	return_date DATE NOT NULL, 
+	source_file_id INTEGER NOT NULL, 
+	source_row INTEGER NOT NULL, 
+	row_hash VARCHAR(64) NOT NULL, 
+	loaded_at DATETIME NOT NULL, 
+	PRIMARY KEY (partnership_code, review_id)
+);
+
+CREATE TABLE quarantine (
+	quarantine_id INTEGER NOT NULL, 
+	partnership_code VARCHAR(40) NOT NULL, 
+	dataset VARCHAR(40) NOT NULL, 
+	file_id INTEGER NOT NULL, 
+	file_name VARCHAR(255) NOT NULL, 
+	row_number INTEGER NOT NULL, 
+	record_id VARCHAR(100), 
+	failed_checks TEXT NOT NULL, 
+	raw_values TEXT NOT NULL, 
+	quarantined_at DATETIME NOT NULL, 
+	PRIMARY KEY (quarantine_id), 
+	CONSTRAINT uq_quarantine_row UNIQUE (file_id, dataset, row_number)
+);
+
+CREATE TABLE rapid_reviews (
+	partnership_code VARCHAR(40) NOT NULL, 
+	rapid_review_id VARCHAR(100) NOT NULL, 
+	notification_id VARCHAR(200), 
+	completed_date DATE, 
+	outcome VARCHAR(200), 
+	panel_response_date DATE, 
+	panel_decision VARCHAR(200), 
+	return_date DATE NOT NULL, 
+	source_file_id INTEGER NOT NULL, 
+	source_row INTEGER NOT NULL, 
+	row_hash VARCHAR(64) NOT NULL, 
+	loaded_at DATETIME NOT NULL, 
+	PRIMARY KEY (partnership_code, rapid_review_id)
+);
+
+CREATE TABLE record_history (
+	history_id INTEGER NOT NULL, 
+	partnership_code VARCHAR(40) NOT NULL, 
+	dataset VARCHAR(40) NOT NULL, 
+	record_id VARCHAR(100) NOT NULL, 
+	file_id INTEGER NOT NULL, 
+	return_date DATE NOT NULL, 
+	row_hash VARCHAR(64) NOT NULL, 
+	values_json TEXT NOT NULL, 
+	loaded_at DATETIME NOT NULL, 
+	PRIMARY KEY (history_id), 
+	CONSTRAINT uq_history_version UNIQUE (partnership_code, dataset, record_id, file_id)
+);
+
+CREATE TABLE return_files (
+	file_id INTEGER NOT NULL, 
+	partnership_code VARCHAR(40) NOT NULL, 
+	file_name VARCHAR(255) NOT NULL, 
+	sha256 VARCHAR(64) NOT NULL, 
+	size_bytes INTEGER NOT NULL, 
+	return_date DATE, 
+	received_at DATETIME NOT NULL, 
+	raw_path TEXT NOT NULL, 
+	datasets VARCHAR(200), 
+	rows_read INTEGER NOT NULL, 
+	rows_loaded INTEGER NOT NULL, 
+	rows_quarantined INTEGER NOT NULL, 
+	dropped_columns TEXT, 
+	status VARCHAR(20) NOT NULL, 
+	error TEXT, 
+	PRIMARY KEY (file_id), 
+	CONSTRAINT uq_return_files_sha UNIQUE (partnership_code, sha256)
+);
+
+CREATE TABLE timeliness (
+	partnership_code VARCHAR(40) NOT NULL, 
+	stage VARCHAR(30) NOT NULL, 
+	record_id VARCHAR(100) NOT NULL, 
+	as_of_date DATE NOT NULL, 
+	start_date DATE, 
+	due_date DATE, 
+	completed_date DATE, 
+	working_days_taken INTEGER, 
+	status VARCHAR(20) NOT NULL, 
+	rule_set VARCHAR(60), 
+	reason TEXT, 
+	PRIMARY KEY (partnership_code, stage, record_id, as_of_date)
+);

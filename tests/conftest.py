@@ -1,0 +1,76 @@
+"""Test set-up. Airflow reads its settings at import time, so they are set here, first."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="reviews-test-airflow-"))
+os.environ["AIRFLOW_HOME"] = str(AIRFLOW_HOME)
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(ROOT / "dags")
+os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(ROOT / "plugins")
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
+os.environ["GX_ANALYTICS_ENABLED"] = "false"
+os.environ["REVIEWS_RETRY_DELAY_SECONDS"] = "0"
+for name in list(os.environ):  # nothing from the developer's own shell leaks into a test
+    if name.startswith(("AIRFLOW_CONN_REVIEWS", "AIRFLOW_VAR_REVIEWS")) or name == "REVIEWS_PSEUDONYMISATION_KEY":
+        del os.environ[name]
+
+import pytest  # noqa: E402
+
+from tests.smtp_fixtures import *  # noqa: E402,F401,F403  (smtp_server fixture)
+
+POSTGRES_ADMIN_URL = os.environ.get("REVIEWS_TEST_POSTGRES", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """A migrated Airflow metadata database (SQLite under a temporary AIRFLOW_HOME)."""
+    subprocess.run([str(Path(sys.executable).parent / "airflow"), "db", "migrate"], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy())
+    return AIRFLOW_HOME
+
+
+@pytest.fixture(scope="session")
+def dagbag(airflow_db):
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(ROOT / "dags"))
+
+
+def _postgres_database(name: str) -> str:
+    """Create (or recreate) a database on the local PostgreSQL server; return its URL."""
+    import sqlalchemy as sa
+
+    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except sa.exc.OperationalError as exc:  # pragma: no cover - CI starts PostgreSQL
+        pytest.fail(f"the local PostgreSQL server is needed for this test: {exc}")
+    finally:
+        admin.dispose()
+    return POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+
+
+@pytest.fixture
+def postgres_url(request) -> str:
+    name = f"reviews_test_{os.getpid()}_{request.node.name[:20].lower()}".replace("[", "_").replace("]", "_").replace("-", "_")
+    return _postgres_database(name)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path) -> str:
+    return f"sqlite:///{tmp_path / 'warehouse.db'}"
+
+
+@pytest.fixture
+def cfg():
+    from reviews.config import load_config
+
+    return load_config()

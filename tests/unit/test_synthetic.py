@@ -1,0 +1,449 @@
+"""The synthetic returns generator: layout, partnership habits, cumulative restatement, faults.
+
+Ingest, validation and the demo trust these files to look like real returns with known faults,
+so the tests read the files back the way a partnership's file would be read, not via internals.
+"""
+from __future__ import annotations
+
+import csv
+import re
+import tempfile
+import time
+from contextlib import contextmanager
+from collections import defaultdict
+from datetime import date, datetime, timedelta
+from functools import lru_cache
+from pathlib import Path
+
+import openpyxl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from reviews import synthetic
+from reviews.config import load_config, normalise_word
+from reviews.synthetic import FAULT_KINDS, GenerationReport, generate_returns, return_schedule
+from reviews.template import DATASETS, DATASET_ORDER
+
+START, END = date(2023, 10, 1), date(2026, 9, 30)  # the demo window
+CFG = load_config()
+NHS_LIKE = re.compile(r"(?<!\d)(\d{10}|\d{3} \d{3} \d{4})(?!\d)")
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory) -> tuple[GenerationReport, float]:
+    inbox = tmp_path_factory.mktemp("inbox")
+    t0 = time.perf_counter()
+    report = generate_returns(inbox, CFG, start=START, end=END)
+    return report, time.perf_counter() - t0
+
+
+@pytest.fixture(scope="module")
+def report(demo) -> GenerationReport:
+    return demo[0]
+
+
+# ----------------------------------------------------------------- reading files back
+
+
+def _columns(code: str, dataset: str) -> dict[str, str]:
+    """Their header -> template column (template names when they have no mapping)."""
+    mapping = CFG.partnership(code).header_map(dataset)
+    return mapping or {c: c for c in DATASETS[dataset].column_names}
+
+
+@lru_cache(maxsize=None)
+def _sheets(path: Path) -> dict[str, list[list]]:
+    """dataset -> rows (header first) of one file, CSV or XLSX, values as the file holds them."""
+    if path.suffix == ".xlsx":
+        wb = openpyxl.load_workbook(path)
+        return {ws.title: [list(r) for r in ws.iter_rows(values_only=True)] for ws in wb}
+    dataset = path.stem.rsplit("_", 1)[0]
+    with path.open(encoding="utf-8", newline="") as fh:
+        return {dataset: list(csv.reader(fh))}
+
+
+@lru_cache(maxsize=None)
+def _records(path: Path, code: str) -> dict[str, list[dict]]:
+    """dataset -> rows as {template column or extra header: value}, with '_row' (1-based).
+
+    Cached: files are written once per test session and never changed; callers must not mutate."""
+    out = {}
+    for dataset, rows in _sheets(path).items():
+        names = _columns(code, dataset)
+        header = [names.get(h, h) for h in rows[0]]
+        out[dataset] = [
+            {**{k: ("" if v is None else v) for k, v in zip(header, r)}, "_row": n}
+            for n, r in enumerate(rows[1:], 1)
+        ]
+    return out
+
+
+def _return_date(path: Path) -> date:
+    return date.fromisoformat(path.stem.rsplit("_", 1)[1])
+
+
+def _all(report: GenerationReport):
+    """(code, path, dataset, row) for every data row written."""
+    for path in sorted(report.files):
+        code = path.parent.name
+        for dataset, rows in _records(path, code).items():
+            for row in rows:
+                yield code, path, dataset, row
+
+
+def _fault_cells(report: GenerationReport) -> dict[tuple[Path, str, int, str], str]:
+    return {(f.path, f.dataset, f.row, f.column): f.kind for f in report.fault_log}
+
+
+def _parse(value, code: str) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    return datetime.strptime(value, CFG.partnership(code).date_format).date()
+
+
+# ----------------------------------------------------------------- tests
+
+
+def test_same_seed_gives_identical_bytes(report, tmp_path):
+    again = generate_returns(tmp_path, CFG, start=START, end=END)
+    first = {p.relative_to(report.inbox): p.read_bytes() for p in report.files}
+    second = {p.relative_to(tmp_path): p.read_bytes() for p in again.files}
+    assert first.keys() == second.keys()
+    assert all(first[k] == second[k] for k in first), "a file differs between two runs"
+    assert again.faults == report.faults and again.rows == report.rows
+
+
+def test_another_seed_gives_other_data(report, tmp_path):
+    other = generate_returns(tmp_path, CFG, start=START, end=END, seed=7, partnerships=["knowsley"])
+    theirs = (tmp_path / "knowsley" / "notifications_2025-01-10.csv").read_bytes()
+    ours = (report.inbox / "knowsley" / "notifications_2025-01-10.csv").read_bytes()
+    assert other.files and theirs != ours
+
+
+def test_layout_one_return_per_quarter_dated_ten_days_after(report):
+    quarter_ends = [date(2023, 12, 31), date(2024, 3, 31), date(2024, 6, 30), date(2024, 9, 30),
+                    date(2024, 12, 31), date(2025, 3, 31), date(2025, 6, 30), date(2025, 9, 30),
+                    date(2025, 12, 31), date(2026, 3, 31), date(2026, 6, 30)]  # Sep 2026's is due after END
+    expected_dates = [q + timedelta(days=10) for q in quarter_ends]
+    assert [r for _, r in return_schedule(START, END)] == expected_dates
+    for code, p in CFG.partnerships.items():
+        names = sorted(x.name for x in (report.inbox / code).iterdir())
+        if p.file_format == "xlsx":
+            want = [f"return_{d.isoformat()}.xlsx" for d in expected_dates]
+        else:
+            want = [f"{ds}_{d.isoformat()}.csv" for ds in DATASET_ORDER for d in expected_dates]
+        assert names == sorted(want), code
+    assert len(report.files) == len(set(report.files)) == sum(
+        1 if p.file_format == "xlsx" else 4 for p in CFG.partnerships.values()) * len(expected_dates)
+
+
+def test_headers_are_each_partnerships_own(report):
+    for path in report.files:
+        code = path.parent.name
+        for dataset, rows in _sheets(path).items():
+            inverted = {}
+            for theirs, ours in CFG.partnership(code).header_map(dataset).items():
+                inverted.setdefault(ours, theirs)
+            want = [inverted.get(c, c) for c in DATASETS[dataset].column_names]
+            got = [h for h in rows[0] if h not in synthetic.EXTRA_HEADERS]
+            assert got == want, (path, dataset)
+            extras = [h for h in rows[0] if h in synthetic.EXTRA_HEADERS]
+            if dataset == "notifications" and code in report.extra_columns:
+                assert extras == list(synthetic.EXTRA_HEADERS)
+            else:
+                assert extras == []
+    assert CFG.partnership("knowsley").header_map("notifications") == {}  # template names case
+
+
+def test_csv_is_utf8_with_crlf(report):
+    data = (report.inbox / "sefton" / "learning_2025-04-10.csv").read_bytes()
+    data.decode("utf-8")
+    assert data.count(b"\r\n") >= 2 and data.count(b"\n") == data.count(b"\r\n")
+
+
+def test_liverpool_workbook_has_four_sheets_and_mixed_dates(report):
+    books = sorted((report.inbox / "liverpool").glob("return_*.xlsx"))
+    assert books
+    real = text = 0
+    for path in books:
+        wb = openpyxl.load_workbook(path)
+        assert wb.sheetnames == list(DATASET_ORDER)
+        assert wb.properties.created == datetime.combine(_return_date(path), datetime.min.time()).replace(hour=9)
+        for ws in wb:
+            dates = {i for i, h in enumerate(next(ws.iter_rows(values_only=True)))
+                     if _columns("liverpool", ws.title).get(h) in DATASETS[ws.title].of_kind("date")}
+            for r in ws.iter_rows(min_row=2):
+                for i in dates:
+                    v = r[i].value
+                    real += isinstance(v, datetime)
+                    text += isinstance(v, str) and bool(re.fullmatch(r"\d\d/\d\d/\d{4}", v))
+                    if isinstance(v, datetime):
+                        assert r[i].number_format == "DD/MM/YYYY"
+    assert real > 10 * text > 0, (real, text)
+
+
+def test_dates_parse_with_the_partnerships_own_format(report):
+    faulty = _fault_cells(report)
+    checked = 0
+    for code, path, dataset, row in _all(report):
+        for col in DATASETS[dataset].of_kind("date"):
+            v = row[col]
+            if v == "" or faulty.get((path, dataset, row["_row"], col)) == "unparseable_date":
+                continue
+            _parse(v, code)  # raises if the partnership's own format does not fit
+            checked += 1
+    assert checked > 1000
+
+
+def test_no_date_is_later_than_the_quarter_end_it_reports(report):
+    faulty = _fault_cells(report)
+    for code, path, dataset, row in _all(report):
+        quarter_end = _return_date(path) - timedelta(days=synthetic.RETURN_LAG_DAYS)
+        for col in DATASETS[dataset].of_kind("date"):
+            if row[col] != "" and (path, dataset, row["_row"], col) not in faulty:
+                assert _parse(row[col], code) <= quarter_end, (path, dataset, row["_row"], col)
+
+
+def test_every_fault_kind_is_injected_and_found_where_logged(report):
+    assert set(report.faults) == set(FAULT_KINDS)
+    assert all(report.faults[k] >= 1 for k in FAULT_KINDS), report.faults
+    assert sum(report.faults.values()) == len(report.fault_log)
+    for f in report.fault_log:
+        rows = _records(f.path, f.partnership)[f.dataset]
+        row = rows[f.row - 1]
+        id_col = DATASETS[f.dataset].id_column
+        assert row[id_col] == f.record_id
+        value = row[f.column]
+        if f.kind == "missing_required_date":
+            assert value == ""
+        elif f.kind == "aware_after_notified":
+            assert _parse(row["aware_date"], f.partnership) > _parse(row["notified_date"], f.partnership)
+        elif f.kind == "unknown_incident_type":
+            assert normalise_word(value) not in CFG.code_synonyms["incident_type"]
+            assert value not in DATASETS["notifications"].column("incident_type").codes
+        elif f.kind == "duplicate_id":
+            assert [r[id_col] for r in rows].count(f.record_id) == 2
+        elif f.kind == "unknown_theme":
+            assert normalise_word(value) not in CFG.theme_lookup()
+        elif f.kind == "unparseable_date":
+            with pytest.raises(ValueError):
+                _parse(value, f.partnership)
+            with pytest.raises(ValueError):
+                date.fromisoformat(value)
+        elif f.kind == "age_out_of_range":
+            assert int(value) >= 18
+
+
+def test_faults_are_about_the_rate_and_spread(report):
+    total = sum(sum(per.values()) for per in report.rows.values())
+    assert 0.03 < len(report.fault_log) / total < 0.09
+    assert {f.partnership for f in report.fault_log} == set(CFG.partnerships)
+    assert {f.dataset for f in report.fault_log} == set(DATASET_ORDER)
+
+
+def test_no_faults_when_rate_is_zero(tmp_path):
+    clean = generate_returns(tmp_path, CFG, start=START, end=date(2024, 12, 31), fault_rate=0.0)
+    assert clean.fault_log == [] and not any(clean.faults.values())
+
+
+def test_codes_are_template_codes_or_the_partnerships_words(report):
+    faulty = _fault_cells(report)
+    themes = CFG.theme_lookup()
+    words_used = themes_used = 0
+    for code, path, dataset, row in _all(report):
+        for col in DATASETS[dataset].of_kind("code"):
+            v = row[col]
+            if v == "" or (path, dataset, row["_row"], col) in faulty:
+                continue
+            if col == "theme":
+                assert normalise_word(v) in themes, v
+                themes_used += v not in CFG.themes
+                continue
+            codes = DATASETS[dataset].column(col).codes
+            if v not in codes:
+                assert CFG.code_synonyms[col][normalise_word(v)] in codes, (col, v)
+                words_used += 1
+    assert words_used > 50 and themes_used > 20
+
+
+def test_a_case_open_in_one_return_is_updated_in_a_later_one(report):
+    updated = 0
+    for code in CFG.partnerships:
+        seen: dict[str, str] = {}
+        files = [p for p in report.files if p.parent.name == code and not p.name.startswith(
+            ("notifications", "practice_reviews", "learning"))]  # rapid_reviews CSVs or workbooks
+        for path in sorted(files, key=_return_date):
+            for row in _records(path, code)["rapid_reviews"]:
+                rid = row["rapid_review_id"]
+                if seen.get(rid) == "" and row["completed_date"] != "":
+                    updated += 1
+                seen[rid] = row["completed_date"]
+    assert updated >= 5
+
+
+def test_returns_restate_open_cases_and_drop_finished_ones(report):
+    """A notification appears in consecutive returns from its first; finished ones drop out."""
+    appearances: dict[str, list[date]] = defaultdict(list)
+    for code, path, dataset, row in _all(report):
+        if dataset == "notifications" and code == "knowsley":
+            appearances[row["notification_id"]].append(_return_date(path))
+    schedule = [r for _, r in return_schedule(START, END)]
+    restated = 0
+    for nid, dates in appearances.items():
+        dates = sorted(set(dates))
+        i = schedule.index(dates[0])
+        assert dates == schedule[i:i + len(dates)], nid  # no gaps
+        restated += len(dates) > 1
+    assert restated > 10
+    assert any(schedule.index(min(d)) + len(set(d)) < len(schedule) for d in appearances.values())
+
+
+def test_references_resolve_within_each_return(report):
+    for path in report.files:
+        code = path.parent.name
+        day = _return_date(path)
+        group = [p for p in report.files if p.parent == path.parent and _return_date(p) == day]
+        records: dict[str, list[dict]] = {}
+        for p in group:
+            records.update(_records(p, code))
+        notified = {r["notification_id"] for r in records["notifications"]}
+        reviews = {r["review_id"] for r in records["practice_reviews"]}
+        assert {r["notification_id"] for r in records["rapid_reviews"]} == notified  # one each
+        assert {r["notification_id"] for r in records["practice_reviews"]} - {""} <= notified
+        assert {r["review_id"] for r in records["learning"]} <= reviews
+
+
+def test_volumes_are_realistic_times_the_inflation(report):
+    years = (return_schedule(START, END)[-1][0] - START).days / 365.25
+    for code, per in report.records.items():
+        expected = synthetic.BASE_NOTIFICATIONS_PER_YEAR * 10 * synthetic.VOLUME_WEIGHT.get(code, 1)
+        assert 0.6 * expected * years <= per["notifications"] <= 1.5 * expected * (years + 1), code
+    others = [report.records[c]["notifications"] for c in CFG.partnerships if c != "liverpool"]
+    assert report.records["liverpool"]["notifications"] > 1.4 * max(others)
+
+
+def test_case_mix_is_realistic(report):
+    latest: dict[str, dict] = {}
+    reviews: dict[str, dict] = {}
+    for code, path, dataset, row in _all(report):
+        key = (code, row[DATASETS[dataset].id_column])
+        if dataset == "notifications":
+            latest[key] = row
+        elif dataset == "practice_reviews":
+            reviews[key] = row
+    def share(col, codes):
+        vals = [normalise_word(r[col]) for r in latest.values()]
+        words = {w for w, c in CFG.code_synonyms.get(col, {}).items() if c in codes} | {normalise_word(c) for c in codes}
+        return sum(v in words for v in vals) / len(vals)
+    assert 0.35 < share("incident_type", {"death"}) < 0.65
+    assert 0.35 < share("incident_type", {"serious_harm"}) < 0.65
+    assert 0.15 < share("looked_after", {"Y"}) < 0.35
+    kinds = defaultdict(int)
+    for r in reviews.values():
+        kinds[CFG.code_synonyms["review_type"].get(normalise_word(r["review_type"]), r["review_type"])] += 1
+    assert kinds["lcspr"] > 0.15 * len(latest)
+    assert kinds["local_multi_agency"] > 0 and kinds["single_agency"] > 0
+    assert all(r["notification_id"] == "" for r in reviews.values()
+               if normalise_word(r["review_type"]) in {"local_multi_agency", "local multi agency", "lmar",
+                                                        "single_agency", "single agency", "sar"})
+
+
+def test_some_publications_are_too_close_to_the_final_report(report):
+    gaps = []
+    for code, path, dataset, row in _all(report):
+        if dataset == "practice_reviews" and row["published_date"] and row["final_report_sent_date"]:
+            try:
+                sent = _parse(row["final_report_sent_date"], code)
+                published = _parse(row["published_date"], code)
+            except ValueError:
+                continue
+            gaps.append((published - sent).days)
+    assert gaps and min(gaps) < 9 and max(gaps) >= 9  # 7 working days is at least 9 calendar days
+
+
+def test_ids_are_partnership_prefixed_and_children_synthetic(report):
+    prefixes = {"knowsley": "KNO", "liverpool": "LIV", "sefton": "SEF", "st_helens": "STH", "wirral": "WIR"}
+    patterns = {"notification_id": r"N-\d{4}", "rapid_review_id": r"RR-\d{4}", "review_id": r"R-\d{3}",
+                "finding_id": r"F-\d{4}", "child_ref": r"C-\d{6}"}
+    children: dict[str, set] = defaultdict(set)
+    for code, path, dataset, row in _all(report):
+        for col, pat in patterns.items():
+            if row.get(col):
+                assert re.fullmatch(rf"{prefixes[code]}-{pat}", row[col]), (col, row[col])
+        if dataset == "notifications":
+            children[row["notification_id"]].add(row["child_ref"])
+            if code in report.extra_columns:
+                assert re.fullmatch(rf"Child {prefixes[code]}-\d+", row["Child Name"])
+                assert re.fullmatch(r"[A-Z]{1,2}\d{1,2} \d[A-Z]{2}", row["Home Postcode"])
+    assert all(len(refs) == 1 for refs in children.values()), "a child reference changed between returns"
+
+
+def test_nothing_looks_like_an_nhs_number(report):
+    for path in report.files:
+        for rows in _sheets(path).values():
+            for r in rows:
+                for v in r:
+                    if isinstance(v, (str, int)):
+                        assert not NHS_LIKE.search(str(v)), (path, v)
+
+
+def test_default_demo_is_quick(demo):
+    assert demo[1] < 5.0
+
+
+def test_describe_and_cli(report, tmp_path, capsys):
+    text = report.describe()
+    assert "knowsley" in text and "Faults injected" in text and len(text.splitlines()) >= 4
+    assert synthetic.main(["--inbox", str(tmp_path), "--start", "2024-01-01", "--end", "2024-12-31",
+                           "--partnership", "wirral", "--inflate", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "wirral" in out and "liverpool" not in out
+    assert sorted(p.name for p in (tmp_path / "wirral").iterdir())[0] == "learning_2024-04-10.csv"
+
+
+def test_bad_arguments_fail_early(tmp_path):
+    with pytest.raises(ValueError):
+        generate_returns(tmp_path, CFG, start=END, end=START)
+    with pytest.raises(Exception, match="unknown partnership"):
+        generate_returns(tmp_path, CFG, start=START, end=END, partnerships=["halton"])
+
+
+def test_no_wall_clock_in_the_generator():
+    source = Path(synthetic.__file__).read_text(encoding="utf-8")
+    assert "date.today(" not in source and "datetime.now(" not in source
+
+
+@contextmanager
+def _fresh_reads():
+    """Temporary folders may reuse a name: do not let the read cache outlive them."""
+    try:
+        yield
+    finally:
+        _records.cache_clear()
+        _sheets.cache_clear()
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 10_000),
+    start=st.dates(date(2019, 1, 1), date(2027, 1, 1)),
+    months=st.integers(0, 15),
+    code=st.sampled_from(sorted(CFG.partnerships)),
+)
+def test_any_window_gives_consistent_returns(seed, start, months, code):
+    """Whatever the window: returns only for due quarters, dates as known, references hold."""
+    end = start + timedelta(days=months * 31)
+    with tempfile.TemporaryDirectory() as tmp, _fresh_reads():
+        rep = generate_returns(Path(tmp), CFG, start=start, end=end, seed=seed, inflate=2, partnerships=[code])
+        schedule = return_schedule(start, end)
+        assert all(start <= q <= end and r <= end for q, r in schedule)
+        assert rep.return_dates[code] == [r for _, r in schedule]
+        faulty = _fault_cells(rep)
+        for path in rep.files:
+            quarter_end = _return_date(path) - timedelta(days=synthetic.RETURN_LAG_DAYS)
+            for dataset, rows in _records(path, code).items():
+                for row in rows:
+                    for col in DATASETS[dataset].of_kind("date"):
+                        if row[col] != "" and (path, dataset, row["_row"], col) not in faulty:
+                            assert _parse(row[col], code) <= quarter_end
