@@ -8,7 +8,8 @@ Recipients outside the allowed domains in the config are refused and logged.
 
 Uses the `reviews_smtp` connection when it is set; otherwise writes `.eml` files to the outbox
 folder. A corrected bulletin is re-sent only when an analyst asks, with the run parameter
-`resend_bulletin_ids`. Runs when `regional_learning_summary` has built bulletins.
+`resend_bulletin_ids`. Runs when `regional_learning_summary` has built bulletins, and sends the
+period that run built; run by hand, it sends the latest period built.
 """
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ def bulletin_circulation():
     def queue(**context) -> dict:
         from reviews_airflow import tasks
 
-        return tasks.queue_sends(context["params"].get("resend_bulletin_ids"))
+        return tasks.queue_sends(context)
 
     @task
     def send() -> dict:

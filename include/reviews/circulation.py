@@ -35,7 +35,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,7 @@ from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.dialects import postgresql, sqlite
 
+from reviews.audit import audit_now
 from reviews.config import Config
 from reviews.mail import (
     LoginError,
@@ -64,9 +65,7 @@ REGION = "region"
 Clock = Callable[[], datetime]
 
 
-def utc_now() -> datetime:
-    """Audit timestamps only (queued_at, sent_at); no decision here depends on the clock."""
-    return datetime.now(timezone.utc)
+utc_now = audit_now  # audit timestamps only (queued_at, sent_at); no decision depends on the clock
 
 
 # ---------------------------------------------------------------------------------------------

@@ -13,14 +13,26 @@ partnership, 60 for Liverpool). Use inflate=1 to see what suppression does to re
 
 The story of each case is drawn once (true dates), then every quarterly return shows it AS KNOWN
 at that quarter end: later dates are blank, codes that depend on them (outcome, panel decision,
-status, action status) are as they stood. A return restates every case whose story is not over,
-plus those that changed during the quarter. Cases drawn in the year before `start` are the
-backlog a partnership carries into its first return (only the ones still open appear).
+status, action status) are as they stood. A return restates every case whose story is not over
+(a story ends with its last event: the Panel's response when there is no review, otherwise
+publication or the decision not to publish and the last learning action closed), plus those that
+changed during the quarter. Cases drawn in the year before `start` are the backlog a partnership
+carries into its first return (only the ones still open appear).
 
 Faults (FAULT_KINDS) are injected at write time into about `fault_rate` of rows, one per row, so
-the next return normally restates the same record cleanly, as a corrected return would. Every
-fault is listed in `GenerationReport.fault_log` with its file, 1-based data row (the header is
-line/row 1, so the data row n is line n + 1) and column, which is how tests find them.
+the next return normally restates the same record cleanly, as a corrected return would:
+  missing_required_date  blank aware_date (notifications) or decision_date (practice_reviews)
+  aware_after_notified   aware_date and notified_date swapped (notifications)
+  unknown_incident_type  "accident", "near miss" (notifications)
+  duplicate_id           a near copy of a row, same notification_id, just below it (notifications)
+  unknown_theme          "weather", "see notes" (learning)
+  unparseable_date       "31/02/yyyy", "30/02/yyyy" or "n/a" in any date column (all datasets)
+  age_out_of_range       19 or 21 (notifications)
+Every fault is listed in `GenerationReport.fault_log` with its file, 1-based data row (the header
+is line/row 1, so data row n is line/row n + 1), record id and column. With fault_rate > 0 each
+kind appears at least once when the returns hold a row it fits.
+
+CLI: python -m reviews.synthetic --inbox DIR --start 2023-10-01 --end 2026-09-30 --seed 2024 --inflate 10
 """
 from __future__ import annotations
 
@@ -42,6 +54,7 @@ import yaml
 
 from reviews.config import Config, load_config, normalise_word
 from reviews.template import DATASETS, DATASET_ORDER
+from reviews.working_days import add_working_days  # the one calendar, so synthetic lateness matches timeliness
 
 BASE_NOTIFICATIONS_PER_YEAR = 3.0  # per partnership, before `inflate` (domain.md)
 BASE_LOCAL_REVIEWS_PER_YEAR = 0.7  # local multi-agency and single-agency reviews, before `inflate`
@@ -263,30 +276,6 @@ class GenerationReport:
 
 
 # --------------------------------------------------------------------------- calendar
-
-
-@lru_cache(maxsize=1)
-def _bank_holidays() -> Any:
-    """England and Wales bank holidays, offline, so synthetic lateness matches timeliness."""
-    import holidays
-
-    return holidays.country_holidays("GB", subdiv="ENG")
-
-
-def _is_working_day(d: date) -> bool:
-    return d.weekday() < 5 and d not in _bank_holidays()
-
-
-def add_working_days(start: date, n: int) -> date:
-    """Day 0 is `start` (or the next working day when it is not one), as DESIGN.md counts."""
-    d = start
-    while not _is_working_day(d):
-        d += timedelta(days=1)
-    for _ in range(n):
-        d += timedelta(days=1)
-        while not _is_working_day(d):
-            d += timedelta(days=1)
-    return d
 
 
 def _add_months(d: date, months: float) -> date:

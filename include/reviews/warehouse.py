@@ -166,7 +166,7 @@ circulation_log = Table(
     Column("send_id", Integer, primary_key=True, autoincrement=True),
     Column("bulletin_id", Integer, nullable=False),
     Column("recipient", String(320), nullable=False),
-    Column("status", String(20), nullable=False),  # pending | sent | failed | refused
+    Column("status", String(20), nullable=False),  # pending | sending | sent | failed | refused
     Column("attempt", Integer, nullable=False, default=0),
     Column("queued_at", DateTime(timezone=True), nullable=False),
     Column("sent_at", DateTime(timezone=True)),

@@ -63,20 +63,58 @@ def judge_timeliness(context, as_of=None) -> dict:
 def build_bulletins(context) -> dict:
     from reviews.pipeline import build_bulletins as build
 
+    from reviews_airflow.assets import BULLETINS
+
     dates = run_dates(context)
     built = build(
         settings.warehouse_engine(), settings.config(), dates["period_start"], dates["period_end"],
         dates["period_end"], settings.data_dir() / "bulletins",
     )
     log.info("bulletins for %s to %s: %s", dates["period_start"], dates["period_end"], built)
+    context["outlet_events"][BULLETINS].extra = {
+        "period_start": dates["period_start"].isoformat(), "period_end": dates["period_end"].isoformat(),
+    }
     return {"period_start": dates["period_start"].isoformat(), "period_end": dates["period_end"].isoformat(), "bulletins": built}
 
 
-def queue_sends(resend_ids) -> dict:
+def periods_to_send(context, engine) -> list[tuple]:
+    """The periods whose bulletins this run circulates.
+
+    The ones named by the asset events that triggered the run (each summary run says which
+    period it built); for a manual run, the latest period built. Never every period: someone
+    newly added to a list should not be sent the whole archive.
+    """
+    from datetime import date
+
+    from sqlalchemy import func, select
+
+    from reviews.warehouse import bulletins
+
+    periods = set()
+    for events in (context.get("triggering_asset_events") or {}).values():
+        for event in events:
+            extra = getattr(event, "extra", None) or {}
+            if "period_start" in extra and "period_end" in extra:
+                periods.add((date.fromisoformat(extra["period_start"]), date.fromisoformat(extra["period_end"])))
+    if not periods:
+        with engine.connect() as conn:
+            latest = conn.execute(select(func.max(bulletins.c.period_end))).scalar()
+            if latest is not None:
+                rows = conn.execute(select(bulletins.c.period_start, bulletins.c.period_end)
+                                    .where(bulletins.c.period_end == latest).distinct()).all()
+                periods = {(r[0], r[1]) for r in rows}
+    return sorted(periods)
+
+
+def queue_sends(context) -> dict:
     from reviews.circulation import queue_bulletin_sends
 
+    engine = settings.warehouse_engine()
+    periods = periods_to_send(context, engine)
+    log.info("circulating bulletins for period(s): %s", [f"{a}..{b}" for a, b in periods] or "none built yet")
+    resend_ids = context["params"].get("resend_bulletin_ids") or []
     report = queue_bulletin_sends(
-        settings.warehouse_engine(), settings.config(), resend_bulletin_ids={int(i) for i in (resend_ids or [])}
+        engine, settings.config(), resend_bulletin_ids={int(i) for i in resend_ids}, periods=periods
     )
     log.info("circulation queued: %s", report)
     return _plain(report)
