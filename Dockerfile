@@ -2,6 +2,13 @@
 # the business-logic package and the DAGs. Built by docker-compose.yml.
 FROM apache/airflow:3.3.2-python3.11
 
+# Headless Chromium prints the bulletin PDFs (include/reviews/browser.py); Debian's package.
+USER root
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends chromium \
+    && apt-get clean && rm -rf /var/lib/apt/lists/*
+USER airflow
+
 COPY --chown=airflow:root requirements.txt /opt/project/requirements.txt
 RUN pip install --no-cache-dir -r /opt/project/requirements.txt
 

@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export AIRFLOW_HOME ?= $(CURDIR)/var/airflow
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: venv demo test up bench lock clean schema
+.PHONY: venv browser demo test up bench lock clean schema rekey
 
 venv: $(STAMP)
 
@@ -19,22 +19,34 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/pip install --quiet --no-deps -e .
 	@touch $(STAMP)
 
+## Headless Chromium (Debian's package) prints the bulletin PDFs and runs the accessibility test.
+## Idempotent: installs only when missing (needs root, as on CI; elsewhere install it yourself).
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v "$$REVIEWS_CHROMIUM" >/dev/null 2>&1 || \
+	  { echo "installing chromium (Debian package)"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
 ## Run one regional cycle on the embedded default (SQLite, outbox folder) and say where the results are.
-demo: venv
+demo: venv browser
 	@$(BIN)/python scripts/demo.py
 
 ## Run the whole test suite (SQLite and the local PostgreSQL server).
-test: venv
+test: venv browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## Start Airflow (api-server, scheduler, dag-processor, triggerer) on this project: http://localhost:8080
 up: venv
 	@$(BIN)/python scripts/demo.py --prepare-only
-	@set -a; source var/demo.env; set +a; $(BIN)/airflow standalone
+	@set -a; source var/demo.env; set +a; PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/airflow standalone
 
 ## Benchmarks that print their figures.
 bench: venv
-	$(BIN)/python -m reviews.bench
+	$(BIN)/python -m reviews.bench $(BENCH_ARGS)
+
+## Rotate the pseudonymisation key: re-key the warehouse from the raw copies, in one transaction.
+## Keys from the environment only: REVIEWS_REKEY_OLD_KEY, REVIEWS_REKEY_NEW_KEY (docs/security.md).
+## Pause the DAGs first; REKEY_ARGS="--dry-run" checks everything and rolls back.
+rekey: venv
+	$(BIN)/python -m reviews.rekey $(REKEY_ARGS)
 
 ## Regenerate sql/ DDL from the SQLAlchemy metadata (the one source of truth).
 schema: venv

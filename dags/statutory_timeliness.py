@@ -8,14 +8,26 @@ Panel (5 working days from awareness), rapid review (15 working days), LCSPR com
 working days before publication). Working days exclude weekends and England and Wales bank
 holidays. Every number comes from the config file.
 
-Replaces the `timeliness` rows for its as-of date, so reruns and backfills give the same table.
+**judge** replaces the `timeliness` rows for its as-of date, so reruns and backfills give the
+same table.
+
+**alert** then emails the business unit a short list of the cases that *became* at risk (due
+within 3 working days, configurable) or overdue, with partnership, stage, case reference, due
+date and working days left; each case and status is told once (ledger `timeliness_alerts`,
+written before the email is sent), so a rerun sends nothing new. No child identifiers.
+
+Alerts are about the present. **Backfill runs do not send them** and leave the ledger alone, so
+the next ordinary run still tells what is at risk now. To send from a backfill anyway, pass
+`--dag-run-conf '{"send_alerts": true}'` to `airflow backfill create`; to
+judge without alerting on an ordinary run, trigger it with the param `send_alerts` false.
+
 Runs daily and whenever `partnership_returns` loads new data.
 `airflow dags test statutory_timeliness 2024-06-30` judges the cases as of 30 June 2024.
 """
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import dag, task
+from airflow.sdk import Param, dag, task
 from airflow.timetables.assets import AssetOrTimeSchedule
 from airflow.timetables.trigger import CronTriggerTimetable
 
@@ -32,6 +44,13 @@ from reviews_airflow.dag_defaults import TIMEZONE, default_args, tags
     default_args=default_args(),
     tags=tags("timeliness"),
     doc_md=__doc__,
+    params={
+        "send_alerts": Param(
+            True, type="boolean",
+            description="Email the business unit the cases newly at risk or overdue. Backfill runs "
+                        "never send unless their run conf says send_alerts: true.",
+        ),
+    },
 )
 def statutory_timeliness():
     @task(outlets=[TIMELINESS])
@@ -40,7 +59,13 @@ def statutory_timeliness():
 
         return tasks.judge_timeliness(context)
 
-    judge()
+    @task
+    def alert(**context) -> dict:
+        from reviews_airflow import tasks
+
+        return tasks.send_timeliness_alerts(context)
+
+    judge() >> alert()
 
 
 statutory_timeliness()

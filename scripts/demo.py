@@ -21,7 +21,7 @@ VAR = ROOT / "var"
 BIN = Path(sys.executable).parent
 DEMO_AS_OF = "2026-10-31"  # the returns and timeliness runs
 DEMO_SUMMARY_RUN = "2026-10-01"  # a monthly run on 1 October builds September 2026
-SYNTHETIC_START, SYNTHETIC_END = date(2023, 10, 1), date(2026, 9, 30)
+SYNTHETIC_START, SYNTHETIC_END = date(2023, 10, 1), date(2026, 10, 31)  # last return: Q3, dated 10 October
 INFLATE = 10  # realistic volumes are single digits a year per partnership (domain.md)
 
 

@@ -1,5 +1,20 @@
 -- Generated from include/reviews/warehouse.py by `make schema`; do not edit by hand.
 
+CREATE TABLE bulletin_redactions (
+	redaction_id SERIAL NOT NULL, 
+	period_start DATE NOT NULL, 
+	period_end DATE NOT NULL, 
+	partnership_code VARCHAR(40) NOT NULL, 
+	review_id VARCHAR(100), 
+	record_id VARCHAR(100) NOT NULL, 
+	field VARCHAR(40) NOT NULL, 
+	kind VARCHAR(20) NOT NULL, 
+	used_in VARCHAR(200), 
+	excerpt TEXT, 
+	found_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+	PRIMARY KEY (redaction_id)
+);
+
 CREATE TABLE bulletins (
 	bulletin_id SERIAL NOT NULL, 
 	period_start DATE NOT NULL, 
@@ -46,6 +61,15 @@ CREATE TABLE learning (
 	row_hash VARCHAR(64) NOT NULL, 
 	loaded_at TIMESTAMP WITH TIME ZONE NOT NULL, 
 	PRIMARY KEY (partnership_code, finding_id)
+);
+
+CREATE TABLE legal_holds (
+	partnership_code VARCHAR(40) NOT NULL, 
+	case_id VARCHAR(100) NOT NULL, 
+	reason TEXT NOT NULL, 
+	placed_by VARCHAR(200) NOT NULL, 
+	placed_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+	PRIMARY KEY (partnership_code, case_id)
 );
 
 CREATE TABLE notifications (
@@ -101,8 +125,11 @@ CREATE TABLE quarantine (
 	row_number INTEGER NOT NULL, 
 	record_id VARCHAR(100), 
 	failed_checks TEXT NOT NULL, 
+	failed_rules TEXT, 
 	raw_values TEXT NOT NULL, 
 	quarantined_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+	resolved_by_file_id INTEGER, 
+	resolved_at TIMESTAMP WITH TIME ZONE, 
 	PRIMARY KEY (quarantine_id), 
 	CONSTRAINT uq_quarantine_row UNIQUE (file_id, dataset, row_number)
 );
@@ -137,6 +164,31 @@ CREATE TABLE record_history (
 	CONSTRAINT uq_history_version UNIQUE (partnership_code, dataset, record_id, file_id)
 );
 
+CREATE TABLE retention_log (
+	retention_id SERIAL NOT NULL, 
+	as_of_date DATE NOT NULL, 
+	cutoff_date DATE NOT NULL, 
+	action VARCHAR(20) NOT NULL, 
+	partnership_code VARCHAR(40) NOT NULL, 
+	dataset VARCHAR(40) NOT NULL, 
+	records INTEGER NOT NULL, 
+	held INTEGER NOT NULL, 
+	done_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+	PRIMARY KEY (retention_id)
+);
+
+CREATE TABLE return_expectations (
+	partnership_code VARCHAR(40) NOT NULL, 
+	period_end DATE NOT NULL, 
+	as_of_date DATE NOT NULL, 
+	period_start DATE NOT NULL, 
+	due_date DATE NOT NULL, 
+	received_date DATE, 
+	file_id INTEGER, 
+	status VARCHAR(20) NOT NULL, 
+	PRIMARY KEY (partnership_code, period_end, as_of_date)
+);
+
 CREATE TABLE return_files (
 	file_id SERIAL NOT NULL, 
 	partnership_code VARCHAR(40) NOT NULL, 
@@ -151,8 +203,10 @@ CREATE TABLE return_files (
 	rows_loaded INTEGER NOT NULL, 
 	rows_quarantined INTEGER NOT NULL, 
 	dropped_columns TEXT, 
+	notes TEXT, 
 	status VARCHAR(20) NOT NULL, 
 	error TEXT, 
+	quality_report_id INTEGER, 
 	PRIMARY KEY (file_id), 
 	CONSTRAINT uq_return_files_sha UNIQUE (partnership_code, sha256)
 );
@@ -170,4 +224,25 @@ CREATE TABLE timeliness (
 	rule_set VARCHAR(60), 
 	reason TEXT, 
 	PRIMARY KEY (partnership_code, stage, record_id, as_of_date)
+);
+
+CREATE TABLE timeliness_alerts (
+	alert_id SERIAL NOT NULL, 
+	partnership_code VARCHAR(40) NOT NULL, 
+	stage VARCHAR(30) NOT NULL, 
+	record_id VARCHAR(100) NOT NULL, 
+	status VARCHAR(20) NOT NULL, 
+	first_seen_as_of DATE NOT NULL, 
+	due_date DATE, 
+	working_days_left INTEGER, 
+	rule_set VARCHAR(60), 
+	send_status VARCHAR(20) NOT NULL, 
+	attempt INTEGER NOT NULL, 
+	created_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+	sent_at TIMESTAMP WITH TIME ZONE, 
+	transport VARCHAR(20), 
+	message_ref TEXT, 
+	error TEXT, 
+	PRIMARY KEY (alert_id), 
+	CONSTRAINT uq_timeliness_alert_once UNIQUE (partnership_code, stage, record_id, status)
 );

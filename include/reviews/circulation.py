@@ -92,7 +92,18 @@ class QueueReport:
 
 
 def recipients_for(cfg: Config, audience: str) -> list[str] | None:
-    """Who receives a bulletin for this audience, as configured (None: unknown audience)."""
+    """Who receives a bulletin for this audience, as configured (None: unknown audience).
+
+    Besides 'region' and a partnership code, feedback from partnership_returns (feedback.py):
+    'quality:{code}' (a return's data quality report) goes to that partnership's data_contact,
+    'returns:{code}' (its return is late or missing) to the business unit.
+    """
+    kind, sep, code = audience.partition(":")
+    if sep:
+        fp = cfg.partnerships.get(code)
+        if fp is None:
+            return None
+        return {"quality": list(fp.data_contact), "returns": list(cfg.business_unit_email)}.get(kind)
     if audience == REGION:
         out: list[str] = []
         for p in cfg.partnerships.values():
@@ -300,7 +311,7 @@ def send_pending(
         rows = [
             dict(r)
             for r in conn.execute(
-                select(circulation_log, bulletins.c.path, bulletins.c.subject)
+                select(circulation_log, bulletins.c.path, bulletins.c.subject, bulletins.c.audience)
                 .join(bulletins, bulletins.c.bulletin_id == circulation_log.c.bulletin_id, isouter=True)
                 .where(circulation_log.c.status.in_((PENDING, SENDING, FAILED)))
                 .order_by(circulation_log.c.bulletin_id, circulation_log.c.send_id)
@@ -319,7 +330,7 @@ def send_pending(
         else:
             todo.append(r)
 
-    contents: dict[int, tuple[str, str, tuple[Path, ...]] | str] = {}
+    contents: dict[int, tuple[str, str] | str] = {}
     for i, r in enumerate(todo):
         if report.stopped:
             report.pending += sum(1 for x in todo[i:] if x["status"] == PENDING)
@@ -331,18 +342,26 @@ def send_pending(
 
 
 def _content_for(r, contents, attachments_for):
+    """(html, text, attachments) for this row, or why not. The body is read once per bulletin;
+    attachments are asked for per row, since they may differ by recipient (e.g. a workbook for
+    the business unit only)."""
     bid = r["bulletin_id"]
     if bid not in contents:
         if r["path"] is None:
             contents[bid] = "the bulletin row does not exist"
         else:
             try:
-                html, text = _load_content(r)
-                extra = tuple(Path(p) for p in (attachments_for(r) if attachments_for else ()))
-                contents[bid] = (html, text, extra)
+                contents[bid] = _load_content(r)
             except (OSError, UnicodeDecodeError) as exc:
                 contents[bid] = f"cannot read the bulletin's files: {describe_error(exc)}"
-    return contents[bid]
+    body = contents[bid]
+    if isinstance(body, str):
+        return body
+    try:
+        extra = tuple(Path(p) for p in (attachments_for(r) if attachments_for else ()))
+    except OSError as exc:
+        return f"cannot attach the bulletin's files: {describe_error(exc)}"
+    return (*body, extra)
 
 
 def _send_one(engine, cfg, transport, r, contents, report, max_attempts, backoff_seconds,

@@ -6,6 +6,7 @@ replaced by keyed hashes here, before anything is validated, stored or logged.
 """
 from __future__ import annotations
 
+import re
 from datetime import date
 
 import pandas as pd
@@ -19,11 +20,29 @@ from reviews.template import DATASETS
 RAW_SUFFIX = "__raw"  # original text of a date cell, for messages
 DT_SUFFIX = "__dt"  # parsed datetime64 of a date cell, for order checks
 RETURN_DATE_COLUMN = "_return_dt"
+# A whole number as spreadsheets write it when it is stored as text or as a float: "7", "07", "7.0".
+_WHOLE_NUMBER = re.compile(r"^\+?0*(\d+)(?:\.0+)?$")
+
+
+def _whole_number(value):
+    """'7.0' -> '7' (numbers stored as text or floats); anything else unchanged for the checks."""
+    if isinstance(value, str):
+        m = _WHOLE_NUMBER.match(value)
+        if m:
+            return m.group(1)
+    return value
+
+
+def _cell(value):
+    """Text stripped; blank, None, NaN and NA all become None (a real None: a blank child_ref
+    must stay blank, never become the keyed hash of the text 'nan')."""
+    if isinstance(value, str):
+        return value.strip() or None
+    return None if value is None or pd.isna(value) else value
 
 
 def _blank_to_none(series: pd.Series) -> pd.Series:
-    text = series.astype(object).map(lambda v: v.strip() if isinstance(v, str) else v)
-    return text.where(text.map(lambda v: v is not None and v == v and v != ""), None)
+    return pd.Series([_cell(v) for v in series], index=series.index, dtype=object)
 
 
 def clean_table(
@@ -39,6 +58,8 @@ def clean_table(
     for col in mapped.columns:
         out[col] = _blank_to_none(mapped[col]) if col in ds.column_names else mapped[col]
     out = normalise_codes(out, dataset, cfg)
+    for col in ds.of_kind("age"):
+        out[col] = out[col].map(_whole_number)
     for col in ds.of_kind("date"):
         parsed, bad = parse_dates(out[col].fillna(""), partnership.date_format)
         out[col + RAW_SUFFIX] = out[col]

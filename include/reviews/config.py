@@ -41,6 +41,45 @@ class Partnership:
         return dict(self.columns.get(dataset, {}))
 
 
+SOURCE_KINDS = ("folder", "sftp", "sql")
+RETURN_FREQUENCIES = ("monthly", "quarterly")
+
+
+@dataclass(frozen=True)
+class ReturnsRule:
+    """When returns are due: one per period (month or calendar quarter), N days after its end."""
+
+    frequency: str
+    due_days_after_period_end: int
+    expected_from: date  # the first period end a return is expected for
+
+
+@dataclass(frozen=True)
+class RetentionRule:
+    """How long case records are kept, and what happens after (no statutory period exists)."""
+
+    keep_years: int
+    action: str  # anonymise | delete
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a single return may be, checked before it is read (config `limits`).
+
+    A return is kilobytes; these bounds are far above any real one and far below what would
+    hurt the workers: a file bigger than `max_file_bytes` is neither read nor copied, a table
+    with more than `max_rows` rows is refused, and a workbook is refused before it is opened when
+    its zip says it would unpack to more than `max_xlsx_uncompressed_bytes`, or when one of its
+    parts (of 1 MiB or more unpacked) is compressed more than `max_xlsx_compression_ratio` times
+    (a zip bomb).
+    """
+
+    max_file_bytes: int = 100 * 1024 * 1024
+    max_rows: int = 100_000
+    max_xlsx_uncompressed_bytes: int = 100 * 1024 * 1024
+    max_xlsx_compression_ratio: int = 100
+
+
 @dataclass(frozen=True)
 class StageRule:
     start: str
@@ -71,6 +110,10 @@ class Config:
     suppression_low: int
     suppression_high: int
     suppression_symbol: str
+    approved_authors: tuple[str, ...] = ()  # the regional list of approved LCSPR authors
+    returns: ReturnsRule | None = None  # None: late and missing returns are not checked
+    retention: RetentionRule | None = None  # None: records are kept until a rule is configured
+    limits: Limits = Limits()  # bounds on a single return file (size, rows, workbook unpacked size)
 
     def partnership(self, code: str) -> Partnership:
         try:
@@ -127,6 +170,7 @@ def _partnership(code: str, raw: dict) -> Partnership:
         for theirs, ours in (mapping or {}).items():
             if ours not in known:
                 raise ConfigError(f"{where}.columns.{dataset}: {theirs!r} maps to unknown column {ours!r}")
+    source = _source(dict(raw.get("source") or {"kind": "folder"}), f"{where}.source")
     fmt = raw.get("file_format", "csv")
     if fmt not in ("csv", "xlsx"):
         raise ConfigError(f"{where}.file_format must be csv or xlsx, not {fmt!r}")
@@ -134,13 +178,47 @@ def _partnership(code: str, raw: dict) -> Partnership:
         code=code,
         name=str(_need(raw, "name", where)),
         ons_code=str(_need(raw, "ons_code", where)),
-        source=dict(raw.get("source") or {"kind": "folder"}),
+        source=source,
         file_format=fmt,
         date_format=str(raw.get("date_format", "%d/%m/%Y")),
         columns={k: dict(v or {}) for k, v in columns.items()},
         data_contact=tuple(raw.get("data_contact") or ()),
         distribution=tuple(raw.get("distribution") or ()),
     )
+
+
+def _source(raw: dict, where: str) -> dict[str, Any]:
+    """folder (inbox/{code}); sftp: conn_id + path; sql: conn_id + one query per dataset."""
+    kind = raw.get("kind", "folder")
+    if kind not in SOURCE_KINDS:
+        raise ConfigError(f"{where}.kind must be one of {', '.join(SOURCE_KINDS)}, not {kind!r}")
+    if kind in ("sftp", "sql") and not str(raw.get("conn_id") or "").strip():
+        raise ConfigError(f"{where}: a {kind} source needs conn_id (an Airflow connection id)")
+    if kind == "sftp" and not str(raw.get("path") or "").strip():
+        raise ConfigError(f"{where}: an sftp source needs path (the folder on the server)")
+    if kind == "sql":
+        queries = raw.get("queries")
+        if not isinstance(queries, dict) or not queries:
+            raise ConfigError(f"{where}: a sql source needs queries (dataset: SQL)")
+        for dataset, sql in queries.items():
+            if dataset not in DATASETS:
+                raise ConfigError(f"{where}.queries: unknown dataset {dataset!r}")
+            if not isinstance(sql, str) or not sql.strip():
+                raise ConfigError(f"{where}.queries.{dataset}: the query is empty")
+    return {**raw, "kind": kind}
+
+
+def _returns(raw: dict | None) -> ReturnsRule | None:
+    if not raw:
+        return None
+    where = "returns"
+    frequency = str(raw.get("frequency", "quarterly"))
+    if frequency not in RETURN_FREQUENCIES:
+        raise ConfigError(f"{where}.frequency must be one of {', '.join(RETURN_FREQUENCIES)}, not {frequency!r}")
+    days = raw.get("due_days_after_period_end", 10)
+    if not isinstance(days, int) or days < 0:
+        raise ConfigError(f"{where}.due_days_after_period_end must be a whole number of days, 0 or more")
+    return ReturnsRule(frequency, days, _as_date(_need(raw, "expected_from", where), f"{where}.expected_from"))
 
 
 def _rule_set(raw: dict, i: int) -> RuleSet:
@@ -159,6 +237,34 @@ def _rule_set(raw: dict, i: int) -> RuleSet:
         in_force_from=_as_date(_need(raw, "in_force_from", where), where),
         stages=stages,
     )
+
+
+def _retention(raw: dict | None) -> RetentionRule | None:
+    if not raw:
+        return None
+    years = int(_need(raw, "keep_years", "retention"))
+    action = str(raw.get("action", "anonymise"))
+    if years < 1:
+        raise ConfigError("retention.keep_years must be at least 1")
+    if action not in ("anonymise", "delete"):
+        raise ConfigError(f"retention.action must be anonymise or delete, not {action!r}")
+    return RetentionRule(years, action)
+
+
+def _limits(raw: dict | None) -> Limits:
+    if not raw:
+        return Limits()
+    if not isinstance(raw, dict):
+        raise ConfigError("limits must be a mapping (max_file_bytes, max_rows, ...)")
+    known = Limits.__dataclass_fields__
+    values = {}
+    for key, value in raw.items():
+        if key not in known:
+            raise ConfigError(f"limits: unknown key {key!r} (known: {', '.join(known)})")
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"limits.{key} must be a whole number, 1 or more")
+        values[key] = value
+    return Limits(**values)
 
 
 def load_config(path: str | Path | None = None) -> Config:
@@ -212,4 +318,8 @@ def load_config(path: str | Path | None = None) -> Config:
         suppression_low=int(sup.get("low", 1)),
         suppression_high=int(sup.get("high", 5)),
         suppression_symbol=str(sup.get("symbol", "c")),
+        approved_authors=tuple(str(a).strip() for a in raw.get("approved_authors") or () if str(a).strip()),
+        returns=_returns(raw.get("returns")),
+        retention=_retention(raw.get("retention")),
+        limits=_limits(raw.get("limits")),
     )

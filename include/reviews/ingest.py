@@ -1,30 +1,40 @@
 """Gather one partnership's new returns into the warehouse: land, read, map, check, load.
 
-Called by the `partnership_returns` DAG once per partnership. Each file is loaded in one
-transaction (its rows, its quarantined rows, its history and its `return_files` record), so a
-failure part-way leaves no trace of that file and the next run picks it up again. What this
-returns is counts only: it goes to XCom and logs, where no case data may go.
+Called by the `partnership_returns` DAG once per partnership, on the folder its source filled
+(sources.py: the drop folder itself, files fetched by SFTP, or an SQL pull written as CSV). Each
+file is loaded in one transaction (its rows, its quarantined rows, its history, the quarantined
+rows of earlier returns it corrects, and its `return_files` record), so a failure part-way leaves
+no trace of that file and the next run picks it up again. A file that cannot be read at all is
+kept raw and recorded as `failed` with the reason; it never stops the partnership's other files.
+What this returns is counts only: it goes to XCom and logs, where no case data may go.
+
+Resubmissions: a valid row for a record that an earlier return had quarantined marks those
+quarantine rows resolved (`resolved_by_file_id`, `resolved_at`). The case table holds the record
+from the newest return (by the return's date); `record_history` keeps every version, with the
+file (so who sent what, and when) it came from.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, and_, insert, select
 
 from reviews import warehouse as wh
 from reviews.audit import audit_now
-from reviews.cleaning import DT_SUFFIX, RAW_SUFFIX, business_columns, clean_table
+from reviews.cleaning import DT_SUFFIX, RAW_SUFFIX, RETURN_DATE_COLUMN, business_columns, clean_table
 from reviews.config import Config, Partnership
+from reviews.freetext import redact_free_text, redaction_note
 from reviews.landing import IncomingFile, discover, keep_raw
 from reviews.mapping import MappingError, map_columns
-from reviews.quality import FILE_COLUMN, KEY_COLUMN, validate
+from reviews.quality import CROSS_DATE_ORDER, FILE_COLUMN, KEY_COLUMN, RuleContext, validate, write_data_docs
 from reviews.readers import ROW_COLUMN, ReadError, read_csv_return, read_xlsx_return
 from reviews.template import DATASET_ORDER, DATASETS
 
@@ -38,6 +48,8 @@ class FileOutcome:
     rows_read: int = 0
     rows_loaded: int = 0
     rows_quarantined: int = 0
+    rows_resolved: int = 0  # quarantined rows of earlier returns this file corrected
+    file_id: int | None = None
     error: str | None = None
 
 
@@ -54,8 +66,12 @@ class IngestSummary:
     rows_read: int = 0
     rows_loaded: int = 0
     rows_quarantined: int = 0
+    rows_resolved: int = 0
+    files_failed: int = 0
     files: list[FileOutcome] = field(default_factory=list)
     rule_counts: dict[str, int] = field(default_factory=dict)
+    data_docs: list[str] = field(default_factory=list)  # Data Docs pages written for this run
+    free_text_redactions: int = 0  # personal details redacted from text cells before loading
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -71,6 +87,7 @@ class _Prepared:
     dropped: set[str] = field(default_factory=set)
     error: str | None = None
     notes: list[str] = field(default_factory=list)
+    redactions: Counter = field(default_factory=Counter)  # personal details redacted, by kind
 
 
 def already_loaded(engine: Engine, partnership_code: str) -> set[str]:
@@ -81,16 +98,18 @@ def already_loaded(engine: Engine, partnership_code: str) -> set[str]:
         return {r[0] for r in rows}
 
 
-def _read(prep: _Prepared, partnership: Partnership, cfg: Config, key: bytes) -> None:
+def _read(prep: _Prepared, partnership: Partnership, cfg: Config, key: bytes, *, clean: bool = True) -> None:
+    """Read, map and clean one landed file (`clean=False`: read and map only; _clean_all cleans)."""
     inc = prep.incoming
-    if inc.name_error:
-        prep.error = inc.name_error
+    if inc.refused or inc.name_error:
+        prep.error = inc.refused or inc.name_error
         return
     try:
         if inc.kind == "csv":
-            result = read_csv_return(prep.raw_path, inc.dataset, partnership.header_map(inc.dataset))
+            result = read_csv_return(prep.raw_path, inc.dataset, partnership.header_map(inc.dataset), limits=cfg.limits)
         else:
-            result = read_xlsx_return(prep.raw_path, {d: partnership.header_map(d) for d in DATASETS})
+            result = read_xlsx_return(prep.raw_path, {d: partnership.header_map(d) for d in DATASETS}, inc.dataset,
+                                      limits=cfg.limits)
         prep.notes.extend(result.notes)
         for dataset, table in result.tables.items():
             mapped, dropped, absent = map_columns(table, dataset, partnership)
@@ -98,10 +117,75 @@ def _read(prep: _Prepared, partnership: Partnership, cfg: Config, key: bytes) ->
             required_absent = [c for c in absent if DATASETS[dataset].column(c).required]
             if required_absent:
                 raise ReadError(f"the {dataset} table has no column for {', '.join(required_absent)}")
-            prep.tables[dataset] = clean_table(mapped, dataset, partnership, cfg, key, inc.return_date)
+            if not clean:
+                prep.tables[dataset] = mapped
+                continue
+            cleaned, found = redact_free_text(clean_table(mapped, dataset, partnership, cfg, key, inc.return_date), dataset)
+            prep.tables[dataset] = cleaned
+            prep.redactions.update(found)
+        if prep.redactions:
+            prep.notes.append(redaction_note(prep.redactions))
     except (ReadError, MappingError) as exc:
         prep.error = str(exc)
         prep.tables.clear()
+    except Exception as exc:  # noqa: BLE001 - a file nobody can read must not stop the others
+        _unreadable(prep, exc)
+
+
+def _unreadable(prep: _Prepared, exc: Exception) -> None:
+    # Only the kind of error: a message from a parser may quote the file's contents.
+    inc = prep.incoming
+    prep.error = f"the file could not be read ({type(exc).__name__})"
+    prep.tables.clear()
+    log.warning("%s: %s could not be read: %s", inc.partnership_code, inc.safe_name, type(exc).__name__)
+
+
+def _clean_all(prepared: list[_Prepared], partnership: Partnership, cfg: Config, key: bytes) -> None:
+    """Clean the mapped tables of every file read with `clean=False`: one clean_table (and one
+    free-text screen) per dataset over all the files, instead of one per file.
+
+    Both work cell by cell, so each file gets exactly the rows cleaning it alone gives (its return
+    date is set per file after), without their fixed cost (some fifty pandas calls) per file: at
+    national scale that cost was most of the reading time. Redaction counts are per file (its
+    notes say them): when the batch screen finds anything, the files are screened one by one. If
+    the batch cannot be cleaned, each file is cleaned on its own, so only the file at fault fails
+    (all its tables dropped, as when _read cleans it).
+    """
+    for dataset in DATASET_ORDER:
+        owners = [prep for prep in prepared if prep.error is None and dataset in prep.tables]
+        if not owners:
+            continue
+        sizes = [len(prep.tables[dataset]) for prep in owners]
+        try:
+            batch = pd.concat([prep.tables[dataset] for prep in owners], ignore_index=True)
+            cleaned = clean_table(batch, dataset, partnership, cfg, key, owners[0].incoming.return_date)
+            if len(cleaned) != len(batch):
+                raise ValueError("cleaning changed the number of rows")
+            screened, found = redact_free_text(cleaned, dataset)
+        except Exception:  # noqa: BLE001 - find the file at fault, one file at a time
+            cleaned = None
+        if cleaned is None:
+            for prep in owners:
+                try:
+                    table, found = redact_free_text(clean_table(
+                        prep.tables[dataset], dataset, partnership, cfg, key, prep.incoming.return_date), dataset)
+                    prep.tables[dataset] = table
+                    prep.redactions.update(found)
+                except Exception as exc:  # noqa: BLE001 - as in _read
+                    _unreadable(prep, exc)
+            continue
+        start = 0
+        for prep, n in zip(owners, sizes):
+            part = (cleaned if found else screened).iloc[start : start + n].reset_index(drop=True)
+            if found:  # which file each redaction was in
+                part, mine = redact_free_text(part, dataset)
+                prep.redactions.update(mine)
+            part[RETURN_DATE_COLUMN] = pd.Timestamp(prep.incoming.return_date)
+            prep.tables[dataset] = part
+            start += n
+    for prep in prepared:
+        if prep.error is None and prep.redactions:
+            prep.notes.append(redaction_note(prep.redactions))
 
 
 def _row_hash(values: dict) -> str:
@@ -140,10 +224,37 @@ def _raw_values(row: dict, dataset: str) -> str:
     return json.dumps(vals, default=str, ensure_ascii=False)
 
 
+def _resolve_quarantine(conn, inc: IncomingFile, file_id: int, dataset: str, record_ids: list, now: datetime) -> int:
+    """Mark earlier quarantined rows of these records resolved by this file (returns dated no later)."""
+    q, rf = wh.quarantine, wh.return_files
+    earlier_files = select(rf.c.file_id).where(
+        rf.c.partnership_code == inc.partnership_code,
+        rf.c.file_id != file_id,
+        rf.c.return_date <= inc.return_date,
+    )
+    resolved = 0
+    ids = sorted({r for r in record_ids if r is not None})
+    for i in range(0, len(ids), 500):
+        res = conn.execute(
+            q.update()
+            .where(and_(
+                q.c.partnership_code == inc.partnership_code,
+                q.c.dataset == dataset,
+                q.c.record_id.in_(ids[i : i + 500]),
+                q.c.resolved_by_file_id.is_(None),
+                q.c.file_id.in_(earlier_files),
+            ))
+            .values(resolved_by_file_id=file_id, resolved_at=now)
+        )
+        resolved += res.rowcount
+    return resolved
+
+
 def _load_file(
     engine: Engine,
     prep: _Prepared,
     failures: dict[str, dict[int, list[str]]],
+    failed_rules: dict[str, dict[int, list[str]]],
     now: datetime,
 ) -> FileOutcome:
     inc = prep.incoming
@@ -159,10 +270,12 @@ def _load_file(
             "raw_path": str(prep.raw_path),
             "datasets": ",".join(d for d in DATASET_ORDER if d in prep.tables) or None,
             "dropped_columns": ", ".join(sorted(prep.dropped)) or None,
+            "notes": "\n".join(prep.notes) or None,
             "status": "failed",
             "error": prep.error,
         }
         file_id = conn.execute(insert(wh.return_files).returning(wh.return_files.c.file_id), file_row).scalar_one()
+        outcome.file_id = file_id
         for dataset in DATASET_ORDER:
             table = prep.tables.get(dataset)
             if table is None:
@@ -174,6 +287,7 @@ def _load_file(
             )
             loads, history, quarantined = [], [], []
             bad = failures.get(dataset, {})
+            bad_rules = failed_rules.get(dataset, {})
             for row in table.to_dict(orient="records"):
                 outcome.rows_read += 1
                 reasons = bad.get(int(row[KEY_COLUMN]))
@@ -182,6 +296,7 @@ def _load_file(
                         "partnership_code": inc.partnership_code, "dataset": dataset, "file_id": file_id,
                         "file_name": inc.safe_name, "row_number": int(row[ROW_COLUMN]),
                         "record_id": row.get(ds.id_column), "failed_checks": "\n".join(reasons),
+                        "failed_rules": "\n".join(bad_rules.get(int(row[KEY_COLUMN]), [])),
                         "raw_values": _raw_values(row, dataset), "quarantined_at": now,
                     })
                     continue
@@ -203,6 +318,9 @@ def _load_file(
                 conn.execute(insert(wh.record_history), history)
             if quarantined:
                 conn.execute(insert(wh.quarantine), quarantined)
+            if history and inc.return_date is not None:
+                outcome.rows_resolved += _resolve_quarantine(
+                    conn, inc, file_id, dataset, [h["record_id"] for h in history], now)
             outcome.rows_quarantined += len(quarantined)
             outcome.rows_loaded = outcome.rows_read - outcome.rows_quarantined
         if prep.error is None:
@@ -227,12 +345,20 @@ def ingest_partnership(
     key: bytes,
     as_of: date,
     clock: Callable[[], datetime] = audit_now,
+    *,
+    folder: Path | None = None,
+    docs_dir: Path | None = None,
 ) -> IngestSummary:
-    """Load every new return of one partnership dated on or before `as_of`."""
+    """Load every new return of one partnership dated on or before `as_of`.
+
+    `folder`: where its files are (default `inbox/{code}`; sources.gather says for SFTP and SQL).
+    `docs_dir`: where to write a GX Data Docs page per dataset validated (none when not given).
+    """
     partnership = cfg.partnership(partnership_code)
     wh.ensure_schema(engine)
     summary = IngestSummary(partnership_code, as_of.isoformat())
-    found = discover(Path(inbox) / partnership_code, partnership_code)
+    found = discover(Path(folder) if folder is not None else Path(inbox) / partnership_code, partnership_code,
+                     max_bytes=cfg.limits.max_file_bytes)
     summary.files_seen = len(found)
     seen = already_loaded(engine, partnership_code)
     prepared: list[_Prepared] = []
@@ -248,10 +374,15 @@ def ingest_partnership(
         prep = _Prepared(inc, keep_raw(inc, raw_root))
         _read(prep, partnership, cfg, key)
         prepared.append(prep)
+        summary.free_text_redactions += sum(prep.redactions.values()) if prep.error is None else 0
     summary.files_new = len(prepared)
 
-    # Validate each dataset once over all new files (fast), then load file by file.
+    # Validate each dataset once over all new files (fast), then load file by file. Datasets go in
+    # load order, so the records a later dataset refers to are known (warehouse or valid here).
     failures: dict[str, dict[int, list[str]]] = {}
+    failed_rules: dict[str, dict[int, list[str]]] = {}
+    known_ids, dates = _known_records(engine, partnership_code)
+    stamp = clock()
     next_key = 0
     for dataset in DATASET_ORDER:
         frames = []
@@ -268,22 +399,83 @@ def ingest_partnership(
         if not frames:
             continue
         batch = pd.concat(frames, ignore_index=True)
-        result = validate(batch, dataset, cfg)
+        context = RuleContext(as_of=as_of, known_ids=known_ids, dates=dates)
+        result = validate(batch, dataset, cfg, context)
         failures[dataset] = result.failures
+        failed_rules[dataset] = result.failed_rules
+        _remember_valid(batch, dataset, result.failures, known_ids, dates)
         for rule, n in result.rule_counts.items():
             if n:
                 summary.rule_counts[rule] = summary.rule_counts.get(rule, 0) + n
+        if docs_dir is not None:
+            page = write_data_docs(result, Path(docs_dir) / f"{as_of.isoformat()}_{stamp:%Y%m%dT%H%M%S}" / f"{dataset}.html")
+            if page is not None:
+                summary.data_docs.append(str(page))
 
     now = clock()
     for prep in prepared:
-        outcome = _load_file(engine, prep, failures, now)
+        outcome = _load_file(engine, prep, failures, failed_rules, now)
         summary.files.append(outcome)
         summary.rows_read += outcome.rows_read
         summary.rows_loaded += outcome.rows_loaded
         summary.rows_quarantined += outcome.rows_quarantined
+        summary.rows_resolved += outcome.rows_resolved
+        summary.files_failed += outcome.status == "failed"
         log.info(
             "%s: %s %s (read %d, loaded %d, quarantined %d)%s",
             partnership_code, outcome.file_name, outcome.status, outcome.rows_read, outcome.rows_loaded,
             outcome.rows_quarantined, f": {outcome.error}" if outcome.error else "",
         )
     return summary
+
+
+def _known_records(engine: Engine, partnership_code: str) -> tuple[dict[str, set[str]], dict[str, dict[str, _Dated]]]:
+    """Record ids already in the warehouse for the datasets others refer to, and the dates the
+    cross-dataset rules compare with (the current state: the newest return's values)."""
+    referenced = {ref.dataset for ds in DATASETS.values() for ref in ds.references}
+    known: dict[str, set[str]] = {}
+    dates: dict[str, dict[str, _Dated]] = {}
+    with engine.connect() as conn:
+        for dataset in referenced:
+            table = wh.CASE_TABLES[dataset]
+            id_col = DATASETS[dataset].id_column
+            known[dataset] = set(conn.execute(
+                select(table.c[id_col]).where(table.c.partnership_code == partnership_code)).scalars())
+        for _ours_ds, _ours, _ref, their_ds, theirs in CROSS_DATE_ORDER:
+            table = wh.CASE_TABLES[their_ds]
+            id_col = DATASETS[their_ds].id_column
+            lookup = dates.setdefault(their_ds, {}).setdefault(theirs, _Dated())
+            for rid, value, returned in conn.execute(
+                select(table.c[id_col], table.c[theirs], table.c.return_date)
+                .where(table.c.partnership_code == partnership_code)
+            ):
+                lookup.offer(rid, returned, value)
+    return known, dates
+
+
+class _Dated(dict):
+    """record id -> date (what the rules read), keeping the value of the newest return."""
+
+    def __init__(self):
+        super().__init__()
+        self.return_dates: dict[str, date] = {}
+
+    def offer(self, record_id, return_date: date, value: date | None) -> None:
+        if record_id not in self.return_dates or self.return_dates[record_id] <= return_date:
+            self.return_dates[record_id] = return_date
+            self[record_id] = value
+
+
+def _remember_valid(batch: pd.DataFrame, dataset: str, bad: dict[int, list[str]],
+                    known: dict[str, set[str]], dates: dict[str, dict]) -> None:
+    """Valid rows of this batch become known to the datasets checked after it."""
+    if dataset not in known and dataset not in dates:
+        return
+    id_col = DATASETS[dataset].id_column
+    valid = batch[~batch[KEY_COLUMN].isin(list(bad))]
+    if dataset in known:
+        known[dataset].update(v for v in valid[id_col] if _value(v) is not None)
+    for col, lookup in dates.get(dataset, {}).items():
+        for rid, ret, value in zip(valid[id_col], valid[RETURN_DATE_COLUMN], valid[col + DT_SUFFIX]):
+            if _value(rid) is not None:
+                lookup.offer(rid, ret.date(), None if pd.isna(value) else value.date())

@@ -1,8 +1,11 @@
 """Land partnership files: find them, checksum them, keep an immutable raw copy.
 
 Nothing from outside is trusted: a file name is only used after it matches the template's
-naming pattern, and the raw copy is stored under its checksum, never under a path built from
-the name. Files already landed (same partnership and sha256) are not landed twice.
+naming pattern (the whole name: a trailing newline or control character does not match), and
+the raw copy is stored under its checksum, never under a path built from the name, so a name
+with `../` or control characters cannot put anything anywhere. Files already landed (same
+partnership and sha256) are not landed twice. A file over the size limit (config
+`limits.max_file_bytes`) is neither read, checksummed nor copied: it is refused by its size alone.
 """
 from __future__ import annotations
 
@@ -16,7 +19,10 @@ from pathlib import Path
 
 from reviews.template import DATASETS
 
-_CSV_NAME = re.compile(r"^(?P<dataset>%s)_(?P<date>\d{4}-\d{2}-\d{2})\.csv$" % "|".join(DATASETS), re.IGNORECASE)
+# One dataset per file: {dataset}_YYYY-MM-DD.csv, or .xlsx (a workbook holding that dataset only).
+_DATASET_NAME = re.compile(
+    r"^(?P<dataset>%s)_(?P<date>\d{4}-\d{2}-\d{2})\.(?P<ext>csv|xlsx)$" % "|".join(DATASETS), re.IGNORECASE
+)
 _XLSX_NAME = re.compile(r"^return_(?P<date>\d{4}-\d{2}-\d{2})\.xlsx$", re.IGNORECASE)
 _UNSAFE = re.compile(r"[^A-Za-z0-9._\- ]")
 
@@ -30,10 +36,11 @@ class IncomingFile:
     safe_name: str  # printable version of the name, for records and messages
     sha256: str
     size_bytes: int
-    dataset: str | None  # for CSV: the dataset its name says; XLSX: None (one sheet per dataset)
+    dataset: str | None  # the dataset its name says; None for return_*.xlsx (one sheet per dataset)
     return_date: date | None
     kind: str | None  # csv | xlsx | None when the name is not the template's
     name_error: str | None
+    refused: str | None = None  # why the file was not read at all (over the size limit), or None
 
 
 def safe_name(name: str) -> str:
@@ -43,21 +50,21 @@ def safe_name(name: str) -> str:
 
 def parse_name(name: str) -> tuple[str | None, str | None, date | None, str | None]:
     """(kind, dataset, return_date, error) from a file name following the template."""
-    m = _CSV_NAME.match(name)
-    kind = "csv"
+    m = _DATASET_NAME.fullmatch(name)  # fullmatch: `$` alone would accept a trailing newline
+    kind = m.group("ext").lower() if m else None
     if not m:
-        m = _XLSX_NAME.match(name)
+        m = _XLSX_NAME.fullmatch(name)
         kind = "xlsx"
     if not m:
         return None, None, None, (
             "the file name does not follow the template: expected {dataset}_YYYY-MM-DD.csv "
-            "or return_YYYY-MM-DD.xlsx"
+            "(or .xlsx) or return_YYYY-MM-DD.xlsx"
         )
     try:
         d = date.fromisoformat(m.group("date"))
     except ValueError:
         return None, None, None, f"the date in the file name ({m.group('date')}) is not a real date"
-    dataset = m.group("dataset").lower() if kind == "csv" else None
+    dataset = m.group("dataset").lower() if "dataset" in m.groupdict() else None
     return kind, dataset, d, None
 
 
@@ -71,10 +78,25 @@ def sha256_of(path: Path, chunk: int = 1 << 20) -> tuple[str, int]:
     return h.hexdigest(), size
 
 
-def discover(folder: Path, partnership_code: str) -> list[IncomingFile]:
+def _size_text(n: int) -> str:
+    for unit, scale in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} bytes"
+
+
+def unread_digest(name: str, size: int, mtime_ns: int) -> str:
+    """Stands for the sha256 of a file that is not read (over the size limit): the same file
+    found again has the same digest, so it is recorded once, not every day."""
+    return hashlib.sha256(f"not read|{name}|{size}|{mtime_ns}".encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def discover(folder: Path, partnership_code: str, *, max_bytes: int | None = None) -> list[IncomingFile]:
     """Every regular file directly in the partnership's folder, oldest return first.
 
     Sub-folders, symbolic links and hidden files are ignored: a drop folder holds files only.
+    A file bigger than `max_bytes` is not read (its size comes from the directory entry) and is
+    returned with `refused` saying why.
     """
     if not folder.is_dir():
         raise FileNotFoundError(f"{partnership_code}: the drop folder {folder} does not exist")
@@ -83,10 +105,17 @@ def discover(folder: Path, partnership_code: str) -> list[IncomingFile]:
         if entry.name.startswith(".") or entry.is_symlink() or not entry.is_file(follow_symlinks=False):
             continue
         path = Path(entry.path)
-        digest, size = sha256_of(path)
         kind, dataset, rdate, err = parse_name(entry.name)
+        st = entry.stat(follow_symlinks=False)
+        refused = None
+        if max_bytes is not None and st.st_size > max_bytes:
+            digest, size = unread_digest(entry.name, st.st_size, st.st_mtime_ns), st.st_size
+            refused = (f"the file is {_size_text(size)}, over the size limit of {_size_text(max_bytes)} "
+                       "(config limits.max_file_bytes): it was not read or copied")
+        else:
+            digest, size = sha256_of(path)
         found.append(
-            IncomingFile(partnership_code, path, safe_name(entry.name), digest, size, dataset, rdate, kind, err)
+            IncomingFile(partnership_code, path, safe_name(entry.name), digest, size, dataset, rdate, kind, err, refused)
         )
     dataset_rank = {name: i for i, name in enumerate(DATASETS)}
     return sorted(
@@ -95,8 +124,16 @@ def discover(folder: Path, partnership_code: str) -> list[IncomingFile]:
     )
 
 
+NOT_KEPT = "(not kept: over the size limit)"  # return_files.raw_path of a file refused by its size
+
+
 def keep_raw(incoming: IncomingFile, raw_root: Path) -> Path:
-    """Copy the file, read-only, to raw/{partnership}/{sha256}; an existing copy is kept as is."""
+    """Copy the file, read-only, to raw/{partnership}/{sha256}; an existing copy is kept as is.
+
+    A file refused by its size is not copied: the path returned is NOT_KEPT (not a real path).
+    """
+    if incoming.refused is not None:
+        return Path(NOT_KEPT)
     target_dir = raw_root / incoming.partnership_code
     target_dir.mkdir(parents=True, exist_ok=True)
     suffix = f".{incoming.kind}" if incoming.kind else ".bin"

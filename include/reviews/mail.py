@@ -20,6 +20,7 @@ Why it looks like this:
 """
 from __future__ import annotations
 
+import base64
 import hashlib
 import mimetypes
 import os
@@ -216,8 +217,31 @@ def message_id(sender: str, message: Message) -> str:
     return f"<{message_digest(sender, message)[:40]}.reviews@{domain}>"
 
 
+_DATA_IMAGE = re.compile(r'src="data:image/(png|jpeg|gif);base64,([A-Za-z0-9+/=\s]+)"')
+
+
+def inline_images(html: str) -> tuple[str, list[tuple[str, str, bytes]]]:
+    """Move `data:` images out of the HTML into related parts: ([html with cid: links], [(cid, subtype, bytes)]).
+
+    Outlook and Gmail do not show images given as data URIs; they do show images sent as
+    parts of a multipart/related body and named by Content-ID. The Content-ID is derived from
+    the image's bytes, so the same image gives the same message.
+    """
+    images: dict[str, tuple[str, bytes]] = {}
+
+    def repl(m: re.Match) -> str:
+        data = base64.b64decode("".join(m.group(2).split()))
+        cid = f"{hashlib.sha256(data).hexdigest()[:24]}@reviews"
+        images.setdefault(cid, (m.group(1), data))
+        return f'src="cid:{cid}"'
+
+    out = _DATA_IMAGE.sub(repl, html)
+    return out, [(cid, sub, data) for cid, (sub, data) in images.items()]
+
+
 def build_mime(sender: str, message: Message, msg_id: str | None = None) -> EmailMessage:
-    """RFC 5322 message: multipart/alternative (text, then HTML), attachments after."""
+    """RFC 5322 message: multipart/alternative (text, then HTML with its inline images as a
+    multipart/related part), attachments after."""
     sender = check_address(sender, "sender")
     msg = EmailMessage(policy=policy.SMTP)
     msg["From"] = sender
@@ -227,7 +251,13 @@ def build_mime(sender: str, message: Message, msg_id: str | None = None) -> Emai
     msg["Message-ID"] = msg_id or message_id(sender, message)
     msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: stops out-of-office loops
     msg.set_content(message.text, subtype="plain", charset="utf-8")
-    msg.add_alternative(message.html, subtype="html", charset="utf-8")
+    html, images = inline_images(message.html)
+    msg.add_alternative(html, subtype="html", charset="utf-8")
+    if images:
+        html_part = msg.get_payload()[1]
+        for cid, subtype, data in images:
+            html_part.add_related(data, maintype="image", subtype=subtype, cid=f"<{cid}>", disposition="inline",
+                                  filename=f"chart-{cid[:8]}.{subtype}")
     for p in message.attachments:
         ctype, encoding = mimetypes.guess_type(p.name)
         if ctype is None or encoding is not None:

@@ -22,14 +22,22 @@ def read_table(conn, table) -> pd.DataFrame:
     return pd.read_sql(select(table), conn)
 
 
+def _read_cases(conn, table) -> pd.DataFrame:
+    """A case table in key order (primary key), dates as datetime64: what compute_timeliness
+    takes fastest (in-order input is checked, not sorted again)."""
+    keys = [c for c in table.primary_key.columns]
+    dates = [c.name for c in table.columns if c.name.endswith("_date")]
+    return pd.read_sql(select(table).order_by(*keys), conn, parse_dates=dates)
+
+
 def run_timeliness(engine: Engine, cfg: Config, as_of: date) -> dict[str, dict[str, int]]:
     """Replace the `timeliness` partition for `as_of` with a fresh judgement; return counts."""
-    from reviews.timeliness import compute_timeliness
+    from reviews.timeliness import compute_timeliness, to_records
 
     with engine.connect() as conn:
-        frames = {name: read_table(conn, wh.CASE_TABLES[name]) for name in ("notifications", "rapid_reviews", "practice_reviews")}
+        frames = {name: _read_cases(conn, wh.CASE_TABLES[name]) for name in ("notifications", "rapid_reviews", "practice_reviews")}
     result = compute_timeliness(frames["notifications"], frames["rapid_reviews"], frames["practice_reviews"], cfg, as_of)
-    rows = result.astype(object).where(result.notna(), None).to_dict(orient="records")
+    rows = to_records(result)
     with engine.begin() as conn:
         conn.execute(wh.timeliness.delete().where(wh.timeliness.c.as_of_date == as_of))
         for i in range(0, len(rows), 5000):
@@ -46,42 +54,12 @@ def build_bulletins(
     """Render the regional bulletin and one per partnership; store each new version once.
 
     A rebuild that renders identical content reuses the stored version (same content hash), so
-    reruns and backfills add nothing; changed content becomes a new version.
+    reruns and backfills add nothing; changed content becomes a new version. Each version has
+    its HTML, text, PDF and XLSX; see reviews.publication for the files and the briefings.
     """
-    from reviews.bulletin import render_bulletin
-    from reviews.summary import compile_summary
+    from reviews.publication import build_period
 
-    summary = compile_summary(engine, cfg, period_start, period_end, as_of)
-    folder = Path(out_dir) / f"{period_start.isoformat()}_{period_end.isoformat()}"
-    folder.mkdir(parents=True, exist_ok=True)
-    built = []
-    for audience in ["region", *cfg.partnerships]:
-        rendered = render_bulletin(summary, cfg, audience)
-        with engine.begin() as conn:
-            b = wh.bulletins.c
-            latest = conn.execute(
-                select(b.bulletin_id, b.version, b.content_hash)
-                .where(b.period_start == period_start, b.period_end == period_end, b.audience == audience)
-                .order_by(b.version.desc())
-                .limit(1)
-            ).first()
-            if latest is not None and latest.content_hash == rendered.content_hash:
-                built.append({"bulletin_id": latest.bulletin_id, "audience": audience, "version": latest.version, "new": False})
-                continue
-            version = (latest.version + 1) if latest is not None else 1
-            html_path = folder / f"{audience}_v{version}.html"
-            html_path.write_text(rendered.html, encoding="utf-8")
-            html_path.with_suffix(".txt").write_text(rendered.text, encoding="utf-8")
-            bulletin_id = conn.execute(
-                insert(wh.bulletins).returning(b.bulletin_id),
-                {
-                    "period_start": period_start, "period_end": period_end, "audience": audience,
-                    "version": version, "content_hash": rendered.content_hash, "path": str(html_path),
-                    "subject": rendered.subject, "built_at": audit_now(),
-                },
-            ).scalar_one()
-            built.append({"bulletin_id": bulletin_id, "audience": audience, "version": version, "new": True})
-    return built
+    return build_period(engine, cfg, period_start, period_end, as_of, out_dir).built
 
 
 def bulletin_count(engine: Engine) -> int:

@@ -46,14 +46,25 @@ def cycle_report(engine: Engine, as_of: date) -> str:
         lines += _table(["stage", *statuses],
                         [[s, *[by_stage.get(s, {}).get(k, 0) for k in statuses]] for s in order if s in by_stage])
 
+        is_bulletin = ~b.audience.contains(":")  # 'quality:…' / 'returns:…' are feedback from partnership_returns
         built = conn.execute(select(b.bulletin_id, b.audience, b.version, b.period_start, b.period_end, b.path)
-                             .order_by(b.bulletin_id)).all()
+                             .where(is_bulletin).order_by(b.bulletin_id)).all()
+        feedback = dict(conn.execute(
+            select(func.substr(b.audience, 1, 7), func.count()).where(~is_bulletin).group_by(func.substr(b.audience, 1, 7))
+        ).all())
+        rx = wh.return_expectations.c
+        returns = dict(conn.execute(select(rx.status, func.count()).where(rx.as_of_date == as_of).group_by(rx.status)).all())
         sends = dict(conn.execute(select(c.status, func.count()).group_by(c.status)).all())
+    lines.append("")
+    lines.append(f"Returns due as of {as_of:%d %B %Y} (partnership_returns): "
+                 + (", ".join(f"{k} {v}" for k, v in sorted(returns.items())) if returns else "none judged"))
+    lines.append(f"Feedback (partnership_returns): {feedback.get('quality', 0)} data quality report(s) to partnerships' "
+                 f"data contacts, {feedback.get('returns', 0)} late/missing return notice(s) to the business unit")
     lines.append("")
     lines.append(f"Bulletins built (regional_learning_summary): {len(built)}")
     for row in built:
         lines.append(f"  #{row.bulletin_id} {row.audience:<10} v{row.version} {row.period_start}..{row.period_end}  {row.path}")
     lines.append("")
-    lines.append("Circulation (bulletin_circulation): " + ", ".join(f"{k} {v}" for k, v in sorted(sends.items())) if sends
-                 else "Circulation (bulletin_circulation): nothing sent")
+    lines.append("Circulation (all emails, ledger circulation_log): " + ", ".join(f"{k} {v}" for k, v in sorted(sends.items())) if sends
+                 else "Circulation (all emails, ledger circulation_log): nothing sent")
     return "\n".join(lines)

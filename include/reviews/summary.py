@@ -2,42 +2,69 @@
 
 The summary is the one input to every bulletin of the period: plain, JSON-serialisable,
 unsuppressed numbers (suppression is a rendering concern, applied per audience), so it can be
-stored beside the bulletins and a rerun can be compared with the last one.
+stored beside the bulletins (internally) and a rerun can be compared with the last one.
 
 Choices where the brief was silent:
+- A period is a calendar month or quarter (config `summary.period`); the trend covers the last
+  `summary.trend_periods` (default 4) periods ending with this one.
 - A notification belongs to the period by `notified_date`, or `aware_date` when that is blank.
 - Rapid reviews count when `completed_date` (sent to the Panel) is in the period; practice
-  reviews when `decision_date` is.
-- Learning themes are dated by the review's `completed_date`: a finding is settled learning once
-  its review is complete, whereas `action_due_date` says when the follow-up is due. "to_date"
-  counts findings of reviews completed on or before the period end, "period" those completed in
-  the period. Findings of reviews not yet complete are not counted.
+  reviews when `decision_date` is. The rapid review to LCSPR conversion rate is the share of
+  the period's completed rapid reviews whose outcome is `lcspr`. A national review referral is
+  a completed rapid review whose outcome is national_review_recommended. The Panel's own
+  decision (`panel_decision` national_review) is not counted on top: published beside the
+  outcome table, the difference would be a small count that suppression could not protect.
 - Timeliness counts come from the `timeliness` rows with `as_of_date == as_of` (all cases the
   timeliness task judged on that date); `not_applicable` rows are left out.
+- The timeliness trend is worked out afresh from the current case tables with
+  reviews.timeliness.compute_timeliness as of each trend period's last day (not read from
+  stored partitions, which exist only for the days some run happened to judge), so a rerun or
+  a backfill gives the same trend. Per period it counts the cases *due* in that period that were
+  met, late, or still open past their due date at the period end, plus the cases open and due
+  within the at-risk window at the period end.
+- Learning themes are dated by the review's `completed_date`: a finding is settled learning once
+  its review is complete. "to_date" counts findings of reviews completed on or before the period
+  end, "period" those completed in the period. Findings of reviews not yet complete are not
+  counted. A theme recurs across partnerships when findings on it came from at least
+  `recurring_theme_min_partnerships` partnerships over the trend periods, and across periods
+  when the region had findings on it in at least `recurring_theme_min_periods` of them.
+- Recommendations: every learning row with a recommendation (or an action) from a review
+  completed by the period end. Its action's state as at the period end: completed if
+  `action_completed_date` is on or before it (or the status is completed with no date);
+  otherwise overdue if `action_due_date` is before the period end; otherwise in progress if the
+  return says in progress (or completed, but later than the period end), else open. The four
+  states do not overlap, so they add up to the total.
 - Key findings are finding texts of reviews completed in the period, up to three per
-  partnership, one per theme in turn, the region's most frequent themes in the period first. Each text is
-  screened for personal details (NHS numbers, postcodes, emails, phone numbers, dates) and any
-  hit is replaced by "[redacted]" and listed under "redactions" (internal only).
+  partnership (config), one per theme in turn, the region's most frequent themes in the period
+  first.
+- A 7-minute briefing is made for every review published (`published_date`) in the period,
+  from its own learning rows.
+- Every free-text field that can leave the business unit (findings, recommendations, review
+  methodology and author) is screened by reviews.screening; each hit becomes "[redacted]" and
+  is listed under "redactions", which only the business unit sees.
 - Only partnerships in the config are counted, so the region's figures are the sum of theirs.
 """
 from __future__ import annotations
 
-import re
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Engine, and_, func, select
+from sqlalchemy import Engine, and_, func, or_, select
 
 from reviews import warehouse as wh
 from reviews.config import Config
+from reviews.publishing import PublishingSettings, SummarySettings, publishing_settings
+from reviews.reporting_periods import Period, period_of, trailing_periods
+from reviews.screening import KIND_LABELS, REDACTED, screen, screen_free_text  # noqa: F401 (re-exported)
 from reviews.template import NOTIFICATIONS, PRACTICE_REVIEWS, RAPID_REVIEWS
 
-SCHEMA = "regional_learning_summary/1"
+SCHEMA = "regional_learning_summary/2"
 STAGES = ("notification", "rapid_review", "lcspr_completion", "publication_notice")
 STATUSES = ("met", "late", "open_on_track", "open_at_risk", "open_overdue", "unknown")
+TREND_STATUSES = ("met", "late", "open_overdue")  # of the cases due in a period
+ACTION_STATES = ("open", "in_progress", "completed", "overdue")
 NOT_RECORDED = "not_recorded"
 KEY_FINDINGS_PER_PARTNERSHIP = 3
-REDACTED = "[redacted]"
 
 _THEME_LABELS = {
     "voice_of_child": "Voice of the child",
@@ -47,44 +74,14 @@ _THEME_LABELS = {
     "race_ethnicity_culture": "Race, ethnicity and culture",
     "leadership_culture": "Leadership and culture",
     "men_in_childrens_lives": "Men in children's lives",
+    "intrafamilial_child_sexual_abuse": "Intra-familial child sexual abuse",
+    "children_not_in_school": "Children not in school",
 }
-
-_MONTHS = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*"
-# Order matters: emails before postcodes, dates before phone and NHS numbers.
-_SCREENS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("email", re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")),
-    ("postcode", re.compile(r"\b[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2}\b", re.I)),
-    (
-        "date",
-        re.compile(
-            rf"\b\d{{1,2}}[/.\-]\d{{1,2}}[/.\-]\d{{2,4}}\b|\b\d{{4}}-\d{{2}}-\d{{2}}\b"
-            rf"|\b\d{{1,2}}(?:st|nd|rd|th)?\s+{_MONTHS}\s+\d{{4}}\b",
-            re.I,
-        ),
-    ),
-    ("nhs_number", re.compile(r"\b\d{3}[ -]?\d{3}[ -]?\d{4}\b")),
-    ("phone", re.compile(r"(?:\+44\s?\(?0?\)?\s?|\b0)\d(?:[\s-]?\d){8,9}\b")),
-)
 
 
 def theme_label(code: str) -> str:
     """A reader's name for a theme code ('information_sharing' -> 'Information sharing')."""
     return _THEME_LABELS.get(code) or code.replace("_", " ").capitalize()
-
-
-def screen_free_text(text: str | None) -> tuple[str, list[str]]:
-    """Redact personal details from free text before it can reach a bulletin; say what was hit.
-
-    Dates are all redacted: a date of birth cannot be told from any other date.
-    """
-    if not text:
-        return "", []
-    out, kinds = str(text), []
-    for kind, pattern in _SCREENS:
-        out, n = pattern.subn(REDACTED, out)
-        if n:
-            kinds.append(kind)
-    return out.strip(), kinds
 
 
 def _in_period(col, start: date, end: date):
@@ -116,12 +113,16 @@ def _breakdown(counts: dict, code: str | None, categories: list[str]) -> dict[st
     return out
 
 
-def _theme_counts(conn, where, codes: list[str]) -> dict[tuple[str, str], int]:
+def _learning_join():
     lr, pr = wh.learning, wh.practice_reviews
-    join = lr.join(pr, and_(lr.c.partnership_code == pr.c.partnership_code, lr.c.review_id == pr.c.review_id))
+    return lr.join(pr, and_(lr.c.partnership_code == pr.c.partnership_code, lr.c.review_id == pr.c.review_id))
+
+
+def _theme_counts(conn, where, codes: list[str]) -> dict[tuple[str, str], int]:
+    lr = wh.learning
     stmt = (
         select(lr.c.partnership_code, lr.c.theme, func.count())
-        .select_from(join)
+        .select_from(_learning_join())
         .where(lr.c.partnership_code.in_(codes), lr.c.theme.is_not(None), where)
         .group_by(lr.c.partnership_code, lr.c.theme)
     )
@@ -143,12 +144,37 @@ def _themes(to_date: dict, period: dict, code: str | None) -> list[dict[str, Any
     return sorted(rows, key=lambda r: (-r["to_date"], -r["period"], r["theme"]))
 
 
-def _key_findings(conn, start: date, end: date, codes: list[str], region_period: dict[str, int]):
+class _Screener:
+    """Screens each (record, field) once and keeps the list of redactions for the business unit."""
+
+    def __init__(self) -> None:
+        self.redactions: list[dict] = []
+        self._done: dict[tuple, str] = {}
+
+    def __call__(self, text: str | None, *, partnership: str, record: str, field: str,
+                 review_id: str | None, used_in: str) -> str:
+        key = (partnership, record, field)
+        if key in self._done:
+            for r in self.redactions:
+                if (r["partnership_code"], r["record_id"], r["field"]) == key and used_in not in r["used_in"]:
+                    r["used_in"].append(used_in)
+            return self._done[key]
+        result = screen(text)
+        for hit in result.hits:
+            self.redactions.append({
+                "partnership_code": partnership, "review_id": review_id, "record_id": record, "field": field,
+                "kind": hit.kind, "kind_label": KIND_LABELS[hit.kind], "excerpt": hit.excerpt, "used_in": [used_in],
+            })
+        self._done[key] = result.text
+        return result.text
+
+
+def _key_findings(conn, start: date, end: date, codes: list[str], region_period: dict[str, int],
+                  per_partnership: int, screener: _Screener) -> list[dict]:
     lr, pr = wh.learning, wh.practice_reviews
-    join = lr.join(pr, and_(lr.c.partnership_code == pr.c.partnership_code, lr.c.review_id == pr.c.review_id))
     stmt = (
         select(lr.c.partnership_code, lr.c.finding_id, lr.c.review_id, lr.c.theme, lr.c.finding, lr.c.recommendation)
-        .select_from(join)
+        .select_from(_learning_join())
         .where(lr.c.partnership_code.in_(codes), _in_period(pr.c.completed_date, start, end))
     )
     rows = sorted(
@@ -162,26 +188,194 @@ def _key_findings(conn, start: date, end: date, codes: list[str], region_period:
         k = (r["partnership_code"], r["theme"])
         r["_turn"], seen[k] = seen.get(k, 0), seen.get(k, 0) + 1
     rows.sort(key=lambda r: (r["_turn"], -region_period.get(r["theme"], 0), r["theme"] or "", r["review_id"], r["finding_id"]))
-    findings, redactions = [], []
+    findings = []
     for code in codes:
-        for r in [r for r in rows if r["partnership_code"] == code][:KEY_FINDINGS_PER_PARTNERSHIP]:
-            item = {"partnership_code": code, "theme": r["theme"], "theme_label": theme_label(r["theme"] or "")}
+        for r in [r for r in rows if r["partnership_code"] == code][:per_partnership]:
+            item = {"partnership_code": code, "review_id": r["review_id"], "finding_id": r["finding_id"],
+                    "theme": r["theme"], "theme_label": theme_label(r["theme"] or "")}
             for field in ("finding", "recommendation"):
-                item[field], kinds = screen_free_text(r[field])
-                if kinds:
-                    redactions.append(
-                        {"partnership_code": code, "finding_id": r["finding_id"], "field": field, "kinds": kinds}
-                    )
+                item[field] = screener(r[field], partnership=code, record=r["finding_id"], field=field,
+                                       review_id=r["review_id"], used_in="key findings")
             findings.append(item)
-    return findings, redactions
+    return findings
 
 
-def compile_summary(engine: Engine, cfg: Config, period_start: date, period_end: date, as_of: date) -> dict:
+def _action_state(row: dict, end: date) -> str:
+    status, due, done = row["action_status"], row["action_due_date"], row["action_completed_date"]
+    if (done is not None and done <= end) or (status == "completed" and done is None):
+        return "completed"
+    if due is not None and due < end:
+        return "overdue"
+    if status in ("in_progress", "completed"):
+        return "in_progress"
+    return "open"
+
+
+def _actions(conn, end: date, codes: list[str]) -> dict[str, dict[str, int]]:
+    lr, pr = wh.learning, wh.practice_reviews
+    stmt = (
+        select(lr.c.partnership_code, lr.c.action_status, lr.c.action_due_date, lr.c.action_completed_date)
+        .select_from(_learning_join())
+        .where(
+            lr.c.partnership_code.in_(codes),
+            pr.c.completed_date <= end,
+            or_(func.length(func.trim(func.coalesce(lr.c.recommendation, ""))) > 0, lr.c.action_status.is_not(None)),
+        )
+    )
+    out = {c: {s: 0 for s in ACTION_STATES} for c in codes}
+    for r in conn.execute(stmt).mappings():
+        out[r["partnership_code"]][_action_state(dict(r), end)] += 1
+    for c in codes:
+        out[c]["total"] = sum(out[c][s] for s in ACTION_STATES)
+    return out
+
+
+def _national_referrals(conn, start: date, end: date, codes: list[str]) -> dict[str, int]:
+    rr = wh.rapid_reviews
+    stmt = (
+        select(rr.c.partnership_code, func.count())
+        .where(
+            rr.c.partnership_code.in_(codes),
+            _in_period(rr.c.completed_date, start, end),
+            rr.c.outcome == "national_review_recommended",
+        )
+        .group_by(rr.c.partnership_code)
+    )
+    found = {p: int(n) for p, n in conn.execute(stmt)}
+    return {c: found.get(c, 0) for c in codes}
+
+
+def _timeliness_trend(conn, cfg: Config, periods: list[Period], codes: list[str]) -> dict[tuple, int]:
+    """(code, stage, period index, status) -> count; see the module notes."""
+    import pandas as pd
+
+    from reviews.timeliness import compute_timeliness
+
+    frames = {
+        name: pd.read_sql(select(wh.CASE_TABLES[name]).where(wh.CASE_TABLES[name].c.partnership_code.in_(codes)), conn)
+        for name in ("notifications", "rapid_reviews", "practice_reviews")
+    }
+    out: dict[tuple, int] = {}
+    for k, p in enumerate(periods):
+        df = compute_timeliness(frames["notifications"], frames["rapid_reviews"], frames["practice_reviews"], cfg, p.end)
+        if df.empty:
+            continue
+        code = df["partnership_code"].astype(str)
+        stage = df["stage"].astype(str)
+        status = df["status"].astype(str)
+        due = pd.to_datetime(df["due_date"])
+        in_p = (due >= pd.Timestamp(p.start)) & (due <= pd.Timestamp(p.end))
+        due_here = pd.DataFrame({"c": code, "s": stage, "st": status})[in_p & status.isin(TREND_STATUSES)]
+        for (c, s, st), n in due_here.value_counts().items():
+            out[(c, s, k, st)] = int(n)
+        risk = pd.DataFrame({"c": code, "s": stage})[status == "open_at_risk"]
+        for (c, s), n in risk.value_counts().items():
+            out[(c, s, k, "open_at_risk")] = int(n)
+    return out
+
+
+def _themes_by_period(conn, periods: list[Period], codes: list[str]) -> dict[tuple[str, str], list[int]]:
+    lr, pr = wh.learning, wh.practice_reviews
+    stmt = (
+        select(lr.c.partnership_code, lr.c.theme, pr.c.completed_date)
+        .select_from(_learning_join())
+        .where(lr.c.partnership_code.in_(codes), lr.c.theme.is_not(None),
+               _in_period(pr.c.completed_date, periods[0].start, periods[-1].end))
+    )
+    out: dict[tuple[str, str], list[int]] = {}
+    for p_code, theme, done in conn.execute(stmt):
+        for k, p in enumerate(periods):
+            if p.start <= done <= p.end:
+                out.setdefault((p_code, theme), [0] * len(periods))[k] += 1
+    return out
+
+
+def _recurring(by_period: dict, codes: list[str], n_periods: int, s: SummarySettings) -> list[dict]:
+    themes = sorted({t for _, t in by_period})
+    rows = []
+    for t in themes:
+        per_code = {c: by_period.get((c, t), [0] * n_periods) for c in codes}
+        region = [sum(per_code[c][k] for c in codes) for k in range(n_periods)]
+        partnerships = [c for c in codes if sum(per_code[c]) > 0]
+        periods = [k for k in range(n_periods) if region[k] > 0]
+        across_p = len(partnerships) >= s.recurring_min_partnerships
+        across_t = len(periods) >= s.recurring_min_periods
+        if across_p or across_t:
+            rows.append({
+                "theme": t, "label": theme_label(t), "partnerships": partnerships, "periods": periods,
+                "findings": sum(region), "across_partnerships": across_p, "across_periods": across_t,
+            })
+    return sorted(rows, key=lambda r: (-len(r["partnerships"]), -len(r["periods"]), -r["findings"], r["theme"]))
+
+
+def _briefings(conn, start: date, end: date, codes: list[str], screener: _Screener) -> list[dict]:
+    lr, pr = wh.learning, wh.practice_reviews
+    reviews = [
+        dict(r) for r in conn.execute(
+            select(pr.c.partnership_code, pr.c.review_id, pr.c.review_type, pr.c.methodology, pr.c.author,
+                   pr.c.decision_date, pr.c.completed_date, pr.c.final_report_sent_date, pr.c.published_date)
+            .where(pr.c.partnership_code.in_(codes), _in_period(pr.c.published_date, start, end))
+        ).mappings()
+    ]
+    reviews.sort(key=lambda r: (codes.index(r["partnership_code"]), r["published_date"], r["review_id"]))
+    out = []
+    for r in reviews:
+        code, rid = r["partnership_code"], r["review_id"]
+        rows = sorted(
+            (dict(x) for x in conn.execute(
+                select(lr.c.finding_id, lr.c.theme, lr.c.finding, lr.c.recommendation, lr.c.owner_agency,
+                       lr.c.action_due_date, lr.c.action_status, lr.c.action_completed_date)
+                .where(lr.c.partnership_code == code, lr.c.review_id == rid)
+            ).mappings()),
+            key=lambda x: x["finding_id"],
+        )
+        findings = []
+        for x in rows:
+            findings.append({
+                "finding_id": x["finding_id"], "theme": x["theme"], "theme_label": theme_label(x["theme"] or ""),
+                "finding": screener(x["finding"], partnership=code, record=x["finding_id"], field="finding",
+                                    review_id=rid, used_in="7-minute briefing"),
+                "recommendation": screener(x["recommendation"], partnership=code, record=x["finding_id"],
+                                           field="recommendation", review_id=rid, used_in="7-minute briefing"),
+                "owner_agency": screener(x["owner_agency"], partnership=code, record=x["finding_id"],
+                                         field="owner_agency", review_id=rid, used_in="7-minute briefing"),
+                "action_due_date": x["action_due_date"].isoformat() if x["action_due_date"] else None,
+                "action_state": _action_state(x, end),
+            })
+        themes: list[str] = []
+        for f in findings:
+            if f["theme"] and f["theme"] not in themes:
+                themes.append(f["theme"])
+        out.append({
+            "partnership_code": code, "review_id": rid, "review_type": r["review_type"],
+            "methodology": screener(r["methodology"], partnership=code, record=rid, field="methodology",
+                                    review_id=rid, used_in="7-minute briefing"),
+            "author": screener(r["author"], partnership=code, record=rid, field="author",
+                               review_id=rid, used_in="7-minute briefing"),
+            **{k: (r[k].isoformat() if r[k] else None)
+               for k in ("decision_date", "completed_date", "final_report_sent_date", "published_date")},
+            "themes": themes, "findings": findings,
+        })
+    return out
+
+
+def compile_summary(engine: Engine, cfg: Config, period_start: date, period_end: date, as_of: date,
+                    settings: PublishingSettings | None = None) -> dict:
     """The period's figures per partnership (config order) and for the region; period_end inclusive."""
     if period_end < period_start:
         raise ValueError(f"period ends ({period_end}) before it starts ({period_start})")
+    if settings is None:
+        settings = publishing_settings(cfg) if cfg.path and cfg.path.is_file() else PublishingSettings()
+    ss = settings.summary
+    try:
+        period = period_of(period_start, period_end)
+        trend = trailing_periods(period, ss.trend_periods)
+    except ValueError:  # an ad hoc period: no trend beyond itself
+        period = Period(period_start, period_end, "custom")
+        trend = [period]
     codes = list(cfg.partnerships)
     nt, rr, pr, tl = wh.notifications, wh.rapid_reviews, wh.practice_reviews, wh.timeliness
+    screener = _Screener()
     with engine.connect() as conn:
         notif = _counts(
             conn, nt, nt.c.incident_type,
@@ -191,18 +385,24 @@ def compile_summary(engine: Engine, cfg: Config, period_start: date, period_end:
         decided = _counts(
             conn, pr, pr.c.review_type, _in_period(pr.c.decision_date, period_start, period_end), codes
         )
+        national = _national_referrals(conn, period_start, period_end, codes)
         stmt = (
             select(tl.c.partnership_code, tl.c.stage, tl.c.status, func.count())
             .where(tl.c.partnership_code.in_(codes), tl.c.as_of_date == as_of, tl.c.status.in_(STATUSES))
             .group_by(tl.c.partnership_code, tl.c.stage, tl.c.status)
         )
         timely = {(p, s, st): int(n) for p, s, st, n in conn.execute(stmt)}
+        trend_counts = _timeliness_trend(conn, cfg, trend, codes)
         themes_to_date = _theme_counts(conn, pr.c.completed_date <= period_end, codes)
         themes_period = _theme_counts(conn, _in_period(pr.c.completed_date, period_start, period_end), codes)
+        by_period = _themes_by_period(conn, trend, codes)
         region_period: dict[str, int] = {}
         for (_, t), n in themes_period.items():
             region_period[t] = region_period.get(t, 0) + n
-        findings, redactions = _key_findings(conn, period_start, period_end, codes, region_period)
+        findings = _key_findings(conn, period_start, period_end, codes, region_period,
+                                 ss.key_findings_per_partnership, screener)
+        actions = _actions(conn, period_end, codes)
+        briefings = _briefings(conn, period_start, period_end, codes, screener)
 
     cats = {
         "incident_type": _categories(NOTIFICATIONS.column("incident_type").codes, {k for _, k in notif}),
@@ -210,42 +410,65 @@ def compile_summary(engine: Engine, cfg: Config, period_start: date, period_end:
         "review_type": _categories(PRACTICE_REVIEWS.column("review_type").codes, {k for _, k in decided}),
         "timeliness_stage": list(STAGES),
         "timeliness_status": list(STATUSES),
+        "trend_status": list(TREND_STATUSES),
+        "action_state": list(ACTION_STATES),
     }
+    theme_codes = sorted({t for _, t in by_period})
 
     def area(code: str | None) -> dict[str, Any]:
-        timeliness = {}
+        mine = (lambda p: True) if code is None else (lambda p: p == code)
+        timeliness, trend_rows = {}, {}
         for stage in STAGES:
-            row = {
-                st: sum(n for (p, s, x), n in timely.items() if s == stage and x == st and (code is None or p == code))
-                for st in STATUSES
-            }
+            row = {st: sum(n for (p, s, x), n in timely.items() if s == stage and x == st and mine(p)) for st in STATUSES}
             row["total"] = sum(row.values())
             timeliness[stage] = row
+            trend_rows[stage] = [
+                {st: sum(n for (p, s, kk, x), n in trend_counts.items() if s == stage and kk == k and x == st and mine(p))
+                 for st in (*TREND_STATUSES, "open_at_risk")}
+                for k in range(len(trend))
+            ]
+        act = {s: sum(actions[c][s] for c in codes if mine(c)) for s in (*ACTION_STATES, "total")}
         return {
             "notifications": _breakdown(notif, code, cats["incident_type"]),
             "rapid_reviews_completed": _breakdown(rapid, code, cats["rapid_review_outcome"]),
             "practice_reviews_decided": _breakdown(decided, code, cats["review_type"]),
+            "national_review_referrals": sum(n for c, n in national.items() if mine(c)),
             "timeliness": timeliness,
+            "timeliness_trend": trend_rows,
             "themes": _themes(themes_to_date, themes_period, code),
+            "themes_by_period": {
+                t: [sum(by_period.get((c, t), [0] * len(trend))[k] for c in codes if mine(c)) for k in range(len(trend))]
+                for t in theme_codes
+            },
+            "actions": act,
         }
 
     return {
         "schema": SCHEMA,
         "region_name": cfg.region_name,
-        "period": {"start": period_start.isoformat(), "end": period_end.isoformat()},
+        "period": {"start": period_start.isoformat(), "end": period_end.isoformat(), "kind": period.kind},
         "as_of": as_of.isoformat(),
+        "trend_periods": [p.to_dict() for p in trend],
         "categories": cats,
         "partnerships": [
             {"code": c, "name": p.name, "ons_code": p.ons_code, **area(c)} for c, p in cfg.partnerships.items()
         ],
         "region": {"name": cfg.region_name, **area(None)},
+        "recurring_themes": _recurring(by_period, codes, len(trend), ss),
         "key_findings": findings,
-        "redactions": redactions,
+        "briefings": briefings,
+        "redactions": screener.redactions,
         "notes": {
             "notifications": "counted by notified_date, or aware_date when blank",
             "rapid_reviews_completed": "completed_date (sent to the Panel) in the period",
+            "national_review_referrals": "rapid reviews completed in the period with outcome "
+                                         "national_review_recommended",
             "practice_reviews_decided": "decision_date in the period",
             "timeliness": "timeliness rows with as_of_date equal to as_of; not_applicable left out",
+            "timeliness_trend": "compute_timeliness on the current case tables as of each trend period's end; "
+                                "cases due in the period by status, and cases open at risk at its end",
             "themes": "dated by the review's completed_date: to_date up to the period end, period within it",
+            "actions": "recommendations of reviews completed by the period end, by their action's state then",
+            "briefings": "reviews published in the period",
         },
     }

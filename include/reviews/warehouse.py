@@ -6,8 +6,11 @@ statement is SQLAlchemy Core with bound parameters.
 """
 from __future__ import annotations
 
+import io
 import sys
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, datetime, time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +20,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     Engine,
+    Index,
     Integer,
     MetaData,
     String,
@@ -93,8 +97,10 @@ return_files = Table(
     Column("rows_loaded", Integer, nullable=False, default=0),
     Column("rows_quarantined", Integer, nullable=False, default=0),
     Column("dropped_columns", Text),  # names only, never values
+    Column("notes", Text),  # what reading it noticed (sheets ignored, ...), one per line
     Column("status", String(20), nullable=False),  # loaded | partial | rejected | failed
     Column("error", Text),
+    Column("quality_report_id", Integer),  # bulletins.bulletin_id of the data quality report covering it
     UniqueConstraint("partnership_code", "sha256", name="uq_return_files_sha"),
 )
 
@@ -109,10 +115,15 @@ quarantine = Table(
     Column("row_number", Integer, nullable=False),  # as a spreadsheet shows it (header is row 1)
     Column("record_id", String(100)),
     Column("failed_checks", Text, nullable=False),  # plain words, one per line
+    Column("failed_rules", Text),  # the rule ids (quality.py), one per line, parallel to failed_checks
     Column("raw_values", Text, nullable=False),  # JSON; child_ref already pseudonymised
     Column("quarantined_at", DateTime(timezone=True), nullable=False),
+    Column("resolved_by_file_id", Integer),  # the later file whose valid row for the record replaced it
+    Column("resolved_at", DateTime(timezone=True)),
     UniqueConstraint("file_id", "dataset", "row_number", name="uq_quarantine_row"),
 )
+# A resubmission looks up the quarantined rows of the records it brings (ingest._resolve_quarantine).
+Index("ix_quarantine_record", quarantine.c.partnership_code, quarantine.c.dataset, quarantine.c.record_id)
 
 record_history = Table(
     "record_history",
@@ -127,6 +138,21 @@ record_history = Table(
     Column("values_json", Text, nullable=False),
     Column("loaded_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("partnership_code", "dataset", "record_id", "file_id", name="uq_history_version"),
+)
+
+# Late and missing returns, judged per partnership and period as of a run's as-of date (a partition
+# per as_of_date, replaced by each run, like timeliness). Periods not yet due with no return have no row.
+return_expectations = Table(
+    "return_expectations",
+    metadata,
+    Column("partnership_code", String(40), primary_key=True),
+    Column("period_end", Date, primary_key=True),
+    Column("as_of_date", Date, primary_key=True),
+    Column("period_start", Date, nullable=False),
+    Column("due_date", Date, nullable=False),
+    Column("received_date", Date),  # the date of the first return for the period (its file name's)
+    Column("file_id", Integer),  # that return's first file
+    Column("status", String(20), nullable=False),  # on_time | late | missing
 )
 
 timeliness = Table(
@@ -145,6 +171,30 @@ timeliness = Table(
     Column("reason", Text),
 )
 
+# Timeliness alerts to the business unit (reviews/alerts.py): one row per case, stage and status it
+# became (open_at_risk, open_overdue), written before the email is sent, so each change is told once.
+timeliness_alerts = Table(
+    "timeliness_alerts",
+    metadata,
+    Column("alert_id", Integer, primary_key=True, autoincrement=True),
+    Column("partnership_code", String(40), nullable=False),
+    Column("stage", String(30), nullable=False),
+    Column("record_id", String(100), nullable=False),  # notification_id / review_id: a case reference
+    Column("status", String(20), nullable=False),  # the timeliness status it became
+    Column("first_seen_as_of", Date, nullable=False),  # as_of_date of the run that first saw it
+    Column("due_date", Date),
+    Column("working_days_left", Integer),  # as of first_seen_as_of; negative when overdue
+    Column("rule_set", String(60)),
+    Column("send_status", String(20), nullable=False),  # pending | sending | sent | failed | withdrawn
+    Column("attempt", Integer, nullable=False, default=0),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("sent_at", DateTime(timezone=True)),
+    Column("transport", String(20)),  # smtp | outbox
+    Column("message_ref", Text),  # Message-ID of the alert email that listed it (or the outbox file)
+    Column("error", Text),
+    UniqueConstraint("partnership_code", "stage", "record_id", "status", name="uq_timeliness_alert_once"),
+)
+
 bulletins = Table(
     "bulletins",
     metadata,
@@ -158,6 +208,24 @@ bulletins = Table(
     Column("subject", String(300), nullable=False),
     Column("built_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("period_start", "period_end", "audience", "version", name="uq_bulletin_version"),
+)
+
+# Every redaction made in a period's free text before it went into a bulletin (business unit only;
+# replaced for the period by each build). The redacted value itself is never stored.
+bulletin_redactions = Table(
+    "bulletin_redactions",
+    metadata,
+    Column("redaction_id", Integer, primary_key=True, autoincrement=True),
+    Column("period_start", Date, nullable=False),
+    Column("period_end", Date, nullable=False),
+    Column("partnership_code", String(40), nullable=False),
+    Column("review_id", String(100)),
+    Column("record_id", String(100), nullable=False),  # finding_id, or review_id for review fields
+    Column("field", String(40), nullable=False),  # finding | recommendation | owner_agency | methodology | author
+    Column("kind", String(20), nullable=False),  # nhs_number | postcode | email | phone | date_of_birth | date
+    Column("used_in", String(200)),  # key findings; 7-minute briefing
+    Column("excerpt", Text),  # the words around it, already redacted
+    Column("found_at", DateTime(timezone=True), nullable=False),
 )
 
 circulation_log = Table(
@@ -174,6 +242,31 @@ circulation_log = Table(
     Column("transport", String(20)),  # smtp | outbox
     Column("message_ref", Text),  # Message-ID, or the outbox file
     UniqueConstraint("bulletin_id", "recipient", name="uq_circulation_once"),
+)
+
+
+legal_holds = Table(
+    "legal_holds",
+    metadata,
+    Column("partnership_code", String(40), primary_key=True),
+    Column("case_id", String(100), primary_key=True),  # a notification_id (the case: its reviews and learning too) or a review_id
+    Column("reason", Text, nullable=False),
+    Column("placed_by", String(200), nullable=False),
+    Column("placed_at", DateTime(timezone=True), nullable=False),
+)
+
+retention_log = Table(
+    "retention_log",
+    metadata,
+    Column("retention_id", Integer, primary_key=True, autoincrement=True),
+    Column("as_of_date", Date, nullable=False),
+    Column("cutoff_date", Date, nullable=False),
+    Column("action", String(20), nullable=False),  # anonymise | delete
+    Column("partnership_code", String(40), nullable=False),
+    Column("dataset", String(40), nullable=False),
+    Column("records", Integer, nullable=False),
+    Column("held", Integer, nullable=False),  # past retention but under a legal hold
+    Column("done_at", DateTime(timezone=True), nullable=False),
 )
 
 
@@ -194,8 +287,12 @@ def make_engine(url: str) -> Engine:
 
 
 def ensure_schema(engine: Engine) -> None:
-    """Create any missing tables (idempotent)."""
+    """Create any missing tables, and any index missing from a table made before it (idempotent)."""
     metadata.create_all(engine)
+    with engine.begin() as conn:
+        for table in metadata.sorted_tables:
+            for index in table.indexes:
+                conn.execute(CreateIndex(index, if_not_exists=True))
 
 
 def ddl(dialect_name: str) -> str:
@@ -211,20 +308,139 @@ def ddl(dialect_name: str) -> str:
     return "\n".join(parts)
 
 
-def upsert(conn, table: Table, rows: Sequence[Mapping[str, Any]], keys: Iterable[str]) -> None:
-    """Insert rows, replacing those whose key already exists (portable delete-then-insert).
+def upsert(conn, table: Table, rows: Sequence[Mapping[str, Any]], keys: Iterable[str],
+           *, keep_newer: str | None = None) -> None:
+    """Insert rows, replacing those whose key already exists.
 
-    Runs inside the caller's transaction, so a failure leaves the table as it was.
+    One INSERT ... ON CONFLICT (keys) DO UPDATE (SQLite 3.24+, PostgreSQL) that sets every other
+    column of the table to the new row's value (a column the rows do not give gets its default),
+    so a replaced row ends exactly as deleting it and inserting the new one would leave it. On
+    PostgreSQL the rows go through COPY into a temporary table first (see `_pg_copy`).
+    `keep_newer`: a column such as `return_date`; an existing row whose value there is greater
+    than the new row's is kept as it is (the new row is not written).
+    Two rows with the same key are refused (ValueError), as the insert of the old delete-then-insert
+    refused them. Runs inside the caller's transaction, so a failure leaves the table as it was.
     """
     if not rows:
         return
     keys = list(keys)
+    if len({tuple(r[k] for k in keys) for r in rows}) != len(rows):
+        raise ValueError(f"upsert into {table.name}: two rows have the same key ({', '.join(keys)})")
+    others = [c for c in table.columns if c.name not in keys]
+    dialect = conn.dialect.name
+    payload = _copy_payload(table, rows) if dialect == "postgresql" else None
+    if payload is not None:
+        _pg_upsert(conn, table, rows, keys, others, keep_newer, payload)
+        return
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    else:  # pragma: no cover - the warehouse is SQLite or PostgreSQL
+        _delete_then_insert(conn, table, rows, keys)
+        return
+    stmt = dialect_insert(table)
+    where = None if keep_newer is None else table.c[keep_newer] <= stmt.excluded[keep_newer]
+    if others:
+        stmt = stmt.on_conflict_do_update(index_elements=keys, set_={c.name: stmt.excluded[c.name] for c in others},
+                                          where=where)
+    else:
+        stmt = stmt.on_conflict_do_nothing(index_elements=keys)
+    conn.execute(stmt, list(rows))
+
+
+def _delete_then_insert(conn, table: Table, rows: Sequence[Mapping[str, Any]], keys: list[str]) -> None:
+    """The portable upsert this module used before ON CONFLICT (kept as the benchmark's baseline)."""
     key_cols = [table.c[k] for k in keys]
     values = [tuple(r[k] for k in keys) for r in rows]
     for i in range(0, len(values), 500):
         chunk = values[i : i + 500]
         conn.execute(table.delete().where(tuple_(*key_cols).in_(chunk)))
     conn.execute(insert(table), list(rows))
+
+
+def insert_rows(conn, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert many rows (all with the same columns): COPY on PostgreSQL, executemany elsewhere."""
+    if not rows:
+        return
+    payload = _copy_payload(table, rows) if conn.dialect.name == "postgresql" else None
+    if payload is None:
+        conn.execute(insert(table), list(rows))
+    else:
+        _pg_copy(conn, table.name, list(rows[0]), payload)
+
+
+def _copy_payload(table: Table, rows: Sequence[Mapping[str, Any]]) -> str | None:
+    """The rows in COPY's text format, or None when COPY would not store what an INSERT would:
+    a column left out has a Python-side default (SQLAlchemy fills it in), a row has other
+    columns than the first, or a value is of a type this does not write."""
+    columns = list(rows[0])
+    if any(name not in table.c for name in columns):
+        return None
+    if any(c.default is not None for c in table.columns if c.name not in columns):
+        return None
+    dates = [isinstance(table.c[c].type, Date) and not isinstance(table.c[c].type, DateTime) for c in columns]
+    width = len(columns)
+    lines = []
+    try:
+        for r in rows:
+            if len(r) != width:
+                return None
+            lines.append("\t".join([_copy_text(r[c], d) for c, d in zip(columns, dates)]))
+    except (KeyError, TypeError):
+        return None
+    lines.append("")
+    return "\n".join(lines)
+
+
+def _copy_text(value: Any, is_date: bool) -> str:
+    """One value in COPY's text format (what psycopg2 would have bound for it)."""
+    if value is None:
+        return "\\N"
+    if isinstance(value, str):
+        if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+            value = value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+        return value
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, datetime):
+        return value.date().isoformat() if is_date else value.isoformat()
+    if isinstance(value, (date, time)):
+        return value.isoformat()
+    if isinstance(value, (int, Decimal)):
+        return str(value)
+    raise TypeError(f"not written by COPY: {type(value).__name__}")
+
+
+def _pg_copy(conn, target: str, columns: list[str], payload: str) -> None:
+    """COPY a payload into `target` on the connection's own cursor (inside its transaction)."""
+    cursor = conn.connection.driver_connection.cursor()
+    try:
+        cols = ", ".join(f'"{c}"' for c in columns)
+        cursor.copy_expert(f'COPY "{target}" ({cols}) FROM STDIN', io.StringIO(payload))
+    finally:
+        cursor.close()
+
+
+def _pg_upsert(conn, table: Table, rows, keys: list[str], others: list[Column], keep_newer: str | None,
+               payload: str) -> None:
+    """COPY into a session temporary table shaped like `table`, then one INSERT ... SELECT ...
+    ON CONFLICT DO UPDATE from it (emptied again after, and at commit)."""
+    tmp = f"_upsert_{table.name}"
+    columns = list(rows[0])
+    conn.exec_driver_sql(
+        f'CREATE TEMPORARY TABLE IF NOT EXISTS "{tmp}" (LIKE "{table.name}" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS')
+    _pg_copy(conn, tmp, columns, payload)
+    cols = ", ".join(f'"{c}"' for c in columns)
+    conflict = ", ".join(f'"{k}"' for k in keys)
+    if others:
+        action = "DO UPDATE SET " + ", ".join(f'"{c.name}" = excluded."{c.name}"' for c in others)
+        if keep_newer is not None:
+            action += f' WHERE "{table.name}"."{keep_newer}" <= excluded."{keep_newer}"'
+    else:
+        action = "DO NOTHING"
+    conn.exec_driver_sql(f'INSERT INTO "{table.name}" ({cols}) SELECT {cols} FROM "{tmp}" ON CONFLICT ({conflict}) {action}')
+    conn.exec_driver_sql(f'DELETE FROM "{tmp}"')
 
 
 def existing_keys(conn, table: Table, keys: Sequence[str], where: Mapping[str, Any]) -> dict[tuple, dict]:

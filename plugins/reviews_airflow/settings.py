@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -17,6 +18,7 @@ KEY_ENV = "REVIEWS_PSEUDONYMISATION_KEY"
 
 
 def _connection(conn_id: str):
+    """A connection as a task sees it (through the Task SDK)."""
     from airflow.sdk import BaseHook
     from airflow.sdk.exceptions import AirflowNotFoundException
 
@@ -30,6 +32,23 @@ def _variable(name: str, default: str | None) -> str | None:
     from airflow.sdk import Variable
 
     return Variable.get(name, default=default)
+
+
+def _server_connection(conn_id: str):
+    """A connection as the api-server sees it (secrets backends, environment, metadata DB)."""
+    from airflow.exceptions import AirflowNotFoundException
+    from airflow.models.connection import Connection
+
+    try:
+        return Connection.get_connection_from_secrets(conn_id)
+    except AirflowNotFoundException:
+        return None
+
+
+def _server_variable(name: str, default: str | None) -> str | None:
+    from airflow.models.variable import Variable
+
+    return Variable.get(name, default_var=default)
 
 
 def data_dir() -> Path:
@@ -47,13 +66,26 @@ def config():
     return load_config(_variable("reviews_config", None))
 
 
-def warehouse_url() -> str:
+def _warehouse_url(conn, data: Path) -> str:
     from reviews.connections import sqlalchemy_url
 
-    conn = _connection(WAREHOUSE_CONN)
     if conn is None:
-        return f"sqlite:///{data_dir() / 'warehouse.db'}"
+        return f"sqlite:///{data / 'warehouse.db'}"
     return sqlalchemy_url(conn.conn_type, conn.host, conn.schema, conn.login, conn.password, conn.port)
+
+
+def warehouse_url() -> str:
+    return _warehouse_url(_connection(WAREHOUSE_CONN), data_dir())
+
+
+def warehouse_url_for_server() -> str:
+    """The same warehouse, looked up from the api-server (UI plugin), not from a task."""
+    data = Path(_server_variable("reviews_data_dir", str(PROJECT_ROOT / "var")))
+    return _warehouse_url(_server_connection(WAREHOUSE_CONN), data)
+
+
+def config_path_for_server() -> str | None:
+    return _server_variable("reviews_config", None)
 
 
 def warehouse_engine():
@@ -72,13 +104,58 @@ def pseudonymisation_key() -> bytes:
     return check_key(secret)
 
 
-def transport():
-    """SMTP through `reviews_smtp` when it is set; otherwise .eml files in the outbox folder."""
+def _transport(conn, data: Path):
     from reviews.connections import smtp_settings
     from reviews.mail import OutboxTransport, SmtpTransport
 
-    conn = _connection(SMTP_CONN)
     if conn is None:
-        return OutboxTransport(data_dir() / "outbox")
+        return OutboxTransport(data / "outbox")
     extra = conn.extra_dejson if hasattr(conn, "extra_dejson") else json.loads(conn.extra or "{}")
     return SmtpTransport(smtp_settings(conn.host, conn.port, conn.login, conn.password, extra))
+
+
+def transport():
+    """SMTP through `reviews_smtp` when it is set; otherwise .eml files in the outbox folder."""
+    return _transport(_connection(SMTP_CONN), data_dir())
+
+
+def transport_for_server():
+    """The same mail path, looked up outside a task (triggerer callbacks)."""
+    data = Path(_server_variable("reviews_data_dir", str(PROJECT_ROOT / "var")))
+    return _transport(_server_connection(SMTP_CONN), data)
+
+
+def config_for_server():
+    from reviews.config import load_config
+
+    return load_config(config_path_for_server())
+
+
+# ---- partnership sources (partnership_returns): plain objects for reviews.sources.gather ----
+
+
+def staging_dir() -> Path:
+    """Where SFTP fetches and SQL pulls are put before they are landed like any dropped file."""
+    return data_dir() / "staging"
+
+
+@contextmanager
+def source_access(partnership):
+    """What the partnership's `source` needs, from its Airflow connection: {} for a folder,
+    {"sftp": an open SFTP client} (closed on exit) or {"sql_url": an SQLAlchemy URL}."""
+    kind = partnership.source.get("kind", "folder")
+    conn_id = partnership.source.get("conn_id")
+    if kind == "sftp":
+        from airflow.providers.sftp.hooks.sftp import SFTPHook
+
+        with SFTPHook(ssh_conn_id=conn_id).get_managed_conn() as client:
+            yield {"sftp": client}
+    elif kind == "sql":
+        from reviews.connections import sqlalchemy_url
+
+        conn = _connection(conn_id)
+        if conn is None:
+            raise ValueError(f"{partnership.code}: the Airflow connection {conn_id!r} of its sql source does not exist")
+        yield {"sql_url": sqlalchemy_url(conn.conn_type, conn.host, conn.schema, conn.login, conn.password, conn.port)}
+    else:
+        yield {}

@@ -14,11 +14,44 @@ log = logging.getLogger(__name__)
 
 
 def run_dates(context) -> dict:
+    """The as-of date and period of a run, from its data interval.
+
+    An asset-triggered run has no interval: it is about the date the triggering runs were about
+    (their asset events carry `as_of`), or failing that the day it was asked to run.
+    """
     from reviews.periods import as_of_date, period_bounds
 
     start, end, logical = context.get("data_interval_start"), context.get("data_interval_end"), context.get("logical_date")
+    if start is None and end is None and logical is None:
+        logical = _triggering_as_of(context) or getattr(context.get("dag_run"), "run_after", None)
     first, last = period_bounds(start, end, logical)
     return {"as_of": as_of_date(start, end, logical), "period_start": first, "period_end": last}
+
+
+def _triggering_as_of(context):
+    """The latest `as_of` named by the asset events that triggered this run, as a datetime."""
+    from datetime import datetime, time
+
+    from reviews.periods import LONDON
+
+    days = []
+    for events in (context.get("triggering_asset_events") or {}).values():
+        for event in events:
+            extra = getattr(event, "extra", None) or {}
+            if extra.get("as_of"):
+                days.append(extra["as_of"])
+    if not days:
+        return None
+    return datetime.combine(datetime.fromisoformat(max(days)).date(), time(12), tzinfo=LONDON)
+
+
+def publish_cases(context) -> dict:
+    """Say, on the cases asset event, which date this load was about (timeliness judges as of it)."""
+    from reviews_airflow.assets import CASES
+
+    as_of = run_dates(context)["as_of"].isoformat()
+    context["outlet_events"][CASES].extra = {"as_of": as_of}
+    return {"as_of": as_of}
 
 
 def partnership_codes() -> list[str]:
@@ -26,28 +59,69 @@ def partnership_codes() -> list[str]:
 
 
 def ingest(partnership: str, context) -> dict:
+    """One partnership: gather from its source, load, write Data Docs, build its quality reports."""
+    from reviews.feedback import build_quality_reports
     from reviews.ingest import ingest_partnership
+    from reviews.sources import gather
 
     cfg = settings.config()
+    p = cfg.partnership(partnership)
     as_of = run_dates(context)["as_of"]
+    data = settings.data_dir()
+    engine = settings.warehouse_engine()
+    with settings.source_access(p) as access:
+        got = gather(p, settings.inbox(), settings.staging_dir(), as_of, max_bytes=cfg.limits.max_file_bytes, **access)
+    log.info("%s: source %s (%s), %d file(s) fetched this run", partnership, got.kind, got.folder, len(got.fetched))
+    for note in got.notes:
+        log.warning("%s: %s", partnership, note)
     summary = ingest_partnership(
-        settings.warehouse_engine(), cfg, partnership, settings.inbox(), settings.data_dir() / "raw",
-        settings.pseudonymisation_key(), as_of,
+        engine, cfg, partnership, settings.inbox(), data / "raw", settings.pseudonymisation_key(), as_of,
+        folder=got.folder, docs_dir=data / "reports" / "data_docs" / partnership,
     )
     log.info(
-        "%s as of %s: %d new file(s), %d rows read, %d loaded, %d quarantined; already loaded: %d",
-        partnership, as_of, summary.files_new, summary.rows_read, summary.rows_loaded,
-        summary.rows_quarantined, summary.files_skipped_already_loaded,
+        "%s as of %s: %d new file(s) (%d failed), %d rows read, %d loaded, %d quarantined, %d earlier "
+        "quarantined row(s) corrected; already loaded: %d",
+        partnership, as_of, summary.files_new, summary.files_failed, summary.rows_read, summary.rows_loaded,
+        summary.rows_quarantined, summary.rows_resolved, summary.files_skipped_already_loaded,
     )
     for rule, n in sorted(summary.rule_counts.items()):
         log.info("%s: %d row(s) failed %s", partnership, n, rule)
-    return summary.to_dict()
+    for page in summary.data_docs:
+        log.info("%s: Great Expectations Data Docs: %s", partnership, page)
+    reports = build_quality_reports(engine, cfg, partnership, data / "reports" / "quality", as_of)
+    for r in reports:
+        log.info("%s: data quality report for the return of %s (bulletin %d): %s",
+                 partnership, r["return_date"], r["bulletin_id"], r["path"])
+    out = summary.to_dict()
+    out["quality_reports"] = [r["bulletin_id"] for r in reports]
+    return out
 
 
 def report_returns(summaries: list[dict]) -> dict:
-    totals = {k: sum(s[k] for s in summaries) for k in ("files_new", "rows_read", "rows_loaded", "rows_quarantined")}
+    totals = {k: sum(s[k] for s in summaries)
+              for k in ("files_new", "files_failed", "rows_read", "rows_loaded", "rows_quarantined", "rows_resolved")}
     log.info("all partnerships: %s", totals)
     return totals
+
+
+def check_returns_due(context) -> dict:
+    """Late and missing returns as of the run's as-of date (table return_expectations + notices)."""
+    from reviews.expectations import check_returns
+
+    as_of = run_dates(context)["as_of"]
+    result = check_returns(settings.warehouse_engine(), settings.config(), as_of,
+                           settings.data_dir() / "reports" / "returns")
+    log.info("returns as of %s: %s", as_of, result)
+    return result
+
+
+def send_feedback() -> dict:
+    """Send the new quality reports and late/missing notices, exactly once (circulation ledger)."""
+    from reviews.feedback import send_feedback as send
+
+    result = send(settings.warehouse_engine(), settings.config(), settings.transport())
+    log.info("feedback sent: %s", result)
+    return result
 
 
 def judge_timeliness(context, as_of=None) -> dict:
@@ -60,49 +134,162 @@ def judge_timeliness(context, as_of=None) -> dict:
     return {"as_of": as_of.isoformat(), "counts": counts}
 
 
-def build_bulletins(context) -> dict:
-    from reviews.pipeline import build_bulletins as build
+def alerts_wanted(context) -> tuple[bool, str | None]:
+    """(send?, why not) for this run's timeliness alerts.
+
+    `send_alerts` given in the run's conf decides (e.g. `airflow backfill create ... --dag-run-conf
+    '{"send_alerts": true}'`); otherwise backfill runs do not send (they are about the past) and
+    other runs follow the DAG param (default true).
+    """
+    dag_run = context.get("dag_run")
+    conf = getattr(dag_run, "conf", None) or {}
+    if "send_alerts" in conf:
+        asked = conf["send_alerts"] in (True, "true", "True", "yes", 1)
+        return asked, None if asked else "send_alerts is false in the run's conf"
+    run_type = getattr(dag_run, "run_type", None)
+    if str(getattr(run_type, "value", run_type) or "").lower() == "backfill":
+        return False, "backfill run (alerts are about the present; pass send_alerts=true in the conf to send)"
+    if not (context.get("params") or {}).get("send_alerts", True):
+        return False, "send_alerts param is false"
+    return True, None
+
+
+def send_timeliness_alerts(context) -> dict:
+    """Email the business unit the cases that became at risk or overdue, once each (counts to XCom)."""
+    from reviews.alerts import run_alerts
+
+    as_of = run_dates(context)["as_of"]
+    send, why = alerts_wanted(context)
+    report = run_alerts(settings.warehouse_engine(), settings.config(), settings.transport() if send else None,
+                        as_of, send=send, skip_reason=why)
+    log.info("timeliness alerts %s", report.summary())
+    for problem in report.problems:
+        log.warning("timeliness alerts: %s", problem)
+    if report.failed:  # certainly not delivered: fail so Airflow retries (and the business unit hears)
+        raise RuntimeError(f"timeliness alert email not sent: {report.failed} alert(s) left to retry")
+    return _plain(report)
+
+
+def summary_period(context) -> dict:
+    """The period this summary run builds (month or quarter, from config), or skip the run.
+
+    Under a quarterly setting with a monthly data interval (an old run, or a manual trigger of
+    such an interval) only the month that closes a quarter builds anything.
+    """
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from reviews.publishing import publishing_settings
+    from reviews.reporting_periods import period_for_run
+
+    kind = publishing_settings(settings.config()).summary.period
+    p = period_for_run(context.get("data_interval_start"), context.get("data_interval_end"),
+                       context.get("logical_date"), kind)
+    if p is None:
+        raise AirflowSkipException(f"bulletins are {kind}ly and this run's interval does not close a {kind}")
+    log.info("building the %s bulletins for %s (%s to %s)", kind, p.label, p.start, p.end)
+    return {"period_start": p.start.isoformat(), "period_end": p.end.isoformat(), "label": p.label}
+
+
+def build_bulletins(period: dict, context) -> dict:
+    """Every audience's bulletin for the period (HTML, text, PDF, XLSX), briefings, redaction list."""
+    from datetime import date
+
+    from reviews.publication import build_period
 
     from reviews_airflow.assets import BULLETINS
 
-    dates = run_dates(context)
-    built = build(
-        settings.warehouse_engine(), settings.config(), dates["period_start"], dates["period_end"],
-        dates["period_end"], settings.data_dir() / "bulletins",
-    )
-    log.info("bulletins for %s to %s: %s", dates["period_start"], dates["period_end"], built)
+    start, end = date.fromisoformat(period["period_start"]), date.fromisoformat(period["period_end"])
+    report = build_period(settings.warehouse_engine(), settings.config(), start, end, end,
+                          settings.data_dir() / "bulletins")
+    for b in report.built:
+        log.info("bulletin %s for %s: version %s (%s)", b["bulletin_id"], b["audience"], b["version"],
+                 "new" if b["new"] else "unchanged")
+    log.info("%d 7-minute briefing(s), %d PDF(s) printed, %d redaction(s) (internal list in %s/internal)",
+             report.briefings, report.pdfs_printed, report.redactions, report.folder)
+    circulate = not _is_backfill(context) or bool((context.get("params") or {}).get("circulate_backfill"))
+    if not circulate:
+        log.info("a backfill rebuilds bulletins but sends nothing (run parameter circulate_backfill is false)")
     context["outlet_events"][BULLETINS].extra = {
-        "period_start": dates["period_start"].isoformat(), "period_end": dates["period_end"].isoformat(),
+        "period_start": start.isoformat(), "period_end": end.isoformat(), "circulate": circulate,
     }
-    return {"period_start": dates["period_start"].isoformat(), "period_end": dates["period_end"].isoformat(), "bulletins": built}
+    return {"period_start": start.isoformat(), "period_end": end.isoformat(), **report.to_xcom()}
+
+
+def _is_backfill(context) -> bool:
+    run_type = getattr(context.get("dag_run"), "run_type", None)
+    return str(getattr(run_type, "value", run_type)) == "backfill"
 
 
 def periods_to_send(context, engine) -> list[tuple]:
     """The periods whose bulletins this run circulates.
 
-    The ones named by the asset events that triggered the run (each summary run says which
-    period it built); for a manual run, the latest period built. Never every period: someone
-    newly added to a list should not be sent the whole archive.
+    - The `period_end` run parameter: that period (an analyst's manual send).
+    - A run of the circulation timetable, or a manual one: the period of its data interval. If
+      its bulletins are not built, the run fails (the business unit is told); they go out by
+      themselves when built (below), or clear the task.
+    - A run triggered by the bulletins asset (a build): each period its events name whose send
+      day has come, as of the run's own start (`run_after`), and is at most
+      `circulation.late_send_window_days` behind: a late build goes out as soon as it is built,
+      an on-time build waits for its day (nothing to do now), and a backfill of an old period is
+      not circulated (use `period_end` for that).
+    Never every period: someone newly added to a list should not be sent the whole archive.
     """
-    from datetime import date
+    from datetime import date, timedelta
 
-    from sqlalchemy import func, select
+    import pendulum
+    from sqlalchemy import select
 
+    from reviews.publishing import publishing_settings
+    from reviews.reporting_periods import period_containing, period_for_run, period_of
     from reviews.warehouse import bulletins
 
+    from reviews_airflow.timetables import circulation_timetable
+
+    pub = publishing_settings(settings.config())
+    kind = pub.summary.period
     periods = set()
-    for events in (context.get("triggering_asset_events") or {}).values():
+    asked = (context.get("params") or {}).get("period_end")
+    events = [e for evs in (context.get("triggering_asset_events") or {}).values() for e in evs]
+    if asked:
+        p = period_containing(date.fromisoformat(str(asked)), kind)
+        periods.add((p.start, p.end))
+    elif events:
+        dag_run = context.get("dag_run")
+        started = pendulum.instance(getattr(dag_run, "run_after", None) or pendulum.now("UTC"))
+        timetable = circulation_timetable()
         for event in events:
             extra = getattr(event, "extra", None) or {}
-            if "period_start" in extra and "period_end" in extra:
-                periods.add((date.fromisoformat(extra["period_start"]), date.fromisoformat(extra["period_end"])))
-    if not periods:
-        with engine.connect() as conn:
-            latest = conn.execute(select(func.max(bulletins.c.period_end))).scalar()
-            if latest is not None:
-                rows = conn.execute(select(bulletins.c.period_start, bulletins.c.period_end)
-                                    .where(bulletins.c.period_end == latest).distinct()).all()
-                periods = {(r[0], r[1]) for r in rows}
+            if "period_start" not in extra or "period_end" not in extra:
+                continue
+            if extra.get("circulate") is False:
+                log.info("%s to %s was rebuilt by a backfill: not circulated (circulate_backfill was false)",
+                         extra["period_start"], extra["period_end"])
+                continue
+            p = period_of(date.fromisoformat(extra["period_start"]), date.fromisoformat(extra["period_end"]))
+            due = timetable.run_after(p)
+            if due > started:
+                log.info("%s was built before its send day (%s): the timetable sends it then", p.label, due)
+            elif started - due > timedelta(days=pub.late_send_window_days):
+                log.info("%s was rebuilt %s after its send day: not circulated by itself (use period_end)",
+                         p.label, started - due)
+            else:
+                periods.add((p.start, p.end))
+        return sorted(periods)
+    else:
+        p = period_for_run(context.get("data_interval_start"), context.get("data_interval_end"),
+                           context.get("logical_date"), kind)
+        if p is not None:
+            periods.add((p.start, p.end))
+    is_bulletin = ~bulletins.c.audience.contains(":")  # not feedback ('quality:…', 'returns:…')
+    with engine.connect() as conn:
+        built = {(r[0], r[1]) for r in conn.execute(
+            select(bulletins.c.period_start, bulletins.c.period_end).where(is_bulletin).distinct())}
+    missing = sorted(p for p in periods if p not in built)
+    if missing:
+        raise RuntimeError(
+            "no bulletins are built for " + ", ".join(f"{a} to {b}" for a, b in missing)
+            + ": they will be sent as soon as regional_learning_summary builds them (or clear this task after)"
+        )
     return sorted(periods)
 
 
@@ -110,21 +297,57 @@ def queue_sends(context) -> dict:
     from reviews.circulation import queue_bulletin_sends
 
     engine = settings.warehouse_engine()
+    if _is_backfill(context) and not (context.get("params") or {}).get("send_in_backfill"):
+        log.info("a backfill of bulletin_circulation sends nothing (run parameter send_in_backfill is false)")
+        return {"queued": 0, "backfill": True}
     periods = periods_to_send(context, engine)
-    log.info("circulating bulletins for period(s): %s", [f"{a}..{b}" for a, b in periods] or "none built yet")
+    log.info("circulating bulletins for period(s): %s", [f"{a}..{b}" for a, b in periods])
     resend_ids = context["params"].get("resend_bulletin_ids") or []
     report = queue_bulletin_sends(
         engine, settings.config(), resend_bulletin_ids={int(i) for i in resend_ids}, periods=periods
     )
-    log.info("circulation queued: %s", report)
+    log.info("circulation queued: %s", report.summary())
+    for problem in report.problems:
+        log.warning("circulation: %s", problem)
     return _plain(report)
 
 
-def send_queued() -> dict:
-    from reviews.circulation import send_pending
+# A server outage is felt by the row that meets it first: two tries per task try, three task
+# tries per run (retries=2), so one failed run uses 6 attempts and a rerun after the outage still
+# has some left. A row is given up (and reported) only after 10.
+MAX_SEND_ATTEMPTS = 10
+SEND_ATTEMPTS_PER_CALL = 2
 
-    report = send_pending(settings.warehouse_engine(), settings.config(), settings.transport())
-    log.info("circulation sent: %s", report)
+
+def send_queued(context=None) -> dict:
+    """Send every pending row: the PDF to everyone, the XLSX to the business unit as well.
+
+    Fails the task when this run left anything undone (see below); what was sent stays sent.
+    A backfill run sends nothing unless its `send_in_backfill` parameter is true.
+    """
+    import os
+
+    from reviews.circulation import send_pending
+    from reviews.publication import attachments_for_factory
+
+    if context is not None and _is_backfill(context) and not (context.get("params") or {}).get("send_in_backfill"):
+        log.info("a backfill of bulletin_circulation sends nothing (run parameter send_in_backfill is false)")
+        return {"sent": 0, "backfill": True}
+
+    cfg = settings.config()
+    backoff = float(os.environ.get("REVIEWS_SEND_BACKOFF_SECONDS", "2"))  # tests set 0
+    report = send_pending(settings.warehouse_engine(), cfg, settings.transport(),
+                          attachments_for=attachments_for_factory(cfg), backoff_seconds=backoff,
+                          max_attempts=MAX_SEND_ATTEMPTS, attempts_per_call=SEND_ATTEMPTS_PER_CALL)
+    log.info("circulation sent: %s", report.summary())
+    for line in report.failures + report.unconfirmed:
+        log.warning("circulation: %s", line)
+    # Rows given up on in an earlier run were reported then; anything else left undone fails
+    # the task, so Airflow retries (a retry sends only what is still pending) and the business
+    # unit is told. Rows left 'sending' (delivery unknown) wait for an analyst.
+    new_failures = [f for f in report.failures if "gave up after" not in f]
+    if report.stopped or report.pending or report.unconfirmed or new_failures:
+        raise RuntimeError(f"circulation incomplete: {report.summary()}")
     return _plain(report)
 
 
@@ -134,3 +357,15 @@ def _plain(report) -> dict:
 
     data = asdict(report) if is_dataclass(report) else dict(report)
     return {k: v for k, v in data.items() if isinstance(v, (int, float, str, bool))}
+
+
+def apply_retention(context) -> list[dict]:
+    from reviews.retention import apply_retention as apply
+
+    as_of = run_dates(context)["as_of"]
+    done = apply(settings.warehouse_engine(), settings.config(), as_of)
+    for row in done:
+        if row["records"] or row["held"]:
+            log.info("retention %s: %s %s %s record(s), %s kept under legal hold", as_of, row["partnership_code"],
+                     row["action"], row["records"], row["held"])
+    return done

@@ -272,3 +272,19 @@ def test_latest_send_day_means_enough_notice(published, gap, k):
     """Sent on or before (published - k working days) exactly when k working days of notice were given."""
     sent = published + timedelta(days=gap)
     assert (sent <= add_working_days(published, -k)) == (working_days_between(sent, published) >= k)
+
+
+def _months_by_hand(start: date, months: int) -> date:
+    import calendar as cal
+
+    year, month0 = divmod(start.month - 1 + months, 12)
+    year += start.year
+    return date(year, month0 + 1, min(start.day, cal.monthrange(year, month0 + 1)[1]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.one_of(st.none(), dates), st.integers(min_value=-30, max_value=30)), min_size=1, max_size=20))
+def test_add_calendar_months_matches_plain_python(cases):
+    starts, months = zip(*cases)
+    got = add_calendar_months(list(starts), np.array(months)).astype(object).tolist()
+    assert got == [None if s is None else _months_by_hand(s, m) for s, m in cases]

@@ -1,0 +1,222 @@
+"""Feedback from partnership_returns: a data quality report for each return, and sending it.
+
+A report covers one return of one partnership (the files it sent with the same date, loaded in
+one run): each file and what became of it, counts by rule, every quarantined row with its file,
+row number, record id and every rule it broke, the rows of earlier returns it corrected, and
+what is still waiting for a correction. It shows no raw values at all (no child column, not even
+the keyed hash): the partnership has its own data, the row number and record id find it.
+
+Reports are kept under `{data_dir}/reports/quality/{code}/` as HTML and text, and recorded as
+rows of `bulletins` with audience `quality:{code}` and period = the return's date (a second
+return with the same date is a new version). `return_files.quality_report_id` says which report
+covers a file, so a run that stopped part-way reports the rest next time.
+
+Sending uses the bulletins' circulation path (circulation.py: one ledger row per bulletin and
+recipient, exactly once): `recipients_for` sends `quality:{code}` to the partnership's
+data_contact and `returns:{code}` (late or missing returns, expectations.py) to the business unit.
+`send_feedback` queues every feedback bulletin that has no ledger row yet, then sends what is
+pending. It runs as the last task of partnership_returns, so the partnership hears about its
+return the day it is loaded; the monthly bulletins stay with bulletin_circulation.
+"""
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from sqlalchemy import Engine, func, insert, select
+
+from reviews import warehouse as wh
+from reviews.audit import audit_now
+from reviews.config import Config
+from reviews.quality import rule_title
+from reviews.template import DATASET_ORDER
+
+QUALITY = "quality"  # audience f"quality:{code}": a return's data quality report -> data_contact
+RETURNS = "returns"  # audience f"returns:{code}": a late or missing return -> the business unit
+FEEDBACK_KINDS = (QUALITY, RETURNS)
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+
+def audience(kind: str, code: str) -> str:
+    return f"{kind}:{code}"
+
+
+def is_feedback(audience_name: str) -> bool:
+    return audience_name.partition(":")[0] in FEEDBACK_KINDS and ":" in audience_name
+
+
+def env() -> Environment:
+    return Environment(
+        loader=FileSystemLoader(str(TEMPLATES)),
+        autoescape=select_autoescape(enabled_extensions=("html", "html.j2"), disabled_extensions=("txt.j2",), default=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+@dataclass(frozen=True)
+class Stored:
+    bulletin_id: int
+    path: Path
+    new: bool
+
+
+def store_feedback(conn, *, kind: str, code: str, period_start: date, period_end: date, subject: str,
+                   html: str, text: str, folder: Path, stem: str, now: datetime,
+                   unless_subject_exists: bool = False) -> Stored:
+    """Write the HTML and text beside each other and record them as the next version in `bulletins`.
+
+    `unless_subject_exists`: reuse an existing version with the same subject instead (a notice
+    that says the same thing is never stored, nor sent, twice).
+    """
+    b = wh.bulletins.c
+    who = audience(kind, code)
+    where = (b.period_start == period_start, b.period_end == period_end, b.audience == who)
+    if unless_subject_exists:
+        same = conn.execute(select(b.bulletin_id, b.path).where(*where, b.subject == subject).limit(1)).first()
+        if same is not None:
+            return Stored(same.bulletin_id, Path(same.path), False)
+    version = (conn.execute(select(func.max(b.version)).where(*where)).scalar() or 0) + 1
+    folder.mkdir(parents=True, exist_ok=True)
+    html_path = folder / f"{stem}_v{version}.html"
+    html_path.write_text(html, encoding="utf-8")
+    html_path.with_suffix(".txt").write_text(text, encoding="utf-8")
+    digest = hashlib.sha256((html + text).encode("utf-8")).hexdigest()
+    bulletin_id = conn.execute(
+        insert(wh.bulletins).returning(b.bulletin_id),
+        {"period_start": period_start, "period_end": period_end, "audience": who, "version": version,
+         "content_hash": digest, "path": str(html_path), "subject": subject[:300], "built_at": now},
+    ).scalar_one()
+    return Stored(bulletin_id, html_path, True)
+
+
+# ------------------------------------------------------------------------- quality reports
+
+
+def build_quality_reports(
+    engine: Engine, cfg: Config, partnership_code: str, out_dir: Path, as_of: date,
+    clock: Callable[[], datetime] = audit_now,
+) -> list[dict]:
+    """A report for each return of the partnership whose files have none yet; [{bulletin_id, ...}]."""
+    partnership = cfg.partnership(partnership_code)
+    rf = wh.return_files
+    with engine.connect() as conn:
+        files = [dict(r) for r in conn.execute(
+            select(rf).where(rf.c.partnership_code == partnership_code, rf.c.quality_report_id.is_(None))
+            .order_by(rf.c.return_date, rf.c.file_id)
+        ).mappings()]
+    groups: dict[date, list[dict]] = {}
+    for f in files:
+        groups.setdefault(f["return_date"] or as_of, []).append(f)
+    built = []
+    for return_date, group in sorted(groups.items()):
+        now = clock()
+        with engine.begin() as conn:
+            context = _report_context(conn, partnership, cfg.region_name, return_date, group)
+            subject = f"Data quality report: {partnership.name} return of {return_date:%d %B %Y}"
+            context["subject"] = subject
+            context["generated"] = f"{now:%d %B %Y %H:%M} UTC"
+            html = env().get_template("quality_report.html.j2").render(context)
+            text = env().get_template("quality_report.txt.j2").render(context)
+            stored = store_feedback(
+                conn, kind=QUALITY, code=partnership_code, period_start=return_date, period_end=return_date,
+                subject=subject, html=html, text=text, folder=Path(out_dir) / partnership_code,
+                stem=return_date.isoformat(), now=now,
+            )
+            conn.execute(rf.update().where(rf.c.file_id.in_([f["file_id"] for f in group]))
+                         .values(quality_report_id=stored.bulletin_id))
+        built.append({"bulletin_id": stored.bulletin_id, "return_date": return_date.isoformat(),
+                      "files": len(group), "rows_quarantined": context["totals"]["quarantined"],
+                      "path": str(stored.path)})
+    return built
+
+
+def _report_context(conn, partnership, region: str, return_date: date, files: list[dict]) -> dict:
+    q = wh.quarantine.c
+    ids = [f["file_id"] for f in files]
+    rank = {d: i for i, d in enumerate(DATASET_ORDER)}
+    rows = sorted(
+        (dict(r) for r in conn.execute(
+            select(q.dataset, q.file_name, q.row_number, q.record_id, q.failed_checks, q.failed_rules,
+                   q.resolved_by_file_id).where(q.file_id.in_(ids))
+        ).mappings()),
+        key=lambda r: (rank.get(r["dataset"], 99), r["file_name"], r["row_number"]),
+    )
+    counts: Counter = Counter()
+    for r in rows:
+        for rule in (r["failed_rules"] or "").splitlines():
+            counts[(r["dataset"], rule)] += 1
+    corrected = [dict(r) for r in conn.execute(
+        select(q.dataset, q.record_id, q.file_name, q.row_number)
+        .where(q.resolved_by_file_id.in_(ids), q.file_id.notin_(ids))
+        .order_by(q.dataset, q.record_id, q.file_name, q.row_number)
+    ).mappings()]
+    rf = wh.return_files.c
+    earlier = select(rf.file_id).where(rf.partnership_code == partnership.code, rf.return_date < return_date)
+    waiting = conn.execute(
+        select(func.count()).select_from(wh.quarantine)
+        .where(q.partnership_code == partnership.code, q.resolved_by_file_id.is_(None), q.file_id.in_(earlier))
+    ).scalar_one()
+    file_rows = [{
+        "name": f["file_name"], "datasets": (f["datasets"] or "").replace(",", ", ") or "none",
+        "status": f["status"], "read": f["rows_read"], "loaded": f["rows_loaded"],
+        "quarantined": f["rows_quarantined"], "dropped": f["dropped_columns"] or "", "error": f["error"] or "",
+        "notes": (f["notes"] or "").splitlines(),
+        "sha256": f["sha256"],
+    } for f in files]
+    return {
+        "region": region,
+        "partnership": partnership.name,
+        "return_date": f"{return_date:%d/%m/%Y}",
+        "files": file_rows,
+        "failed_files": [f for f in file_rows if f["status"] == "failed"],
+        "totals": {k: sum(f[k] for f in file_rows) for k in ("read", "loaded", "quarantined")},
+        "rule_counts": [{"dataset": d, "rule": rule_title(rule), "rows": n}
+                        for (d, rule), n in sorted(counts.items(), key=lambda kv: (rank.get(kv[0][0], 99), -kv[1], kv[0][1]))],
+        "rows": [{"dataset": r["dataset"], "file": r["file_name"], "row": r["row_number"],
+                  "record_id": r["record_id"] or "(blank)", "reasons": (r["failed_checks"] or "").splitlines(),
+                  "corrected": r["resolved_by_file_id"] is not None} for r in rows],
+        "corrected": corrected,
+        "waiting": waiting,
+    }
+
+
+# ------------------------------------------------------------------------------- sending
+
+
+def send_feedback(engine: Engine, cfg: Config, transport, *, clock: Callable[[], datetime] = audit_now) -> dict:
+    """Queue every feedback bulletin not yet in the ledger (newest versions), then send what is pending.
+
+    Counts only come back (no addresses): they go to XCom and the task log.
+    """
+    from reviews.circulation import queue_bulletin_sends, send_pending
+
+    b, c = wh.bulletins.c, wh.circulation_log.c
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(b.bulletin_id, b.period_start, b.period_end, b.audience, b.version)
+            .where(b.bulletin_id.notin_(select(c.bulletin_id)))
+        ).all()
+        newest = {(a, start, end): v for a, start, end, v in conn.execute(
+            select(b.audience, b.period_start, b.period_end, func.max(b.version))
+            .group_by(b.audience, b.period_start, b.period_end)
+        ).all()}
+    todo = [r for r in rows if is_feedback(r.audience) and newest.get((r.audience, r.period_start, r.period_end)) == r.version]
+    queued = {"queued": 0, "refused": 0, "problems": 0}
+    if todo:
+        report = queue_bulletin_sends(
+            engine, cfg, resend_bulletin_ids={r.bulletin_id for r in todo},
+            periods={(r.period_start, r.period_end) for r in todo}, clock=clock,
+        )
+        queued = {"queued": report.queued, "refused": report.refused, "problems": len(report.problems)}
+    sent = send_pending(engine, cfg, transport, clock=clock)
+    return {"feedback_bulletins": len(todo), **queued, "sent": sent.sent, "failed": sent.failed,
+            "pending": sent.pending, "unconfirmed": len(sent.unconfirmed)}
+

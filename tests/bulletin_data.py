@@ -1,0 +1,123 @@
+"""A small hand-made warehouse for the bulletin tests: June 2024 and the three months before it.
+
+Big enough that some counts are published (6 and over) and others suppressed, with a review
+published in June 2024 whose free text holds personal details to be redacted (a valid NHS
+number, a postcode, an email, a phone number, a date of birth) and markup to be escaped.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+
+from sqlalchemy import insert
+
+from reviews import warehouse as wh
+
+JUNE = (date(2024, 6, 1), date(2024, 6, 30))
+NHS_NUMBER = "943 476 5919"  # passes the modulus-11 check
+PII_FINDING = (f"Health records for the baby (NHS {NHS_NUMBER}, born 03/04/2023, living at CH41 5LH) "
+               "were not shared; the family's worker (jo.bloggs@example.com, 0151 496 0000) was not told.")
+SCRIPT_FINDING = 'Agencies did not share <script>alert("x")</script> concerns & worries about "Dad".'
+PUBLISHED_REVIEW = "KNO-R-PUB"
+
+_row = iter(range(1, 1_000_000))
+
+
+def _lineage() -> dict:
+    return {"return_date": date(2024, 7, 10), "source_file_id": 1, "source_row": next(_row), "row_hash": "0" * 64,
+            "loaded_at": datetime(2024, 7, 10, 9, 0, tzinfo=timezone.utc)}
+
+
+def _month(m: int, day: int) -> date:
+    return date(2024, m, day)
+
+
+def build(engine, cfg) -> None:
+    """Fill an empty warehouse (schema created here) and judge timeliness as of 30 June 2024."""
+    from reviews.pipeline import run_timeliness
+
+    wh.ensure_schema(engine)
+    notifications, rapid, reviews, learning = [], [], [], []
+    volumes = {"knowsley": 3, "liverpool": 4, "sefton": 1, "st_helens": 2, "wirral": 1}
+    types = ["death", "serious_harm", "serious_harm", "other"]
+    n = 0
+    for m in (3, 4, 5, 6):
+        for code, per in volumes.items():
+            for i in range(per * 2):
+                n += 1
+                aware = _month(m, 1 + (i * 3) % 26)
+                late = (i % 4 == 3)
+                nid = f"{code[:3].upper()}-N-{m}-{i}"
+                notifications.append({
+                    "partnership_code": code, "notification_id": nid, "child_key": f"{n:064x}",
+                    "incident_date": aware - timedelta(days=1), "aware_date": aware,
+                    "notified_date": aware + timedelta(days=9 if late else 3),
+                    "incident_type": types[i % 4], "age_years": i % 17, **_lineage(),
+                })
+                rapid.append({
+                    "partnership_code": code, "rapid_review_id": f"{nid}-RR", "notification_id": nid,
+                    "completed_date": aware + timedelta(days=18 if i % 3 == 0 else 12),
+                    "outcome": ["lcspr", "no_further_review", "lcspr", "national_review_recommended"][i % 4]
+                    if i % 5 else "lcspr",
+                    "panel_response_date": None, "panel_decision": None, **_lineage(),
+                })
+    themes = ["information_sharing", "voice_of_child", "neglect", "domestic_abuse", "professional_curiosity"]
+    r = 0
+    for m in (3, 4, 5, 6):
+        for code in ("knowsley", "liverpool", "st_helens", "wirral"):
+            r += 1
+            rid = f"{code[:3].upper()}-R-{r:03d}"
+            completed = _month(m, 10 + r % 15)
+            reviews.append({
+                "partnership_code": code, "review_id": rid, "notification_id": None,
+                "review_type": "lcspr" if r % 3 else "local_multi_agency", "decision_date": completed - timedelta(days=170),
+                "author": "Independent reviewer A (regional list)", "methodology": "Systems approach (Learning Together)",
+                "completed_date": completed, "final_report_sent_date": None, "published_date": None,
+                "status": "completed", **_lineage(),
+            })
+            for k in range(3):
+                theme = themes[(r + k) % len(themes)]
+                due = completed + timedelta(days=30 + 20 * k)
+                done = due - timedelta(days=5) if k == 0 else None
+                learning.append({
+                    "partnership_code": code, "finding_id": f"{rid}-F{k}", "review_id": rid, "theme": theme,
+                    "finding": f"Practice on {theme.replace('_', ' ')} was inconsistent.",
+                    "recommendation": f"Partners should agree guidance on {theme.replace('_', ' ')}.",
+                    "owner_agency": "health", "action_due_date": due,
+                    "action_status": "completed" if done else ("in_progress" if k == 1 else "open"),
+                    "action_completed_date": done, **_lineage(),
+                })
+    # Decided in June: several, so the June table has a publishable total.
+    for i in range(7):
+        code = ["knowsley", "liverpool", "liverpool", "sefton", "wirral", "liverpool", "knowsley"][i]
+        reviews.append({
+            "partnership_code": code, "review_id": f"{code[:3].upper()}-R-D{i}", "notification_id": None,
+            "review_type": "lcspr", "decision_date": _month(6, 3 + i * 3), "author": None, "methodology": None,
+            "completed_date": None, "final_report_sent_date": None, "published_date": None,
+            "status": "commissioned", **_lineage(),
+        })
+    # The review published in June 2024, with personal details in its free text.
+    reviews.append({
+        "partnership_code": "knowsley", "review_id": PUBLISHED_REVIEW, "notification_id": None, "review_type": "lcspr",
+        "decision_date": date(2023, 9, 1), "author": "Independent reviewer B (regional list)",
+        "methodology": "Significant Incident Learning Process (SILP)", "completed_date": date(2024, 2, 20),
+        "final_report_sent_date": date(2024, 6, 3), "published_date": date(2024, 6, 17), "status": "published",
+        **_lineage(),
+    })
+    for k, (theme, text, rec) in enumerate([
+        ("information_sharing", PII_FINDING, "Health and children's social care should share records at birth."),
+        ("voice_of_child", SCRIPT_FINDING, "=HYPERLINK(\"http://evil\") should never run in Excel."),
+        ("sudi_safer_sleep", "Safer sleep advice was given once and not revisited.",
+         "Health visitors should repeat safer sleep advice at each contact."),
+    ]):
+        learning.append({
+            "partnership_code": "knowsley", "finding_id": f"{PUBLISHED_REVIEW}-F{k}", "review_id": PUBLISHED_REVIEW,
+            "theme": theme, "finding": text, "recommendation": rec, "owner_agency": "health",
+            "action_due_date": date(2024, 5, 31) if k == 0 else date(2024, 9, 30),
+            "action_status": "open" if k == 0 else "in_progress", "action_completed_date": None, **_lineage(),
+        })
+    with engine.begin() as conn:
+        conn.execute(insert(wh.notifications), notifications)
+        conn.execute(insert(wh.rapid_reviews), rapid)
+        conn.execute(insert(wh.practice_reviews), reviews)
+        conn.execute(insert(wh.learning), learning)
+    run_timeliness(engine, cfg, JUNE[1])

@@ -1,0 +1,199 @@
+"""What the bulletins say: trend, conversion, themes, actions, 7-minute briefings, redactions,
+rounding, and how they are stored and attached. On the hand-made warehouse of bulletin_data."""
+from __future__ import annotations
+
+import dataclasses
+import html as htmllib
+import json
+import re
+from datetime import date
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from reviews import warehouse as wh
+from reviews.bulletin import render_bulletin, round_to
+from reviews.config import load_config
+from reviews.mail import Message, build_mime
+from reviews.publication import attachment_paths, attachments_for_factory, build_period
+from reviews.publishing import PublishingSettings, parse_publishing
+from reviews.summary import compile_summary
+from tests.bulletin_data import JUNE, NHS_NUMBER, PUBLISHED_REVIEW, build
+
+
+@pytest.fixture(scope="module")
+def cfg():
+    return load_config()
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory, cfg):
+    eng = wh.make_engine(f"sqlite:///{tmp_path_factory.mktemp('wh') / 'w.db'}")
+    build(eng, cfg)
+    return eng
+
+
+@pytest.fixture(scope="module")
+def summary(engine, cfg):
+    return compile_summary(engine, cfg, *JUNE, JUNE[1])
+
+
+def area(summary, code):
+    return next(p for p in summary["partnerships"] if p["code"] == code)
+
+
+def cells(html: str) -> list[str]:
+    return [htmllib.unescape(v).strip() for v in re.findall(r"<td[^>]*>(.*?)</td>", html, re.S)]
+
+
+def test_summary_is_json_with_trend_periods(summary):
+    assert json.loads(json.dumps(summary)) == summary
+    assert [p["short_label"] for p in summary["trend_periods"]] == ["Mar 2024", "Apr 2024", "May 2024", "Jun 2024"]
+    trend = summary["region"]["timeliness_trend"]["notification"]
+    assert len(trend) == 4 and set(trend[0]) == {"met", "late", "open_overdue", "open_at_risk"}
+    # Every notification of the data is judged in the month it fell due: 21, 23, 22, 21 (see bulletin_data).
+    assert sum(sum(v for k, v in t.items() if k != "open_at_risk") for t in trend) >= 80
+    for code in ("knowsley", "liverpool"):
+        assert area(summary, code)["timeliness_trend"]["rapid_review"][3]["met"] > 0
+
+
+def test_conversion_and_national_referrals(summary):
+    region = summary["region"]
+    rr = region["rapid_reviews_completed"]
+    assert rr["total"] == 22 and rr["lcspr"] == 13
+    assert region["national_review_referrals"] == rr["national_review_recommended"]
+
+
+def test_actions_as_at_period_end(summary):
+    acts = summary["region"]["actions"]
+    assert sum(acts[s] for s in ("open", "in_progress", "completed", "overdue")) == acts["total"] > 0
+    assert area(summary, "sefton")["actions"]["total"] == 0
+    assert acts["overdue"] >= 1  # the published review's first action was due 31 May 2024
+
+
+def test_recurring_themes(summary):
+    rec = {r["theme"]: r for r in summary["recurring_themes"]}
+    assert rec and all(r["across_partnerships"] or r["across_periods"] for r in rec.values())
+    assert rec["information_sharing"]["partnerships"] and len(rec["information_sharing"]["periods"]) >= 2
+
+
+def test_briefing_and_redactions(summary):
+    assert [b["review_id"] for b in summary["briefings"]] == [PUBLISHED_REVIEW]
+    finding = summary["briefings"][0]["findings"][0]["finding"]
+    assert NHS_NUMBER not in finding and "CH41" not in finding and "[redacted]" in finding
+    kinds = sorted(r["kind"] for r in summary["redactions"])
+    assert kinds == ["date_of_birth", "email", "nhs_number", "phone", "postcode"]
+    assert all(r["record_id"] == f"{PUBLISHED_REVIEW}-F0" and r["used_in"] == ["7-minute briefing"]
+               for r in summary["redactions"])
+
+
+@pytest.mark.parametrize("audience", ["region", "knowsley", "sefton"])
+def test_rendered_bulletin(summary, cfg, audience):
+    r = render_bulletin(summary, cfg, audience)
+    everything = r.html + r.text + r.print_html + "".join(b.html + b.text for b in r.briefings)
+    assert NHS_NUMBER not in everything and "jo.bloggs" not in everything
+    assert "<script" not in (r.html + r.print_html + "".join(b.html for b in r.briefings)).lower()
+    assert not [v for v in cells(r.html) if v.isdigit() and 1 <= int(v) <= 5]
+    for rate in re.findall(r"<td[^>]*>(\d+)%</td>", r.html):
+        assert 0 <= int(rate) <= 100
+    assert "Timeliness over the last 4 months" in r.html and "Themes that keep coming back" in r.html
+    assert "Recommendations and actions" in r.html and "7-minute briefings" in r.html
+    assert r.html.count("<img") >= (1 if audience == "sefton" else 2) and all(t.caption for t in r.tables)
+    if audience == "sefton":
+        assert not r.briefings and "No reviews were published in June 2024" in r.text
+    else:
+        assert [b.review_id for b in r.briefings] == [PUBLISHED_REVIEW]
+        assert "7-minute briefing: Knowsley" in r.print_html and "7-minute briefing: Knowsley" not in r.html
+        brief = r.briefings[0].html
+        assert "&lt;script&gt;" in brief and 'href="https://www.gov.uk/' in brief
+        for heading in ("Background", "Why it matters", "What the review found", "What needs to change",
+                        "Questions for practitioners", "Find out more"):
+            assert heading in brief
+
+
+def test_rates_only_when_both_counts_are_shown(summary, cfg):
+    r = render_bulletin(summary, cfg, "region")
+    conversion = next(t for t in r.tables if t.sheet == "Conversion")
+    for _, (total, lcspr, rate, _national), _ in conversion.rows:
+        if "c" in (total, lcspr):
+            assert rate == "c"
+        elif total == "0":
+            assert rate == "none due"
+        else:
+            assert rate == f"{round(100 * int(lcspr) / int(total))}%"
+
+
+def test_rounding_of_regional_notification_totals(summary, cfg):
+    assert [round_to(v, 10, "c") for v in ("21", "25", "14", "c", "0")] == ["20", "30", "10", "c", "0"]
+    rounded = dataclasses.replace(PublishingSettings(), round_regional_totals_to=10)
+    region = render_bulletin(summary, cfg, "region", rounded)
+    assert ("Serious incident notifications in June 2024: <strong>20</strong>") in region.html
+    assert "rounded to the nearest 10" in region.text
+    notif = region.tables[0]
+    assert notif.rows[-1][1][-1] == "20" and notif.rows[1][1][-1] == "7"  # the region rounded, Liverpool exact
+    knowsley = render_bulletin(summary, cfg, "knowsley", rounded)
+    assert knowsley.tables[0].rows[-1][1] == ["6", "20"]
+    plain = render_bulletin(summary, cfg, "region")
+    assert "Serious incident notifications in June 2024: <strong>21</strong>" in plain.html
+
+
+def test_quarterly_summary(engine, cfg):
+    q = compile_summary(engine, cfg, date(2024, 4, 1), date(2024, 6, 30), date(2024, 6, 30))
+    assert q["period"]["kind"] == "quarter"
+    assert [p["short_label"] for p in q["trend_periods"]] == ["Q2 2023-24", "Q3 2023-24", "Q4 2023-24", "Q1 2024-25"]
+    r = render_bulletin(q, cfg, "region")
+    assert r.subject.endswith("Q1 2024-25 (April to June 2024)") and "last 4 quarters" in r.html
+
+
+def test_charts_travel_as_related_parts(summary, cfg):
+    r = render_bulletin(summary, cfg, "region")
+    msg = build_mime("reviews.bulletins@merseyside-safeguarding.gov.uk",
+                     Message(to=("a@knowsley.gov.uk",), subject=r.subject, html=r.html, text=r.text))
+    html = msg.get_body(("html",)).get_content()
+    cids = set(re.findall(r'src="cid:([^"]+)"', html))
+    parts = {p["Content-ID"].strip("<>") for p in msg.walk() if p.get_content_type() == "image/png"}
+    assert cids and cids == parts and "data:image" not in html
+
+
+def test_build_store_rebuild_and_attach(engine, cfg, tmp_path):
+    out = tmp_path / "bulletins"
+    settings = dataclasses.replace(PublishingSettings(), summary=dataclasses.replace(PublishingSettings().summary, pdf=False))
+    first = build_period(engine, cfg, *JUNE, JUNE[1], out, settings)
+    assert [b["version"] for b in first.built] == [1] * 6 and all(b["new"] for b in first.built)
+    again = build_period(engine, cfg, *JUNE, JUNE[1], out, settings)
+    assert [b["bulletin_id"] for b in again.built] == [b["bulletin_id"] for b in first.built]
+    assert not any(b["new"] for b in again.built)
+    folder = Path(first.folder)
+    assert (folder / "internal" / "redactions.csv").read_text().count("\n") == 1 + 5
+    assert NHS_NUMBER not in (folder / "internal" / "redactions.csv").read_text()
+    assert len(list((folder / "briefings").glob("*.html"))) == 1
+    with engine.connect() as conn:
+        stored = conn.execute(sa.select(wh.bulletin_redactions).where(
+            wh.bulletin_redactions.c.period_end == JUNE[1])).mappings().all()
+        rows = {r["audience"]: dict(r) for r in conn.execute(sa.select(wh.bulletins).where(
+            wh.bulletins.c.period_end == JUNE[1])).mappings()}
+    assert len(stored) == 5 and {r["kind"] for r in stored} >= {"nhs_number", "postcode"}
+    region_html = Path(rows["region"]["path"])
+    assert region_html.name == "merseyside-learning-bulletin-jun-2024-v1.html"
+    pdf, xlsx = attachment_paths(region_html)
+    assert xlsx.is_file() and not pdf.exists()
+
+    attach = attachments_for_factory(cfg, settings)
+    bu = cfg.business_unit_email[0]
+    assert attach({**rows["region"], "recipient": bu}) == [xlsx]
+    assert attach({**rows["region"], "recipient": "lscp@liverpool.gov.uk"}) == []
+    assert attach({**rows["region"], "audience": "quality:knowsley", "recipient": bu}) == []
+    with_pdf = attachments_for_factory(cfg, PublishingSettings())
+    with pytest.raises(FileNotFoundError):
+        with_pdf({**rows["region"], "recipient": bu})
+    pdf.write_bytes(b"%PDF-1.4 test")
+    assert with_pdf({**rows["region"], "recipient": "lscp@liverpool.gov.uk"}) == [pdf]
+
+
+def test_publishing_settings_defaults(cfg):
+    from reviews.publishing import publishing_settings
+
+    s = publishing_settings(cfg)
+    assert (s.summary.period, s.schedule.weekday, s.schedule.hour, s.round_regional_totals_to) == ("month", 1, 9, None)
+    assert parse_publishing({"summary": {"period": "quarter"}}).summary.period == "quarter"

@@ -1,0 +1,44 @@
+"""`make bench` keeps working: the registry finds the timeliness benchmark, which runs small.
+
+No timing is asserted here (a benchmark is not a test); only that it runs, prints its three
+figures and targets, and that the per-row and vectorised rows agree on its sample.
+"""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from reviews.bench import discover, main
+from reviews.bench.timeliness_bench import LOCAL_AUTHORITIES, synthetic_tables
+
+
+def test_the_timeliness_benchmark_is_registered():
+    assert "timeliness" in discover()
+
+
+def test_synthetic_tables_are_warehouse_shaped_and_in_key_order():
+    t = synthetic_tables(20_000, seed=5)
+    assert (len(t.notifications), len(t.rapid_reviews), len(t.practice_reviews)) == (10_000, 8_000, 2_000)
+    assert t.notifications["partnership_code"].nunique() == LOCAL_AUTHORITIES
+    years = t.notifications["aware_date"].dt.year
+    assert years.min() == 2015 and years.max() == 2028
+    for frame, key in ((t.notifications, "notification_id"), (t.practice_reviews, "review_id")):
+        keys = list(zip(frame["partnership_code"], frame[key]))
+        assert keys == sorted(keys) and len(set(keys)) == len(keys)
+    assert t.rapid_reviews["notification_id"].isin(set(t.notifications["notification_id"])).all()
+    assert np.issubdtype(t.notifications["aware_date"].dtype, np.datetime64)
+    again = synthetic_tables(20_000, seed=5)
+    assert again.notifications.equals(t.notifications)  # seeded
+
+
+def test_bench_runs_small_and_prints_figures_targets_and_summary(capsys):
+    code = main(["--only", "timeliness", "--timeliness-rows", "6000", "--timeliness-sample", "1500", "--repeat", "1"])
+    out = capsys.readouterr().out
+    assert code == 0
+    for text in ("(a) compute_timeliness", "(b) per-row reference", "extrapolated linearly", "(c) bare numpy",
+                 "ratios:", "bench summary:"):
+        assert text in out, text
+    assert "identical rows on the sample: yes" in out
+    assert re.search(r"rows identical on the sample\s+yes\s+PASS", out)
+    assert out.count("PASS") + out.count("FAIL") >= 4
