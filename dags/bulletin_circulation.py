@@ -31,7 +31,7 @@ from airflow.sdk import Param, dag, task
 from airflow.timetables.assets import AssetOrTimeSchedule
 
 from reviews_airflow.assets import BULLETINS
-from reviews_airflow.dag_defaults import TIMEZONE, default_args, tags
+from reviews_airflow.dag_defaults import TIMEZONE, deadline, default_args, tags
 from reviews_airflow.timetables import circulation_timetable
 
 
@@ -42,6 +42,7 @@ from reviews_airflow.timetables import circulation_timetable
     catchup=False,
     max_active_runs=1,
     default_args=default_args(),
+    deadline=deadline("bulletin_circulation"),
     tags=tags("bulletins", "email"),
     doc_md=__doc__,
     params={

@@ -29,7 +29,7 @@ from airflow.sdk import dag, task
 from airflow.timetables.trigger import CronTriggerTimetable
 
 from reviews_airflow.assets import CASES
-from reviews_airflow.dag_defaults import TIMEZONE, default_args, tags
+from reviews_airflow.dag_defaults import TIMEZONE, deadline, default_args, tags
 
 
 @dag(
@@ -39,6 +39,7 @@ from reviews_airflow.dag_defaults import TIMEZONE, default_args, tags
     catchup=False,
     max_active_runs=1,
     default_args=default_args(),
+    deadline=deadline("partnership_returns"),
     tags=tags("returns", "data-quality"),
     doc_md=__doc__,
 )

@@ -26,7 +26,7 @@ import pendulum
 from airflow.sdk import Param, dag, task
 
 from reviews_airflow.assets import BULLETINS
-from reviews_airflow.dag_defaults import TIMEZONE, default_args, tags
+from reviews_airflow.dag_defaults import TIMEZONE, deadline, default_args, tags
 from reviews_airflow.timetables import summary_timetable
 
 
@@ -37,6 +37,7 @@ from reviews_airflow.timetables import summary_timetable
     catchup=False,
     max_active_runs=1,
     default_args=default_args(),
+    deadline=deadline("regional_learning_summary"),
     tags=tags("learning", "bulletins"),
     doc_md=__doc__,
     params={

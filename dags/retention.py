@@ -15,7 +15,7 @@ import pendulum
 from airflow.sdk import dag, task
 from airflow.timetables.trigger import CronTriggerTimetable
 
-from reviews_airflow.dag_defaults import TIMEZONE, default_args, tags
+from reviews_airflow.dag_defaults import TIMEZONE, deadline, default_args, tags
 
 
 @dag(
@@ -25,6 +25,7 @@ from reviews_airflow.dag_defaults import TIMEZONE, default_args, tags
     catchup=False,
     max_active_runs=1,
     default_args=default_args(),
+    deadline=deadline("retention"),
     tags=tags("retention", "privacy"),
     doc_md=__doc__,
 )

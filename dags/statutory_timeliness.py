@@ -32,7 +32,7 @@ from airflow.timetables.assets import AssetOrTimeSchedule
 from airflow.timetables.trigger import CronTriggerTimetable
 
 from reviews_airflow.assets import CASES, TIMELINESS
-from reviews_airflow.dag_defaults import TIMEZONE, default_args, tags
+from reviews_airflow.dag_defaults import TIMEZONE, deadline, default_args, tags
 
 
 @dag(
@@ -42,6 +42,7 @@ from reviews_airflow.dag_defaults import TIMEZONE, default_args, tags
     catchup=False,
     max_active_runs=1,
     default_args=default_args(),
+    deadline=deadline("statutory_timeliness"),
     tags=tags("timeliness"),
     doc_md=__doc__,
     params={

@@ -134,6 +134,10 @@ CREATE TABLE quarantine (
 	CONSTRAINT uq_quarantine_row UNIQUE (file_id, dataset, row_number)
 );
 
+CREATE INDEX ix_quarantine_record ON quarantine (partnership_code, dataset, record_id);
+
+CREATE INDEX ix_quarantine_resolved_by ON quarantine (resolved_by_file_id) WHERE resolved_by_file_id IS NOT NULL;
+
 CREATE TABLE rapid_reviews (
 	partnership_code VARCHAR(40) NOT NULL, 
 	rapid_review_id VARCHAR(100) NOT NULL, 

@@ -26,7 +26,9 @@ def parse_dates(values: pd.Series, date_format: str, *, excel_serials: bool = Tr
     stamp = pd.to_datetime(text.where(parsed.isna() & ~blank), format="%Y-%m-%d %H:%M:%S", errors="coerce")
     parsed = parsed.fillna(stamp)
     if excel_serials:
-        num = pd.to_numeric(text.where(parsed.isna() & ~blank), errors="coerce")
+        # Plain float64 (NaN for not-a-number): pandas' nullable Float64 keeps the numbers behind
+        # its mask, and to_timedelta would overflow on a huge one even where it is masked.
+        num = pd.to_numeric(text.where(parsed.isna() & ~blank), errors="coerce").astype("float64")
         ok = num.notna() & (num == num.round()) & num.between(_SERIAL_MIN, _SERIAL_MAX)
         serial = EXCEL_EPOCH + pd.to_timedelta(num.where(ok), unit="D")
         parsed = parsed.fillna(serial)

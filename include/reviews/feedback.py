@@ -25,6 +25,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import lru_cache
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
@@ -50,7 +51,9 @@ def is_feedback(audience_name: str) -> bool:
     return audience_name.partition(":")[0] in FEEDBACK_KINDS and ":" in audience_name
 
 
+@lru_cache(maxsize=1)
 def env() -> Environment:
+    """One Jinja environment per process, so each template is compiled once (not once per report)."""
     return Environment(
         loader=FileSystemLoader(str(TEMPLATES)),
         autoescape=select_autoescape(enabled_extensions=("html", "html.j2"), disabled_extensions=("txt.j2",), default=True),
@@ -191,10 +194,13 @@ def _report_context(conn, partnership, region: str, return_date: date, files: li
 # ------------------------------------------------------------------------------- sending
 
 
-def send_feedback(engine: Engine, cfg: Config, transport, *, clock: Callable[[], datetime] = audit_now) -> dict:
+def send_feedback(engine: Engine, cfg: Config, transport, *, clock: Callable[[], datetime] = audit_now,
+                  **send_options) -> dict:
     """Queue every feedback bulletin not yet in the ledger (newest versions), then send what is pending.
 
-    Counts only come back (no addresses): they go to XCom and the task log.
+    `send_options` go to circulation.send_pending (max_attempts, attempts_per_call, backoff_seconds).
+    Counts only come back (no addresses): they go to XCom and the task log. `new_failures` counts
+    rows this call failed (not those given up on earlier); `stopped` says the batch stopped early.
     """
     from reviews.circulation import queue_bulletin_sends, send_pending
 
@@ -216,7 +222,8 @@ def send_feedback(engine: Engine, cfg: Config, transport, *, clock: Callable[[],
             periods={(r.period_start, r.period_end) for r in todo}, clock=clock,
         )
         queued = {"queued": report.queued, "refused": report.refused, "problems": len(report.problems)}
-    sent = send_pending(engine, cfg, transport, clock=clock)
+    sent = send_pending(engine, cfg, transport, clock=clock, **send_options)
     return {"feedback_bulletins": len(todo), **queued, "sent": sent.sent, "failed": sent.failed,
-            "pending": sent.pending, "unconfirmed": len(sent.unconfirmed)}
+            "pending": sent.pending, "unconfirmed": len(sent.unconfirmed),
+            "new_failures": sum(1 for f in sent.failures if "gave up after" not in f), "stopped": bool(sent.stopped)}
 

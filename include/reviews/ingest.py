@@ -22,6 +22,8 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
+from functools import lru_cache
+from json.encoder import encode_basestring_ascii as _json_text  # what json.dumps uses for a str
 from pathlib import Path
 
 import pandas as pd
@@ -212,6 +214,67 @@ def _record_values(row: dict, dataset: str) -> dict:
     return out
 
 
+def _record_columns(table: pd.DataFrame, dataset: str, keep: list[bool] | None = None) -> dict[str, list]:
+    """_record_values of every row of `table` (or of the rows `keep` marks) at once, as columns:
+    name -> list of values."""
+    ds = DATASETS[dataset]
+
+    def kept(values: list) -> list:
+        return values if keep is None else [v for v, k in zip(values, keep) if k]
+
+    n = len(table) if keep is None else sum(keep)
+    out: dict[str, list] = {}
+    for col in business_columns(dataset):
+        kind = ds.column(col).kind if col in ds.column_names else None
+        source = col + DT_SUFFIX if kind == "date" else col
+        if source not in table:
+            out[col] = [None] * n
+            continue
+        series = table[source]
+        blank = kept(series.isna().tolist())
+        values = kept(series.dt.date.tolist() if kind == "date" else series.tolist())
+        if kind == "age":
+            values = [v if b else int(v) for v, b in zip(values, blank)]
+        out[col] = [None if b else v for v, b in zip(values, blank)] if any(blank) else values
+    return out
+
+
+@lru_cache(maxsize=None)
+def _quarantine_columns(dataset: str) -> frozenset[str]:
+    """What a quarantined row's record needs of the cleaned table."""
+    ds = DATASETS[dataset]
+    raw = [c + RAW_SUFFIX for c in ds.of_kind("date")]
+    return frozenset([KEY_COLUMN, ROW_COLUMN, ds.id_column, *business_columns(dataset), *raw])
+
+
+def _json_items(name: str, values: list) -> list[str]:
+    """'"name": value' as json.dumps(..., default=str) writes the pair, per value (each distinct
+    value encoded once; text with the encoder json.dumps itself uses for it)."""
+    prefix = json.dumps(name) + ": "
+    done: dict = {}
+    out = []
+    for v in values:
+        if type(v) is str:
+            out.append(prefix + _json_text(v))
+            continue
+        key = (type(v), v)  # True == 1, but they are written differently
+        try:
+            text = done[key]
+        except KeyError:
+            text = done[key] = prefix + json.dumps(v, default=str)
+        except TypeError:  # unhashable: encoded every time
+            text = prefix + json.dumps(v, default=str)
+        out.append(text)
+    return out
+
+
+def _values_json(columns: dict[str, list]) -> list[str]:
+    """json.dumps(values, sort_keys=True, default=str) of each row given as columns: the exact text
+    _row_hash hashes and record_history.values_json keeps."""
+    items = [_json_items(name, columns[name]) for name in sorted(columns)]
+    return ["{" + ", ".join(row) + "}" for row in zip(*items)]
+
+
 def _raw_values(row: dict, dataset: str) -> str:
     """The row as the partnership sent it (template columns only, child_ref already hashed)."""
     ds = DATASETS[dataset]
@@ -256,9 +319,35 @@ def _load_file(
     failures: dict[str, dict[int, list[str]]],
     failed_rules: dict[str, dict[int, list[str]]],
     now: datetime,
+    quarantined_ids: dict[str, set] | None = None,
 ) -> FileOutcome:
+    """Load one file in one transaction: valid rows into the case table (upsert) and the history,
+    bad rows into quarantine, earlier quarantined rows it corrects marked resolved, its record.
+
+    Valid rows become stored values a column at a time (_record_columns and _values_json give what
+    _record_values and _row_hash give row by row). The case table keeps the version from the
+    newest return: the upsert does not replace a row that came from a later return.
+    `quarantined_ids`: dataset -> ids of records that may have unresolved quarantined rows
+    (ingest_partnership keeps it, adding each file's); corrections are looked for among them
+    only. None: looked for among all of the file's valid rows.
+    """
     inc = prep.incoming
     outcome = FileOutcome(inc.safe_name, "failed", error=prep.error)
+    # Which rows are bad is known before anything is written, so the file's record is inserted
+    # once with its final counts and status (not inserted, then updated at the end).
+    bad_rows: dict[str, list[bool]] = {}
+    for dataset in DATASET_ORDER:
+        table = prep.tables.get(dataset)
+        if table is not None:
+            bad = failures.get(dataset, {})
+            bad_rows[dataset] = [bool(bad.get(int(k))) for k in table[KEY_COLUMN].tolist()]
+            outcome.rows_read += len(table)
+            outcome.rows_quarantined += sum(bad_rows[dataset])
+            outcome.rows_loaded = outcome.rows_read - outcome.rows_quarantined
+    if prep.error is None:
+        outcome.status = "loaded" if outcome.rows_quarantined == 0 else (
+            "partial" if outcome.rows_loaded else "rejected")
+        outcome.error = None
     with engine.begin() as conn:
         file_row = {
             "partnership_code": inc.partnership_code,
@@ -271,8 +360,11 @@ def _load_file(
             "datasets": ",".join(d for d in DATASET_ORDER if d in prep.tables) or None,
             "dropped_columns": ", ".join(sorted(prep.dropped)) or None,
             "notes": "\n".join(prep.notes) or None,
-            "status": "failed",
-            "error": prep.error,
+            "rows_read": outcome.rows_read,
+            "rows_loaded": outcome.rows_loaded,
+            "rows_quarantined": outcome.rows_quarantined,
+            "status": outcome.status,
+            "error": outcome.error,
         }
         file_id = conn.execute(insert(wh.return_files).returning(wh.return_files.c.file_id), file_row).scalar_one()
         outcome.file_id = file_id
@@ -281,59 +373,67 @@ def _load_file(
             if table is None:
                 continue
             ds = DATASETS[dataset]
-            current = wh.existing_keys(
-                conn, wh.CASE_TABLES[dataset], ["partnership_code", ds.id_column],
-                {"partnership_code": inc.partnership_code},
-            )
-            loads, history, quarantined = [], [], []
             bad = failures.get(dataset, {})
             bad_rules = failed_rules.get(dataset, {})
-            for row in table.to_dict(orient="records"):
-                outcome.rows_read += 1
-                reasons = bad.get(int(row[KEY_COLUMN]))
-                if reasons:
+            is_bad = bad_rows[dataset]
+            quarantined = []
+            if any(is_bad):
+                # The bad rows as to_dict(orient="records") gives them, with only the columns
+                # _raw_values and the quarantine record read (a DataFrame call per file is slow).
+                wanted = [c for c in table.columns if c in _quarantine_columns(dataset)]
+                at = [i for i, b in enumerate(is_bad) if b]
+                picked = {c: table[c].tolist() for c in wanted}
+                for i in at:
+                    row = {c: picked[c][i] for c in wanted}
+                    key = int(row[KEY_COLUMN])
                     quarantined.append({
                         "partnership_code": inc.partnership_code, "dataset": dataset, "file_id": file_id,
                         "file_name": inc.safe_name, "row_number": int(row[ROW_COLUMN]),
-                        "record_id": row.get(ds.id_column), "failed_checks": "\n".join(reasons),
-                        "failed_rules": "\n".join(bad_rules.get(int(row[KEY_COLUMN]), [])),
+                        "record_id": row.get(ds.id_column), "failed_checks": "\n".join(bad[key]),
+                        "failed_rules": "\n".join(bad_rules.get(key, [])),
                         "raw_values": _raw_values(row, dataset), "quarantined_at": now,
                     })
-                    continue
-                values = _record_values(row, dataset)
-                digest = _row_hash(values)
-                record_id = values[ds.id_column]
-                history.append({
-                    "partnership_code": inc.partnership_code, "dataset": dataset, "record_id": record_id,
-                    "file_id": file_id, "return_date": inc.return_date, "row_hash": digest,
-                    "values_json": json.dumps(values, default=str, sort_keys=True), "loaded_at": now,
-                })
-                existing = current.get((inc.partnership_code, record_id))
-                if existing is None or existing["return_date"] <= inc.return_date:
-                    loads.append({"partnership_code": inc.partnership_code, **values, "return_date": inc.return_date,
-                                  "source_file_id": file_id, "source_row": int(row[ROW_COLUMN]),
-                                  "row_hash": digest, "loaded_at": now})
-            wh.upsert(conn, wh.CASE_TABLES[dataset], loads, ["partnership_code", ds.id_column])
-            if history:
-                conn.execute(insert(wh.record_history), history)
-            if quarantined:
-                conn.execute(insert(wh.quarantine), quarantined)
+            good = [not b for b in is_bad] if quarantined else None
+            values = _record_columns(table, dataset, good)
+            source_rows = [int(r) for r in table[ROW_COLUMN].tolist()]
+            if good is not None:
+                source_rows = [r for r, ok in zip(source_rows, good) if ok]
+            texts = _values_json(values)
+            digests = [hashlib.sha256(t.encode()).hexdigest() for t in texts]
+            record_ids = values[ds.id_column]
+            n = len(texts)
+            history = wh.ColumnRows({
+                "partnership_code": inc.partnership_code, "dataset": dataset, "record_id": record_ids,
+                "file_id": file_id, "return_date": inc.return_date, "row_hash": digests,
+                "values_json": texts, "loaded_at": now,
+            }, n)
+            loads = wh.ColumnRows({
+                "partnership_code": inc.partnership_code, **values, "return_date": inc.return_date,
+                "source_file_id": file_id, "source_row": source_rows, "row_hash": digests, "loaded_at": now,
+            }, n)
+            wh.upsert(conn, wh.CASE_TABLES[dataset], loads, ["partnership_code", ds.id_column], keep_newer="return_date")
+            wh.insert_rows(conn, wh.record_history, history)
+            wh.insert_rows(conn, wh.quarantine, quarantined)
             if history and inc.return_date is not None:
-                outcome.rows_resolved += _resolve_quarantine(
-                    conn, inc, file_id, dataset, [h["record_id"] for h in history], now)
-            outcome.rows_quarantined += len(quarantined)
-            outcome.rows_loaded = outcome.rows_read - outcome.rows_quarantined
-        if prep.error is None:
-            outcome.status = "loaded" if outcome.rows_quarantined == 0 else (
-                "partial" if outcome.rows_loaded else "rejected")
-            outcome.error = None
-        conn.execute(
-            wh.return_files.update().where(wh.return_files.c.file_id == file_id).values(
-                rows_read=outcome.rows_read, rows_loaded=outcome.rows_loaded,
-                rows_quarantined=outcome.rows_quarantined, status=outcome.status, error=outcome.error,
-            )
-        )
+                candidates = record_ids if quarantined_ids is None else [
+                    r for r in record_ids if r in quarantined_ids.get(dataset, ())]
+                if candidates:
+                    outcome.rows_resolved += _resolve_quarantine(conn, inc, file_id, dataset, candidates, now)
+            if quarantined_ids is not None and quarantined:
+                quarantined_ids.setdefault(dataset, set()).update(q["record_id"] for q in quarantined)
     return outcome
+
+
+def _unresolved_quarantine(engine: Engine, partnership_code: str) -> dict[str, set]:
+    """dataset -> ids of the partnership's records with quarantined rows not yet resolved."""
+    q = wh.quarantine.c
+    out: dict[str, set] = {}
+    with engine.connect() as conn:
+        for dataset, record_id in conn.execute(
+            select(q.dataset, q.record_id).where(q.partnership_code == partnership_code, q.resolved_by_file_id.is_(None))
+        ):
+            out.setdefault(dataset, set()).add(record_id)
+    return out
 
 
 def ingest_partnership(
@@ -372,9 +472,10 @@ def ingest_partnership(
             continue
         batch_hashes.add(inc.sha256)
         prep = _Prepared(inc, keep_raw(inc, raw_root))
-        _read(prep, partnership, cfg, key)
+        _read(prep, partnership, cfg, key, clean=False)
         prepared.append(prep)
-        summary.free_text_redactions += sum(prep.redactions.values()) if prep.error is None else 0
+    _clean_all(prepared, partnership, cfg, key)
+    summary.free_text_redactions += sum(sum(p.redactions.values()) for p in prepared if p.error is None)
     summary.files_new = len(prepared)
 
     # Validate each dataset once over all new files (fast), then load file by file. Datasets go in
@@ -413,8 +514,9 @@ def ingest_partnership(
                 summary.data_docs.append(str(page))
 
     now = clock()
+    quarantined_ids = _unresolved_quarantine(engine, partnership_code) if prepared else {}
     for prep in prepared:
-        outcome = _load_file(engine, prep, failures, failed_rules, now)
+        outcome = _load_file(engine, prep, failures, failed_rules, now, quarantined_ids)
         summary.files.append(outcome)
         summary.rows_read += outcome.rows_read
         summary.rows_loaded += outcome.rows_loaded

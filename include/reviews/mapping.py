@@ -60,6 +60,21 @@ def normalise_codes(frame: pd.DataFrame, dataset: str, cfg: Config) -> pd.DataFr
             lookup = {normalise_word(c): c for c in col.codes}
             lookup.update(cfg.code_synonyms.get(col.name, {}))
         values = out[col.name].astype(object)
-        mapped = values.map(lambda v: lookup.get(normalise_word(v), v) if isinstance(v, str) and v.strip() else v)
-        out[col.name] = mapped
+        out[col.name] = values.map(_folder(lookup))
     return out
+
+
+def _folder(lookup: dict[str, str]):
+    """v -> lookup.get(normalise_word(v), v) for non-blank text (anything else as it is), each
+    distinct text folded once: a return repeats a handful of words thousands of times."""
+    done: dict[str, str] = {}
+
+    def fold(v):
+        if isinstance(v, str) and v.strip():
+            try:
+                return done[v]
+            except KeyError:
+                return done.setdefault(v, lookup.get(normalise_word(v), v))
+        return v
+
+    return fold

@@ -310,21 +310,31 @@ def validate(frame: pd.DataFrame, dataset: str, cfg: Config, context: RuleContex
     if frame.empty:
         return ValidationResult({}, {}, {}, titles, suite_name, None)
     prepared = _prepare(frame, dataset, context)
+    # The row keys as the frame's (unnamed) index: GX then lists each expectation's failing rows by
+    # their index in one step. Naming them in `unexpected_index_column_names` instead made GX look
+    # each failing row's key up one at a time (with a column-name check each time): most of the
+    # validation time when a return has thousands of bad rows.
+    prepared.index = pd.Index(prepared[KEY_COLUMN].to_numpy())
     batch = batch_definition.get_batch(batch_parameters={"dataframe": prepared})
-    result = batch.validate(
-        suite,
-        result_format={"result_format": "COMPLETE", "unexpected_index_column_names": [KEY_COLUMN],
-                       "return_unexpected_index_query": False},
-    )
-    rows = prepared.set_index(KEY_COLUMN, drop=False)
+    result = batch.validate(suite, result_format={"result_format": "COMPLETE", "return_unexpected_index_query": False})
+    failed: list[tuple[Rule, list[int]]] = []
     for er in result.results:
         rule = by_id[er.expectation_config.meta["rule"]]
         if er.exception_info and er.exception_info.get("raised_exception"):
             raise RuntimeError(f"quality rule {rule.rule_id} could not run: {er.exception_info.get('exception_message')}")
-        keys = sorted({int(item[KEY_COLUMN]) for item in (er.result.get("unexpected_index_list") or [])})
+        keys = sorted({int(item[KEY_COLUMN] if isinstance(item, dict) else item)
+                       for item in (er.result.get("unexpected_index_list") or [])})
         counts[rule.rule_id] = len(keys)
+        failed.append((rule, keys))
+    # Each failing row as a dict, made once (not once per rule it broke) and only for failing rows.
+    failing = sorted({k for _, keys in failed for k in keys})
+    rows: dict[int, dict] = {}
+    if failing:
+        picked = prepared[prepared[KEY_COLUMN].isin(failing)]
+        rows = dict(zip((int(k) for k in picked[KEY_COLUMN].tolist()), picked.to_dict(orient="records")))
+    for rule, keys in failed:
         for k in keys:
-            failures[k].append(rule.describe(rows.loc[k].to_dict()))
+            failures[k].append(rule.describe(rows[k]))
             failed_rules[k].append(rule.rule_id)
     # GX returns results in its own order; a row's reasons follow the suite's (column by column).
     rank = {rule.rule_id: i for i, rule in enumerate(rules)}
@@ -345,6 +355,16 @@ def _escaped(value):
     return value
 
 
+@lru_cache(maxsize=1)
+def _data_docs_renderer():
+    """GX's page renderer and view, made once per process: the view's Jinja environment compiles
+    its templates once (a new view per page spent most of each page's time compiling them)."""
+    from great_expectations.render.renderer import ValidationResultsPageRenderer
+    from great_expectations.render.view import DefaultJinjaPageView
+
+    return ValidationResultsPageRenderer(), DefaultJinjaPageView()
+
+
 def write_data_docs(result: ValidationResult, path: Path) -> Path | None:
     """Render the GX validation result as a Great Expectations Data Docs page (HTML) at `path`.
 
@@ -353,15 +373,13 @@ def write_data_docs(result: ValidationResult, path: Path) -> Path | None:
     """
     if result.gx_result is None:
         return None
-    from great_expectations.render.renderer import ValidationResultsPageRenderer
-    from great_expectations.render.view import DefaultJinjaPageView
-
+    renderer, view = _data_docs_renderer()
     # GX puts the values it found into the page without escaping them: a cell holding
     # <script> would run when the page is opened. Escape them on a copy of the result first.
     gx_result = copy.deepcopy(result.gx_result)
     for er in gx_result.results:
         er.result = _escaped(er.result)
-    html = DefaultJinjaPageView().render(ValidationResultsPageRenderer().render(gx_result))
+    html = view.render(renderer.render(gx_result))
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(html, encoding="utf-8")
     return path

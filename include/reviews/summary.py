@@ -88,6 +88,15 @@ def _in_period(col, start: date, end: date):
     return and_(col >= start, col <= end)
 
 
+def _with_region(counts: dict[tuple, int]) -> dict[tuple, int]:
+    """Counts keyed (partnership, ...), plus the region's (None, ...): the sum over partnerships."""
+    out: dict[tuple, int] = dict(counts)
+    for key, n in counts.items():
+        region = (None, *key[1:])
+        out[region] = out.get(region, 0) + n
+    return out
+
+
 def _categories(codes: tuple[str, ...], seen: set) -> list[str]:
     """Template codes in template order, then anything else found (blank as 'not_recorded')."""
     extra = sorted(str(c) for c in seen if c is not None and c not in codes)
@@ -251,10 +260,17 @@ def _timeliness_trend(conn, cfg: Config, periods: list[Period], codes: list[str]
 
     from reviews.timeliness import compute_timeliness
 
-    frames = {
-        name: pd.read_sql(select(wh.CASE_TABLES[name]).where(wh.CASE_TABLES[name].c.partnership_code.in_(codes)), conn)
-        for name in ("notifications", "rapid_reviews", "practice_reviews")
-    }
+    from reviews.timeliness import NOTIFICATION_COLUMNS, PRACTICE_REVIEW_COLUMNS, RAPID_REVIEW_COLUMNS
+
+    # Only the columns the clocks read, in key order (what compute_timeliness takes fastest); whole
+    # case tables were most of the memory at national scale.
+    frames = {}
+    for name, columns in (("notifications", NOTIFICATION_COLUMNS), ("rapid_reviews", RAPID_REVIEW_COLUMNS),
+                          ("practice_reviews", PRACTICE_REVIEW_COLUMNS)):
+        t = wh.CASE_TABLES[name]
+        frames[name] = pd.read_sql(
+            select(t.c.partnership_code, *(t.c[c] for c in columns)).where(t.c.partnership_code.in_(codes))
+            .order_by(*t.primary_key.columns), conn, parse_dates=[c for c in columns if c.endswith("_date")])
     out: dict[tuple, int] = {}
     for k, p in enumerate(periods):
         df = compute_timeliness(frames["notifications"], frames["rapid_reviews"], frames["practice_reviews"], cfg, p.end)
@@ -318,17 +334,20 @@ def _briefings(conn, start: date, end: date, codes: list[str], screener: _Screen
         ).mappings()
     ]
     reviews.sort(key=lambda r: (codes.index(r["partnership_code"]), r["published_date"], r["review_id"]))
+    # The learning of all those reviews in one query (one per review read the whole learning table
+    # each time: learning has no index on review_id).
+    learning: dict[tuple[str, str], list[dict]] = {}
+    for x in conn.execute(
+        select(lr.c.partnership_code, lr.c.review_id, lr.c.finding_id, lr.c.theme, lr.c.finding, lr.c.recommendation,
+               lr.c.owner_agency, lr.c.action_due_date, lr.c.action_status, lr.c.action_completed_date)
+        .select_from(_learning_join())
+        .where(pr.c.partnership_code.in_(codes), _in_period(pr.c.published_date, start, end))
+    ).mappings():
+        learning.setdefault((x["partnership_code"], x["review_id"]), []).append(dict(x))
     out = []
     for r in reviews:
         code, rid = r["partnership_code"], r["review_id"]
-        rows = sorted(
-            (dict(x) for x in conn.execute(
-                select(lr.c.finding_id, lr.c.theme, lr.c.finding, lr.c.recommendation, lr.c.owner_agency,
-                       lr.c.action_due_date, lr.c.action_status, lr.c.action_completed_date)
-                .where(lr.c.partnership_code == code, lr.c.review_id == rid)
-            ).mappings()),
-            key=lambda x: x["finding_id"],
-        )
+        rows = sorted(learning.get((code, rid), []), key=lambda x: x["finding_id"])
         findings = []
         for x in rows:
             findings.append({
@@ -415,16 +434,25 @@ def compile_summary(engine: Engine, cfg: Config, period_start: date, period_end:
     }
     theme_codes = sorted({t for _, t in by_period})
 
+    # Counts per partnership and for the region (code None), summed once: looking them up per
+    # area keeps the areas linear in the number of partnerships (152 nationally, not 5).
+    timely_by, trend_by = _with_region(timely), _with_region(trend_counts)
+    zeros = [0] * len(trend)
+    themes_by = {}
+    for (c, t), counts in by_period.items():
+        themes_by[(c, t)] = counts
+        region = themes_by.setdefault((None, t), [0] * len(trend))
+        themes_by[(None, t)] = [a + b for a, b in zip(region, counts)]
+
     def area(code: str | None) -> dict[str, Any]:
         mine = (lambda p: True) if code is None else (lambda p: p == code)
         timeliness, trend_rows = {}, {}
         for stage in STAGES:
-            row = {st: sum(n for (p, s, x), n in timely.items() if s == stage and x == st and mine(p)) for st in STATUSES}
+            row = {st: timely_by.get((code, stage, st), 0) for st in STATUSES}
             row["total"] = sum(row.values())
             timeliness[stage] = row
             trend_rows[stage] = [
-                {st: sum(n for (p, s, kk, x), n in trend_counts.items() if s == stage and kk == k and x == st and mine(p))
-                 for st in (*TREND_STATUSES, "open_at_risk")}
+                {st: trend_by.get((code, stage, k, st), 0) for st in (*TREND_STATUSES, "open_at_risk")}
                 for k in range(len(trend))
             ]
         act = {s: sum(actions[c][s] for c in codes if mine(c)) for s in (*ACTION_STATES, "total")}
@@ -436,10 +464,7 @@ def compile_summary(engine: Engine, cfg: Config, period_start: date, period_end:
             "timeliness": timeliness,
             "timeliness_trend": trend_rows,
             "themes": _themes(themes_to_date, themes_period, code),
-            "themes_by_period": {
-                t: [sum(by_period.get((c, t), [0] * len(trend))[k] for c in codes if mine(c)) for k in range(len(trend))]
-                for t in theme_codes
-            },
+            "themes_by_period": {t: list(themes_by.get((code, t), zeros)) for t in theme_codes},
             "actions": act,
         }
 

@@ -122,8 +122,14 @@ quarantine = Table(
     Column("resolved_at", DateTime(timezone=True)),
     UniqueConstraint("file_id", "dataset", "row_number", name="uq_quarantine_row"),
 )
-# A resubmission looks up the quarantined rows of the records it brings (ingest._resolve_quarantine).
+# A resubmission looks up the quarantined rows of the records it brings (ingest._resolve_quarantine);
+# a data quality report, the rows a return corrected (feedback._report_context). The second index
+# holds resolved rows only: on a server without statistics (autovacuum off) a full index tempted
+# the planner to read every unresolved row for "resolved_by_file_id IS NULL".
 Index("ix_quarantine_record", quarantine.c.partnership_code, quarantine.c.dataset, quarantine.c.record_id)
+Index("ix_quarantine_resolved_by", quarantine.c.resolved_by_file_id,
+      postgresql_where=quarantine.c.resolved_by_file_id.is_not(None),
+      sqlite_where=quarantine.c.resolved_by_file_id.is_not(None))
 
 record_history = Table(
     "record_history",
@@ -308,8 +314,41 @@ def ddl(dialect_name: str) -> str:
     return "\n".join(parts)
 
 
-def upsert(conn, table: Table, rows: Sequence[Mapping[str, Any]], keys: Iterable[str],
-           *, keep_newer: str | None = None) -> None:
+class ColumnRows:
+    """Rows given a column at a time (name -> list of values, or one value for every row): what
+    bulk loads build anyway, without a dict per row. upsert and insert_rows take these too."""
+
+    def __init__(self, columns: Mapping[str, Any], length: int):
+        self.columns = dict(columns)
+        self.length = length
+        for name, values in self.columns.items():
+            if isinstance(values, list) and len(values) != length:
+                raise ValueError(f"column {name} has {len(values)} values for {length} rows")
+
+    def __len__(self) -> int:
+        return self.length
+
+    def column(self, name: str) -> list:
+        values = self.columns[name]
+        return values if isinstance(values, list) else [values] * self.length
+
+    def records(self) -> list[dict]:
+        names = list(self.columns)
+        return [dict(zip(names, row)) for row in zip(*(self.column(n) for n in names))]
+
+
+Rows = Sequence[Mapping[str, Any]] | ColumnRows
+
+
+def _names(rows: Rows) -> list[str]:
+    return list(rows.columns) if isinstance(rows, ColumnRows) else list(rows[0])
+
+
+def _records(rows: Rows) -> list:
+    return rows.records() if isinstance(rows, ColumnRows) else list(rows)
+
+
+def upsert(conn, table: Table, rows: Rows, keys: Iterable[str], *, keep_newer: str | None = None) -> None:
     """Insert rows, replacing those whose key already exists.
 
     One INSERT ... ON CONFLICT (keys) DO UPDATE (SQLite 3.24+, PostgreSQL) that sets every other
@@ -324,7 +363,9 @@ def upsert(conn, table: Table, rows: Sequence[Mapping[str, Any]], keys: Iterable
     if not rows:
         return
     keys = list(keys)
-    if len({tuple(r[k] for k in keys) for r in rows}) != len(rows):
+    key_values = zip(*(rows.column(k) for k in keys)) if isinstance(rows, ColumnRows) else (
+        tuple(r[k] for k in keys) for r in rows)
+    if len(set(key_values)) != len(rows):
         raise ValueError(f"upsert into {table.name}: two rows have the same key ({', '.join(keys)})")
     others = [c for c in table.columns if c.name not in keys]
     dialect = conn.dialect.name
@@ -332,12 +373,14 @@ def upsert(conn, table: Table, rows: Sequence[Mapping[str, Any]], keys: Iterable
     if payload is not None:
         _pg_upsert(conn, table, rows, keys, others, keep_newer, payload)
         return
+    if dialect == "sqlite" and _sqlite_upsert(conn, table, rows, keys, others, keep_newer):
+        return
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as dialect_insert
     elif dialect == "sqlite":
         from sqlalchemy.dialects.sqlite import insert as dialect_insert
     else:  # pragma: no cover - the warehouse is SQLite or PostgreSQL
-        _delete_then_insert(conn, table, rows, keys)
+        _delete_then_insert(conn, table, _records(rows), keys)
         return
     stmt = dialect_insert(table)
     where = None if keep_newer is None else table.c[keep_newer] <= stmt.excluded[keep_newer]
@@ -346,7 +389,7 @@ def upsert(conn, table: Table, rows: Sequence[Mapping[str, Any]], keys: Iterable
                                           where=where)
     else:
         stmt = stmt.on_conflict_do_nothing(index_elements=keys)
-    conn.execute(stmt, list(rows))
+    conn.execute(stmt, _records(rows))
 
 
 def _delete_then_insert(conn, table: Table, rows: Sequence[Mapping[str, Any]], keys: list[str]) -> None:
@@ -359,38 +402,76 @@ def _delete_then_insert(conn, table: Table, rows: Sequence[Mapping[str, Any]], k
     conn.execute(insert(table), list(rows))
 
 
-def insert_rows(conn, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+def insert_rows(conn, table: Table, rows: Rows) -> None:
     """Insert many rows (all with the same columns): COPY on PostgreSQL, executemany elsewhere."""
     if not rows:
         return
+    if conn.dialect.name == "sqlite":
+        params = _sqlite_params(conn, table, rows)
+        if params is not None:
+            cols = ", ".join(f'"{c}"' for c in _names(rows))
+            marks = ", ".join("?" for _ in _names(rows))
+            conn.exec_driver_sql(f'INSERT INTO "{table.name}" ({cols}) VALUES ({marks})', params)
+            return
     payload = _copy_payload(table, rows) if conn.dialect.name == "postgresql" else None
     if payload is None:
-        conn.execute(insert(table), list(rows))
+        conn.execute(insert(table), _records(rows))
     else:
-        _pg_copy(conn, table.name, list(rows[0]), payload)
+        _pg_copy(conn, table.name, _names(rows), payload)
 
 
-def _copy_payload(table: Table, rows: Sequence[Mapping[str, Any]]) -> str | None:
+def _copy_payload(table: Table, rows: Rows) -> str | None:
     """The rows in COPY's text format, or None when COPY would not store what an INSERT would:
     a column left out has a Python-side default (SQLAlchemy fills it in), a row has other
     columns than the first, or a value is of a type this does not write."""
-    columns = list(rows[0])
+    columns = _names(rows)
     if any(name not in table.c for name in columns):
         return None
     if any(c.default is not None for c in table.columns if c.name not in columns):
         return None
-    dates = [isinstance(table.c[c].type, Date) and not isinstance(table.c[c].type, DateTime) for c in columns]
-    width = len(columns)
-    lines = []
+    n = len(rows)
     try:
-        for r in rows:
-            if len(r) != width:
+        if isinstance(rows, ColumnRows):
+            texts = []
+            for name in columns:
+                values = rows.columns[name]
+                if isinstance(values, list):
+                    texts.append(_copy_column(values, _is_date(table.c[name])))
+                else:  # the same value in every row: written once
+                    texts.append([_copy_text(values, _is_date(table.c[name]))] * n)
+        else:
+            width = len(columns)
+            if any(len(r) != width for r in rows):
                 return None
-            lines.append("\t".join([_copy_text(r[c], d) for c, d in zip(columns, dates)]))
+            texts = [_copy_column([r[name] for r in rows], _is_date(table.c[name])) for name in columns]
     except (KeyError, TypeError):
         return None
-    lines.append("")
-    return "\n".join(lines)
+    return "\n".join(map("\t".join, zip(*texts))) + "\n"
+
+
+def _is_date(column: Column) -> bool:
+    return isinstance(column.type, Date) and not isinstance(column.type, DateTime)
+
+
+def _copy_column(values: list, is_date: bool) -> list[str]:
+    """A column's values in COPY's text format; each distinct non-text value converted once."""
+    out = []
+    done: dict = {}
+    for v in values:
+        if type(v) is str:
+            if "\\" in v or "\t" in v or "\n" in v or "\r" in v:
+                v = _copy_text(v, is_date)
+            out.append(v)
+            continue
+        key = (type(v), v)  # True == 1, but they are written differently
+        try:
+            text = done[key]
+        except KeyError:
+            text = done[key] = _copy_text(v, is_date)
+        except TypeError:  # unhashable: _copy_text refuses it
+            text = _copy_text(v, is_date)
+        out.append(text)
+    return out
 
 
 def _copy_text(value: Any, is_date: bool) -> str:
@@ -422,12 +503,72 @@ def _pg_copy(conn, target: str, columns: list[str], payload: str) -> None:
         cursor.close()
 
 
+def _sqlite_params(conn, table: Table, rows: Rows) -> list[tuple] | None:
+    """The rows as the tuples SQLAlchemy would bind on SQLite (each value through the column
+    type's own bind processor, so dates and times are stored in the same text), for a plain
+    executemany; None when that would not store what an INSERT would (see _copy_payload)."""
+    columns = _names(rows)
+    if any(name not in table.c for name in columns):
+        return None
+    if any(c.default is not None for c in table.columns if c.name not in columns):
+        return None
+    n = len(rows)
+    if isinstance(rows, ColumnRows):
+        values = [rows.columns[name] for name in columns]
+    else:
+        if any(len(r) != len(columns) for r in rows):
+            return None
+        try:
+            values = [[r[name] for r in rows] for name in columns]
+        except KeyError:
+            return None
+    out = []
+    for name, column in zip(columns, values):
+        process = table.c[name].type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+        if not isinstance(column, list):  # the same value in every row
+            out.append([process(column) if process else column] * n)
+        elif process is None:
+            out.append(column)
+        else:
+            done: dict = {}
+            converted = []
+            for v in column:
+                key = (type(v), v)
+                try:
+                    converted.append(done[key])
+                except KeyError:
+                    converted.append(done.setdefault(key, process(v)))
+                except TypeError:  # unhashable
+                    converted.append(process(v))
+            out.append(converted)
+    return list(zip(*out))
+
+
+def _sqlite_upsert(conn, table: Table, rows: Rows, keys: list[str], others: list[Column], keep_newer: str | None) -> bool:
+    """INSERT ... ON CONFLICT DO UPDATE as one executemany of bound tuples; False if not possible."""
+    params = _sqlite_params(conn, table, rows)
+    if params is None:
+        return False
+    columns = _names(rows)
+    cols = ", ".join(f'"{c}"' for c in columns)
+    marks = ", ".join("?" for _ in columns)
+    conflict = ", ".join(f'"{k}"' for k in keys)
+    if others:
+        action = "DO UPDATE SET " + ", ".join(f'"{c.name}" = excluded."{c.name}"' for c in others)
+        if keep_newer is not None:
+            action += f' WHERE "{table.name}"."{keep_newer}" <= excluded."{keep_newer}"'
+    else:
+        action = "DO NOTHING"
+    conn.exec_driver_sql(f'INSERT INTO "{table.name}" ({cols}) VALUES ({marks}) ON CONFLICT ({conflict}) {action}', params)
+    return True
+
+
 def _pg_upsert(conn, table: Table, rows, keys: list[str], others: list[Column], keep_newer: str | None,
                payload: str) -> None:
     """COPY into a session temporary table shaped like `table`, then one INSERT ... SELECT ...
     ON CONFLICT DO UPDATE from it (emptied again after, and at commit)."""
     tmp = f"_upsert_{table.name}"
-    columns = list(rows[0])
+    columns = _names(rows)
     conn.exec_driver_sql(
         f'CREATE TEMPORARY TABLE IF NOT EXISTS "{tmp}" (LIKE "{table.name}" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS')
     _pg_copy(conn, tmp, columns, payload)

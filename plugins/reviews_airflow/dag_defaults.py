@@ -27,3 +27,30 @@ def default_args(**overrides) -> dict:
 
 def tags(*extra: str) -> list[str]:
     return ["merseyside", "safeguarding", *extra]
+
+
+# How long each scheduled DAG may take before the business unit is warned (Deadline Alerts).
+DEADLINES = {
+    "partnership_returns": (timedelta(hours=2), "the daily returns run"),
+    "statutory_timeliness": (timedelta(hours=1), "the daily timeliness run"),
+    "regional_learning_summary": (timedelta(hours=2), "the learning summary build"),
+    "bulletin_circulation": (timedelta(hours=1), "bulletin circulation"),
+    "retention": (timedelta(hours=3), "the retention run"),
+}
+
+
+def deadline(dag_id: str):
+    """The Deadline Alert for one of the project's scheduled DAGs.
+
+    `REVIEWS_DEADLINES=off` leaves it out. Only `dag.test()` / `airflow dags test` need that
+    (the tests and the demo set it): they build the scheduler's copy of the DAG in memory, where a
+    deadline stays a dict instead of the id the DAG processor gives it, and a run that succeeds
+    then fails looking it up (Airflow 3.3.2; the same family as apache/airflow#64649). Deployed
+    DAGs, parsed by the dag-processor, keep their deadlines.
+    """
+    if os.environ.get("REVIEWS_DEADLINES", "on").lower() == "off":
+        return None
+    from reviews_airflow.deadlines import deadline_alert
+
+    after, what = DEADLINES[dag_id]
+    return deadline_alert(after, what)

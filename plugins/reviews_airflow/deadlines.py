@@ -14,12 +14,16 @@ CALLBACK_PATH = "reviews_airflow.deadlines.deadline_missed"
 
 
 def deadline_alert(after: timedelta, what: str):
-    """A DeadlineAlert `after` the run's logical date (its scheduled time) for one DAG."""
+    """A DeadlineAlert `after` the run was queued (when it was due to start) for one DAG.
+
+    Queued-at, not logical date: a monthly summary's logical date is the start of the month it
+    covers, a month before it runs.
+    """
     from airflow.sdk.definitions.callback import AsyncCallback
     from airflow.sdk.definitions.deadline import DeadlineAlert, DeadlineReference
 
     return DeadlineAlert(
-        reference=DeadlineReference.DAGRUN_LOGICAL_DATE,
+        reference=DeadlineReference.DAGRUN_QUEUED_AT,
         interval=after,
         callback=AsyncCallback(CALLBACK_PATH, kwargs={"what": what, "allowed_minutes": int(after.total_seconds() // 60)}),
         name=f"{what} not finished in time",

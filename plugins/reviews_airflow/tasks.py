@@ -116,11 +116,23 @@ def check_returns_due(context) -> dict:
 
 
 def send_feedback() -> dict:
-    """Send the new quality reports and late/missing notices, exactly once (circulation ledger)."""
+    """Send the new quality reports and late/missing notices, exactly once (circulation ledger).
+
+    As for bulletins (send_queued): transient failures are retried with backoff within the call,
+    and anything this run left undone fails the task, so Airflow retries (sending only what is
+    still pending) and the run shows it; what was sent stays sent.
+    """
+    import os
+
     from reviews.feedback import send_feedback as send
 
-    result = send(settings.warehouse_engine(), settings.config(), settings.transport())
+    backoff = float(os.environ.get("REVIEWS_SEND_BACKOFF_SECONDS", "2"))  # tests set 0
+    result = send(settings.warehouse_engine(), settings.config(), settings.transport(),
+                  max_attempts=MAX_SEND_ATTEMPTS, attempts_per_call=SEND_ATTEMPTS_PER_CALL, backoff_seconds=backoff)
     log.info("feedback sent: %s", result)
+    if result["pending"] or result["unconfirmed"] or result["new_failures"] or result["stopped"]:
+        raise RuntimeError(f"feedback not all sent: {result['sent']} sent, {result['pending']} pending, "
+                           f"{result['new_failures']} failed, {result['unconfirmed']} unconfirmed (ledger circulation_log)")
     return result
 
 

@@ -129,8 +129,10 @@ class ReportingPeriodTimetable(Timetable):
                 return None
             first_day = self._local_date(restriction.earliest)
             p = period_containing(first_day, self.period)
-            if p.start < first_day or self._midnight(p.start) < restriction.earliest:
-                p = p.next()  # the first whole period from the start date
+            if p.start < first_day:
+                p = p.next()  # the first whole period from the start date, by UK calendar date
+                # (not by instant: `backfill create --from-date 2024-10-01` means October 2024,
+                # although 1 October 00:00 in London is 30 September 23:00 UTC)
         if not restriction.catchup:
             now = pendulum.now("UTC")
             latest = last_complete_period(self._local_date(now), self.period)

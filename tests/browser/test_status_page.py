@@ -55,7 +55,7 @@ def standalone():
         "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
         "AIRFLOW_CONN_REVIEWS_WAREHOUSE": url, "AIRFLOW_VAR_REVIEWS_DATA_DIR": str(data),
-        "PATH": f"{BIN}:{os.environ.get('PATH', '')}", "GX_ANALYTICS_ENABLED": "false",
+        "PATH": f"{BIN}:{os.environ.get('PATH', '')}", "GX_ANALYTICS_ENABLED": "false", "REVIEWS_DEADLINES": "on",
     })
     proc = subprocess.Popen([str(BIN / "airflow"), "standalone"], env=env, cwd=home, start_new_session=True,
                             stdout=(home / "standalone.log").open("wb"), stderr=subprocess.STDOUT)

@@ -76,7 +76,8 @@ class Deployment:
             self.kill(name, signal.SIGTERM)
 
     def start_worker(self, name: str = "worker") -> None:
-        self.start(name, "celery", "worker", "--concurrency", "2", "--without-mingle", "--without-gossip")
+        queue = self.env["AIRFLOW__OPERATORS__DEFAULT_QUEUE"]
+        self.start(name, "celery", "worker", "--concurrency", "2", "--queues", queue, "--without-mingle", "--without-gossip")
 
     def log_tail(self, name: str, lines: int = 40) -> str:
         path = self.home / f"{name}.log"
@@ -124,7 +125,7 @@ class Deployment:
     def unpause(self, dag_id: str) -> None:
         self.api("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
 
-    def trigger(self, dag_id: str, logical_date: str, conf: dict | None = None) -> str:
+    def trigger(self, dag_id: str, logical_date: str | None, conf: dict | None = None) -> str:
         body = {"logical_date": logical_date, "conf": conf or {}}
         return self.api("POST", f"/dags/{dag_id}/dagRuns", json=body)["dag_run_id"]
 
@@ -159,6 +160,8 @@ def deployment_env(home: Path, metadata_url: str, warehouse_url: str, data_dir: 
         "AIRFLOW__CELERY__BROKER_URL": f"redis://127.0.0.1:6379/{redis_db}",
         "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + metadata_url.replace("+psycopg2", ""),
         "AIRFLOW__CELERY__WORKER_CONCURRENCY": "2",
+        # Its own queue: two deployments on one Redis (two test runs at once) never take each other's tasks.
+        "AIRFLOW__OPERATORS__DEFAULT_QUEUE": f"reviews_{os.getpid()}_{port}",
         "AIRFLOW__API__SECRET_KEY": "test-secret-key-0123456789abcdef",
         "AIRFLOW__API_AUTH__JWT_SECRET": "test-jwt-secret-0123456789abcdef",
         "AIRFLOW__API__PORT": str(port),
@@ -173,6 +176,7 @@ def deployment_env(home: Path, metadata_url: str, warehouse_url: str, data_dir: 
         "AIRFLOW_VAR_REVIEWS_DATA_DIR": str(data_dir),
         "REVIEWS_PSEUDONYMISATION_KEY": key,
         "REVIEWS_RETRY_DELAY_SECONDS": "1",
+        "REVIEWS_DEADLINES": "on",  # a real scheduler and dag-processor: deadlines as deployed
         "GX_ANALYTICS_ENABLED": "false",
     })
     return env

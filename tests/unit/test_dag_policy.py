@@ -41,3 +41,18 @@ def test_dag_file_parses_without_heavy_imports(path, airflow_db):
     out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "HEAVY:\n" in out.stdout or out.stdout.strip().endswith("HEAVY:"), out.stdout
+
+
+def test_every_scheduled_dag_has_a_deadline_alert_to_the_business_unit(airflow_db, monkeypatch):
+    from airflow.dag_processing.dagbag import DagBag
+
+    from reviews_airflow.dag_defaults import DEADLINES
+
+    monkeypatch.setenv("REVIEWS_DEADLINES", "on")  # as deployed (the tests turn them off for dag.test)
+    deployed = DagBag(dag_folder=str(ROOT / "dags"))
+    assert deployed.import_errors == {}
+    for dag_id, dag in deployed.dags.items():
+        alerts = dag.deadline if isinstance(dag.deadline, list) else [dag.deadline]
+        assert alerts and alerts[0] is not None, f"{dag_id} has no deadline"
+        assert alerts[0].callback.path == "reviews_airflow.deadlines.deadline_missed", dag_id
+        assert alerts[0].interval == DEADLINES[dag_id][0], dag_id

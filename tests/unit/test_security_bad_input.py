@@ -157,8 +157,9 @@ def _drop_everything(folder: Path) -> dict[str, str]:
     name = "notifications_2024-07-10.csv"  # a trailing newline in the name: not the template
     (folder / (name + "\n")).write_text(_csv(_row("KNO-N1", "REF-N1")))
     expected["notifications_2024-07-10.csv_"] = "the file name does not follow the template"
-    (folder / "..\\..\\notifications_2024-07-11.csv").write_text(_csv(_row("KNO-N2", "REF-N2")))
-    expected[".._.._notifications_2024-07-11.csv"] = "the file name does not follow the template"
+    (folder / "returns\\..\\..\\notifications_2024-07-11.csv").write_text(_csv(_row("KNO-N2", "REF-N2")))
+    expected["returns_.._.._notifications_2024-07-11.csv"] = "the file name does not follow the template"
+    (folder / "..\\notifications_2024-07-11.csv").write_text(_csv(_row("KNO-N4", "REF-N4")))  # hidden: ignored
     (folder / "\x1b[31mnotifications_2024-07-12.csv").write_text(_csv(_row("KNO-N3", "REF-N3")))
     expected["__31mnotifications_2024-07-12.csv"] = "the file name does not follow the template"
     return expected
@@ -258,6 +259,7 @@ def test_each_bad_file_fails_alone_with_its_reason(ingested):
                    for r in caplog.records), name
     # The good return and the hostile-but-readable ones loaded around them.
     assert files[GOOD]["status"] == "loaded" and files[GOOD]["rows_loaded"] == 2
+    assert not any("KNO-N4" in str(f) for f in files) and len(files) == len(expected) + 5  # a hidden file is ignored
     assert summary.files_failed == len(expected)
     assert took < 60
     # The oversized file: neither read (no sha256 of it) nor copied; the record says so.
@@ -395,3 +397,37 @@ def test_sftp_names_never_become_paths(tmp_path):
     assert client.fetched == ["/returns/learning_2024-07-01.csv", "/returns/notifications_2024-07-01.csv\x07"]
     assert got.notes == ["big_2024-07-01.csv was not fetched: 10000000000 bytes is over the size limit "
                          "(config limits.max_file_bytes)"]
+
+
+# Values that SQL, or PostgreSQL's COPY text format (which ingest uses on PostgreSQL), give meaning to.
+META_VALUES = ["'; DROP TABLE notifications; --", 'say "hello"', "tab\there", "back\\slash", "\\N", "\\.",
+               "two\nlines", "cr\rhere", "100% _under_ %s {0} $1 :name ?", "emoji \U0001F9D2 and caf\u00e9"]
+
+
+@pytest.mark.parametrize("url", ["sqlite_url", pytest.param("postgres_url", marks=pytest.mark.postgres)])
+def test_meta_characters_load_as_data_on_both_databases(url, request, tmp_path, cfg):
+    import csv
+    import io
+
+    url = request.getfixturevalue(url)
+    folder = tmp_path / "inbox" / "knowsley"
+    folder.mkdir(parents=True)
+    buf = io.StringIO(newline="")
+    writer = csv.writer(buf, lineterminator="\r\n")
+    writer.writerow(HEADER.split(","))
+    for i, value in enumerate(META_VALUES):
+        writer.writerow(_row(f"KNO-M{i}", f"REF-M{i}", ethnicity=value).split(",")[:8] + [value] + ["N"] * 4 + ["Y"])
+    (folder / "notifications_2024-07-01.csv").write_text(buf.getvalue(), encoding="utf-8")
+    engine = wh.make_engine(url)
+    try:
+        summary = ingest_partnership(engine, cfg, "knowsley", tmp_path / "inbox", tmp_path / "raw", KEY, AS_OF,
+                                     clock=CLOCK)
+        assert summary.rows_loaded == len(META_VALUES), summary.files
+        got = {r["notification_id"]: r["ethnicity"] for r in _rows(engine, "select * from notifications")}
+        history = {r["record_id"]: json.loads(r["values_json"])["ethnicity"]
+                   for r in _rows(engine, "select record_id, values_json from record_history")}
+    finally:
+        engine.dispose()
+    for i, value in enumerate(META_VALUES):
+        assert got[f"KNO-M{i}"] == value.strip(), (i, got[f"KNO-M{i}"])
+        assert history[f"KNO-M{i}"] == value.strip(), i
