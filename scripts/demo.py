@@ -49,6 +49,7 @@ def demo_env() -> dict[str, str]:
         fh.write("# written by scripts/demo.py; source it before running airflow on the demo\n")
         for k, v in env.items():
             fh.write(f"{k}='{v}'\n")
+    (VAR / "demo.env").chmod(0o600)  # it holds the demo's pseudonymisation key
     return env
 
 

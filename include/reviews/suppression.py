@@ -102,6 +102,10 @@ def _pick(grid, hidden, cells, shape, total_row, total_col) -> Cell | None:
     return min(options, key=lambda c: (_is_total(c, shape, total_row, total_col), int(grid[c]), c))
 
 
+_MASKS: dict[tuple, np.ndarray] = {}  # suppression_mask's answers, by grid and settings
+_MASKS_KEPT = 512
+
+
 def suppression_mask(
     grid: np.ndarray,
     low: int = DEFAULT_LOW,
@@ -109,8 +113,24 @@ def suppression_mask(
     total_row: bool = True,
     total_col: bool = True,
 ) -> np.ndarray:
-    """Boolean mask of the cells to hide in a full grid (totals already in place, see with_totals)."""
+    """Boolean mask of the cells to hide in a full grid (totals already in place, see with_totals).
+
+    The answer depends on the grid and the settings only, so it is remembered (a copy is handed
+    out): a period's bulletins suppress the same grids once per audience, 153 times at national
+    scale, and the audit below is the costly part.
+    """
     grid = np.asarray(grid, dtype=np.int64)
+    key = (grid.shape, grid.tobytes(), int(low), int(high), bool(total_row), bool(total_col))
+    known = _MASKS.get(key)
+    if known is None:
+        known = _suppression_mask(grid, low, high, total_row, total_col)
+        if len(_MASKS) >= _MASKS_KEPT:
+            _MASKS.pop(next(iter(_MASKS)))
+        _MASKS[key] = known
+    return known.copy()
+
+
+def _suppression_mask(grid: np.ndarray, low: int, high: int, total_row: bool, total_col: bool) -> np.ndarray:
     if (grid < 0).any():
         raise ValueError("counts cannot be negative")
     shape = grid.shape

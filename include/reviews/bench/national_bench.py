@@ -55,8 +55,12 @@ LOCAL_AUTHORITIES = 152
 INFLATE = 100
 FIRST_DAY = date(2016, 1, 1)  # ten years of quarterly returns: 2016 to 2025
 LAST_DAY = date(2025, 12, 31)
-AS_OF = date(2025, 12, 31)  # the daily runs of 31 December 2025; the bulletins of December 2025
-PERIOD = (date(2025, 12, 1), date(2025, 12, 31))
+# The runs: partnership_returns as of the year's end (every return is in: the last, dated 10 October
+# 2025, covers the quarter to 30 September); then, with the quarter's data in, statutory_timeliness
+# for 30 September and the September bulletins (as an analyst reruns them once late data is in).
+AS_OF = date(2025, 12, 31)
+TIMELINESS_AS_OF = date(2025, 9, 30)
+PERIOD = (date(2025, 9, 1), date(2025, 9, 30))  # summary.period is month; as of its last day
 WORKERS = 2
 KEY = b"national-benchmark-pseudonymisation-key"
 QUICK = {"partnerships": 8, "first": date(2023, 1, 1), "baseline": 1}
@@ -198,21 +202,24 @@ _STATE: dict[str, Any] = {}
 
 
 class _Timers:
-    """Time spent in some functions of reviews.ingest, per worker process (the breakdown)."""
+    """Time spent in some functions of reviews.ingest, per worker process (the breakdown): wall
+    seconds, and CPU seconds of the process (what the machine's other load does not inflate)."""
 
     def __init__(self):
         self.seconds: Counter = Counter()
+        self.cpu: Counter = Counter()
         self.rows: Counter = Counter()
 
     def wrap(self, module, name: str, label: str, rows=None) -> None:
         original = getattr(module, name)
 
         def timed(*args, **kwargs):
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             try:
                 return original(*args, **kwargs)
             finally:
                 self.seconds[label] += time.perf_counter() - start
+                self.cpu[label] += time.process_time() - cpu
                 if rows is not None:
                     self.rows[label] += rows(*args, **kwargs)
 
@@ -245,21 +252,27 @@ def _ingest_task(url: str, n: int, code: str, inbox: str, data: str, as_of: date
 
     state = _worker_state(url, n)
     cfg, engine, timers = state["cfg"], state["engine"], state["timers"]
-    before_s, before_rows = Counter(timers.seconds), Counter(timers.rows)
+    before_s, before_cpu, before_rows = Counter(timers.seconds), Counter(timers.cpu), Counter(timers.rows)
     data_dir = Path(data)
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     got = gather(cfg.partnership(code), Path(inbox), data_dir / "staging", as_of)
     summary = ingest_partnership(engine, cfg, code, Path(inbox), data_dir / "raw", KEY, as_of,
                                  folder=got.folder, docs_dir=data_dir / "reports" / "data_docs" / code)
-    loaded = time.perf_counter()
+    loaded, loaded_cpu = time.perf_counter(), time.process_time()
     reports = build_quality_reports(engine, cfg, code, data_dir / "reports" / "quality", as_of)
-    done = time.perf_counter()
+    done, done_cpu = time.perf_counter(), time.process_time()
     seconds = Counter(timers.seconds)
     seconds.subtract(before_s)
+    cpu = Counter(timers.cpu)
+    cpu.subtract(before_cpu)
     rows = Counter(timers.rows)
     rows.subtract(before_rows)
     seconds["quality reports"] = done - loaded
+    cpu["quality reports"] = done_cpu - loaded_cpu
+    seconds["(rest: landing, checksums, lookups)"] = (done - start) - sum(seconds.values())
+    cpu["(rest: landing, checksums, lookups)"] = (done_cpu - start_cpu) - sum(cpu.values())
     return {"code": code, "pid": os.getpid(), "maxrss_mb": _maxrss_mb(), "seconds": done - start,
+            "cpu": done_cpu - start_cpu, "parts_cpu": dict(cpu),
             "files_new": summary.files_new, "files_skipped": summary.files_skipped_already_loaded,
             "rows_read": summary.rows_read, "rows_loaded": summary.rows_loaded,
             "rows_quarantined": summary.rows_quarantined, "reports": len(reports),
@@ -288,14 +301,17 @@ def run_partnership_returns(url: str, n: int, inbox: Path, data: Path, as_of: da
     for r in results:
         peaks[r["pid"]] = max(peaks.get(r["pid"], 0.0), r["maxrss_mb"])
     parts: Counter = Counter()
+    parts_cpu: Counter = Counter()
     for r in results:
         parts.update(r["parts"])
+        parts_cpu.update(r["parts_cpu"])
     return {
         "seconds": wall, "peak_mb": max(peaks.values()), "peak_total_mb": sum(peaks.values()),
         "processes": len(peaks), "rows": sum(r["rows_read"] for r in results),
         "files_new": sum(r["files_new"] for r in results), "files_skipped": sum(r["files_skipped"] for r in results),
         "rows_loaded": sum(r["rows_loaded"] for r in results), "rows_quarantined": sum(r["rows_quarantined"] for r in results),
-        "reports": sum(r["reports"] for r in results), "parts": dict(parts),
+        "reports": sum(r["reports"] for r in results), "parts": dict(parts), "parts_cpu": dict(parts_cpu),
+        "cpu": sum(r["cpu"] for r in results),
         "validated_rows": sum(r["validated_rows"] for r in results),
         "slowest": max(results, key=lambda r: r["seconds"])["seconds"] if results else 0.0,
     }
@@ -306,11 +322,11 @@ def _timeliness_stage(url: str, n: int, as_of: date) -> dict:
     from reviews.warehouse import make_engine
 
     cfg, engine = national_config(n), make_engine(url)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     counts = run_timeliness(engine, cfg, as_of)
     seconds = time.perf_counter() - start
-    return {"seconds": seconds, "peak_mb": _maxrss_mb(), "rows": sum(sum(c.values()) for c in counts.values()),
-            "counts": counts}
+    return {"seconds": seconds, "cpu": time.process_time() - cpu, "peak_mb": _maxrss_mb(),
+            "rows": sum(sum(c.values()) for c in counts.values()), "counts": counts}
 
 
 def _summary_stage(url: str, n: int, out: str) -> dict:
@@ -321,10 +337,10 @@ def _summary_stage(url: str, n: int, out: str) -> dict:
     cfg, engine = national_config(n), make_engine(url)
     settings = publishing_settings(cfg)
     settings = dataclasses.replace(settings, summary=dataclasses.replace(settings.summary, pdf=False))
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     report = build_period(engine, cfg, PERIOD[0], PERIOD[1], PERIOD[1], Path(out), settings=settings)
     seconds = time.perf_counter() - start
-    return {"seconds": seconds, "peak_mb": _maxrss_mb(), "bulletins": len(report.built),
+    return {"seconds": seconds, "cpu": time.process_time() - cpu, "peak_mb": _maxrss_mb(), "bulletins": len(report.built),
             "new": sum(b["new"] for b in report.built), "briefings": report.briefings}
 
 
@@ -403,7 +419,7 @@ def run_cycle(url: str, n: int, inbox: Path, data: Path) -> dict:
     """The three stages, each in its own processes."""
     with autovacuum_analyze(url):
         out = {"partnership_returns": run_partnership_returns(url, n, inbox, data, AS_OF)}
-        out["statutory_timeliness"] = in_child(_timeliness_stage, url, n, AS_OF)
+        out["statutory_timeliness"] = in_child(_timeliness_stage, url, n, TIMELINESS_AS_OF)
         out["statutory_timeliness"]["cases"] = _case_rows(url)
         out["regional_learning_summary"] = in_child(_summary_stage, url, n, str(data / "bulletins"))
     return out
@@ -654,41 +670,48 @@ def _rate(rows: float, seconds: float) -> str:
     return f"{rows / seconds:,.0f}" if seconds > 0 else "-"
 
 
-def _print_cycle(label: str, cycle: dict, rerun: dict) -> None:
-    say(f"  {label}: stage                     wall s   peak memory         rows      rows/s    rerun s")
+STAGES = ("partnership_returns", "statutory_timeliness", "regional_learning_summary")
+
+
+def _print_cycle(label: str, cycle: dict, rerun: dict | None) -> None:
+    say(f"  {label}: stage                       wall s   cpu s  peak memory          rows      rows/s  rerun wall s")
     pr = cycle["partnership_returns"]
-    names = ("partnership_returns", "statutory_timeliness", "regional_learning_summary")
-    for name in names:
+    for name in STAGES:
         st = cycle[name]
         if name == "partnership_returns":
-            peak = f"{_mb(st['peak_mb'])} x{st['processes']}"
-            rows = st["rows"]
+            peak, rows = f"{_mb(st['peak_mb'])} x{st['processes']}", st["rows"]
         elif name == "statutory_timeliness":
             peak, rows = _mb(st["peak_mb"]), st["cases"]
         else:
             peak, rows = _mb(st["peak_mb"]), st["bulletins"]
-        say(f"    {name:<30} {st['seconds']:8.1f}   {peak:<16} {rows:>11,} {_rate(rows, st['seconds']):>11} "
-            f"{rerun[name]['seconds']:9.1f}")
-    total = sum(cycle[n]["seconds"] for n in names)
-    again = sum(rerun[n]["seconds"] for n in names)
-    say(f"    {'whole run':<30} {total:8.1f}   {'':<16} {pr['rows']:>11,} {_rate(pr['rows'], total):>11} {again:9.1f}")
+        again = f"{rerun[name]['seconds']:12.1f}" if rerun else f"{'-':>12}"
+        say(f"    {name:<30} {st['seconds']:8.1f} {st['cpu']:7.1f}  {peak:<16} {rows:>11,} {_rate(rows, st['seconds']):>11} {again}")
+    total = sum(cycle[n]["seconds"] for n in STAGES)
+    again = f"{sum(rerun[n]['seconds'] for n in STAGES):12.1f}" if rerun else f"{'-':>12}"
+    say(f"    {'whole run':<30} {total:8.1f} {sum(cycle[n]['cpu'] for n in STAGES):7.1f}  {'':<16} {pr['rows']:>11,} "
+        f"{_rate(pr['rows'], total):>11} {again}")
+    say(f"    (cpu s: CPU time of the stage's own processes, both ingest workers summed; the database server's is "
+        f"not in it. rows: rows read; cases judged; bulletins built)")
     say(f"    partnership_returns: {pr['files_new']:,} files, {pr['rows']:,} rows read, {pr['rows_loaded']:,} loaded, "
         f"{pr['rows_quarantined']:,} quarantined, {pr['reports']:,} quality reports; slowest partnership "
-        f"{pr['slowest']:.1f} s; rows/s is per stage wall time ({pr['processes']} processes)")
-    parts = pr["parts"]
+        f"{pr['slowest']:.1f} s")
+    parts, parts_cpu = pr["parts"], pr["parts_cpu"]
     worker_s = sum(parts.values())
-    say("    where the ingest workers' time went (summed over both processes; rows/s per process):")
+    say("    where the ingest workers' time went (both processes summed):      wall s        cpu s")
     for part, s in sorted(parts.items(), key=lambda kv: -kv[1]):
         extra = ""
         if part == "validate with GX":
-            extra = f"  {pr['validated_rows']:,} rows, {_rate(pr['validated_rows'], s)} rows/s"
-        say(f"      {part:<36} {s:8.1f} s  {100 * s / worker_s if worker_s else 0:5.1f}%{extra}")
-    tl = cycle["statutory_timeliness"]
-    say(f"    statutory_timeliness: {tl['cases']:,} cases -> {tl['rows']:,} timeliness rows; "
-        f"regional_learning_summary: {cycle['regional_learning_summary']['bulletins']} bulletins, "
-        f"{cycle['regional_learning_summary']['briefings']} briefings (PDF printing off)")
-    rr = rerun["partnership_returns"]
-    say(f"    rerun with no new files: {rr['files_skipped']:,} files skipped by checksum, {rr['files_new']} new")
+            c = parts_cpu.get(part, 0.0)
+            extra = (f"   {pr['validated_rows']:,} rows: {_rate(pr['validated_rows'], s)} rows/s per process, "
+                     f"{_rate(pr['validated_rows'], c)} per CPU-second")
+        say(f"      {part:<38} {s:9.1f} ({100 * s / worker_s if worker_s else 0:4.1f}%) {parts_cpu.get(part, 0.0):9.1f}{extra}")
+    tl, rs = cycle["statutory_timeliness"], cycle["regional_learning_summary"]
+    say(f"    statutory_timeliness as of {TIMELINESS_AS_OF}: {tl['cases']:,} cases -> {tl['rows']:,} timeliness rows; "
+        f"regional_learning_summary {PERIOD[0]:%B %Y}: {rs['bulletins']} bulletins, {rs['briefings']} 7-minute "
+        "briefings (PDF printing off)")
+    if rerun:
+        rr = rerun["partnership_returns"]
+        say(f"    rerun with no new files: {rr['files_skipped']:,} files skipped by checksum, {rr['files_new']} new")
 
 
 # --------------------------------------------------------------------------- the benchmark
@@ -764,7 +787,7 @@ def run(options: argparse.Namespace) -> list[Target]:
             db_dir.mkdir(parents=True)
             url = f"sqlite:///{db_dir / 'warehouse.db'}"
             cycle = run_cycle(url, n, inbox_dir, db_dir)
-            rerun = run_cycle(url, n, inbox_dir, db_dir) if "rerun" not in skip else cycle
+            rerun = run_cycle(url, n, inbox_dir, db_dir) if "rerun" not in skip else None
             results["SQLite"] = (cycle, rerun)
             _print_cycle("SQLite", cycle, rerun)
             if kept:
@@ -779,7 +802,7 @@ def run(options: argparse.Namespace) -> list[Target]:
             db_dir.mkdir(parents=True)
             with postgres_database(f"reviews_bench_{os.getpid()}", keep=bool(kept)) as url:
                 cycle = run_cycle(url, n, inbox_dir, db_dir)
-                rerun = run_cycle(url, n, inbox_dir, db_dir) if "rerun" not in skip else cycle
+                rerun = run_cycle(url, n, inbox_dir, db_dir) if "rerun" not in skip else None
             results["PostgreSQL"] = (cycle, rerun)
             _print_cycle("PostgreSQL", cycle, rerun)
             if kept:
@@ -791,26 +814,26 @@ def run(options: argparse.Namespace) -> list[Target]:
             targets.append(Target("PostgreSQL reachable", "no", False))
 
         for label, (cycle, rerun) in results.items():
-            names = ("partnership_returns", "statutory_timeliness", "regional_learning_summary")
-            total = sum(cycle[x]["seconds"] for x in names)
-            again = sum(rerun[x]["seconds"] for x in names)
+            total = sum(cycle[x]["seconds"] for x in STAGES)
             if label == "PostgreSQL":
                 targets.append(Target(f"{label}: whole run under {TARGET_RUN_SECONDS / 60:g} min", f"{total:.0f} s",
                                       total < TARGET_RUN_SECONDS))
-            peak = max([cycle["partnership_returns"]["peak_total_mb"], rerun["partnership_returns"]["peak_total_mb"],
-                        *(c[x]["peak_mb"] for c in (cycle, rerun) for x in names[1:])])
+            runs = [cycle] + ([rerun] if rerun else [])
+            peak = max([*(c["partnership_returns"]["peak_total_mb"] for c in runs),
+                        *(c[x]["peak_mb"] for c in runs for x in STAGES[1:])])
             targets.append(Target(f"{label}: peak memory under {TARGET_PEAK_MB / 1024:g} GiB (worst stage, "
                                   "ingest workers summed)", _mb(peak), peak < TARGET_PEAK_MB))
             pr = cycle["partnership_returns"]
-            v_rate = pr["validated_rows"] / pr["parts"].get("validate with GX", float("inf"))
+            v_rate = pr["validated_rows"] / max(pr["parts"].get("validate with GX", 0.0), 1e-9)
             targets.append(Target(f"{label}: GX validation at least {TARGET_VALIDATION_ROWS_PER_S:,.0f} rows/s "
-                                  "(per process)", f"{v_rate:,.0f}/s", v_rate >= TARGET_VALIDATION_ROWS_PER_S))
-            share = rerun["partnership_returns"]["seconds"] / pr["seconds"]
-            targets.append(Target(f"{label}: partnership_returns rerun, no new files, under "
-                                  f"{TARGET_RERUN_SHARE:.0%} of the first", f"{share:.1%}", share < TARGET_RERUN_SHARE))
-            whole = again / total
-            targets.append(Target(f"{label}: whole rerun (timeliness and bulletins redone) under "
-                                  f"{TARGET_RERUN_SHARE:.0%} of the first", f"{whole:.1%}", whole < TARGET_RERUN_SHARE))
+                                  "(per process, wall time)", f"{v_rate:,.0f}/s", v_rate >= TARGET_VALIDATION_ROWS_PER_S))
+            if rerun:
+                share = rerun["partnership_returns"]["seconds"] / pr["seconds"]
+                targets.append(Target(f"{label}: partnership_returns rerun, no new files, under "
+                                      f"{TARGET_RERUN_SHARE:.0%} of the first", f"{share:.1%}", share < TARGET_RERUN_SHARE))
+                whole = sum(rerun[x]["seconds"] for x in STAGES) / total
+                targets.append(Target(f"{label}: whole rerun (timeliness and bulletins redone) under "
+                                      f"{TARGET_RERUN_SHARE:.0%} of the first", f"{whole:.1%}", whole < TARGET_RERUN_SHARE))
 
         # ---- the naive baseline, on PostgreSQL when there is one
         if "baseline" not in skip and baseline_n > 0:
