@@ -124,16 +124,27 @@ def build_workbook(tables: Sequence, *, title: str, notes: Sequence[str] = (), s
     return _stable_zip(buf.getvalue(), when)
 
 
+_W3CDTF = re.compile(rb"(<dcterms:(?:created|modified)[^>]*>)[^<]*(</dcterms:(?:created|modified)>)")
+
+
 def _stable_zip(data: bytes, when: datetime) -> bytes:
-    """Re-pack with fixed entry times, so equal content gives equal bytes."""
+    """Re-pack with fixed entry times, so equal content gives equal bytes.
+
+    openpyxl stamps `docProps/core.xml` with the time of saving whatever the workbook says, so
+    those two stamps are set to `when` here too (else two builds a second apart differ).
+    """
     stamp = (max(when.year, 1980), when.month, when.day, 0, 0, 0)
+    fixed_time = when.strftime("%Y-%m-%dT00:00:00Z").encode()
     out = io.BytesIO()
     with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
         for info in src.infolist():
             fixed = zipfile.ZipInfo(info.filename, date_time=stamp)
             fixed.compress_type = zipfile.ZIP_DEFLATED
             fixed.external_attr = 0o600 << 16
-            dst.writestr(fixed, src.read(info.filename))
+            body = src.read(info.filename)
+            if info.filename == "docProps/core.xml":
+                body = _W3CDTF.sub(lambda m: m.group(1) + fixed_time + m.group(2), body)
+            dst.writestr(fixed, body)
     return out.getvalue()
 
 
