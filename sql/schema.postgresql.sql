@@ -250,3 +250,12 @@ CREATE TABLE timeliness_alerts (
 	PRIMARY KEY (alert_id), 
 	CONSTRAINT uq_timeliness_alert_once UNIQUE (partnership_code, stage, record_id, status)
 );
+
+CREATE TABLE timeliness_runs (
+	as_of_date DATE NOT NULL, 
+	inputs_digest VARCHAR(64) NOT NULL, 
+	rows INTEGER NOT NULL, 
+	counts_json TEXT NOT NULL, 
+	judged_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+	PRIMARY KEY (as_of_date)
+);

@@ -129,6 +129,11 @@ def _slug(text: str) -> str:
     return "-".join(p for p in keep.split("-") if p)[:80] or "review"
 
 
+def briefing_slug(item: dict) -> str:
+    """The file name stem of the briefing of one entry of summary['briefings']."""
+    return _slug(f"{item['partnership_code']}_{item['review_id']}")
+
+
 def build_briefing(item: dict, partnership_name: str, settings: BriefingSettings) -> Briefing:
     """A briefing from one entry of summary['briefings']."""
     kind = REVIEW_TYPES.get(item["review_type"] or "", "practice review")
@@ -176,7 +181,7 @@ def build_briefing(item: dict, partnership_name: str, settings: BriefingSettings
         partnership_name=partnership_name,
         review_id=item["review_id"],
         title=title,
-        slug=_slug(f"{item['partnership_code']}_{item['review_id']}"),
+        slug=briefing_slug(item),
         background=background,
         why_it_matters=why,
         findings=[(f["theme_label"], f["finding"]) for f in item["findings"] if f["finding"]],

@@ -17,6 +17,8 @@ and its data table right after it, links underlined.
 """
 from __future__ import annotations
 
+import dataclasses
+import functools
 import hashlib
 import math
 import re
@@ -158,6 +160,7 @@ class RenderedBulletin:
     tables: tuple[TableView, ...] = ()
     briefings: tuple[RenderedBriefing, ...] = ()
     title: str = ""
+    xlsx: bytes = b""  # the workbook, when rendered in a pool worker (else built by the caller)
 
 
 def label(code: str) -> str:
@@ -198,17 +201,31 @@ class _Grids:
         self.parts = summary["partnerships"]
         self.codes = [p["code"] for p in self.parts]
         self.names = {p["code"]: p["name"] for p in self.parts}
+        # Suppressed grids by measure: every audience reads slices of the same grids, so a
+        # period's bulletins build each one once (read-only once made).
+        self._made: dict[tuple, pd.DataFrame] = {}
 
     def suppress(self, df: pd.DataFrame, total_col: bool = True) -> pd.DataFrame:
         c = self.cfg
         return suppress_table(df, c.suppression_low, c.suppression_high, c.suppression_symbol, total_col=total_col)
 
-    def by_partnership(self, get: Callable[[dict], dict], cats: list[str], total_col: bool = True) -> pd.DataFrame:
-        df = pd.DataFrame([[int(get(p)[c]) for c in cats] for p in self.parts], index=self.codes, columns=cats)
-        return self.suppress(df, total_col)
+    def by_partnership(self, measure: tuple, get: Callable[[dict], dict], cats: list[str],
+                       total_col: bool = True) -> pd.DataFrame:
+        """The suppressed grid of one measure (named by `measure`, e.g. ('timeliness', stage))."""
+        key = (measure, tuple(cats), total_col)
+        if key not in self._made:
+            df = pd.DataFrame([[int(get(p)[c]) for c in cats] for p in self.parts], index=self.codes, columns=cats)
+            self._made[key] = self.suppress(df, total_col)
+        return self._made[key]
 
     def themes(self, summary: dict, basis: str) -> pd.DataFrame:
         """Themes (rows) x partnerships (columns) for basis 'to_date' or 'period'."""
+        key = (("themes", basis),)
+        if key not in self._made:
+            self._made[key] = self._themes(summary, basis)
+        return self._made[key]
+
+    def _themes(self, summary: dict, basis: str) -> pd.DataFrame:
         themes = [t["theme"] for t in summary["region"]["themes"]]
         counts = {p["code"]: {t["theme"]: t[basis] for t in p["themes"]} for p in self.parts}
         df = pd.DataFrame(
@@ -244,9 +261,10 @@ def _category_table(g: _Grids, sup: pd.DataFrame, caption: str, first: str, audi
 
 
 class _Builder:
-    def __init__(self, summary: dict, cfg: Config, audience: str, settings: PublishingSettings):
+    def __init__(self, summary: dict, cfg: Config, audience: str, settings: PublishingSettings,
+                 grids: _Grids | None = None):
         self.s, self.cfg, self.audience, self.settings = summary, cfg, audience, settings
-        self.g = _Grids(summary, cfg)
+        self.g = grids or _Grids(summary, cfg)
         self.sym = cfg.suppression_symbol
         self.region = summary["region_name"] or cfg.region_name
         self.start = date.fromisoformat(summary["period"]["start"])
@@ -282,7 +300,7 @@ class _Builder:
     # -- activity ------------------------------------------------------------------------------
     def activity(self) -> None:
         g, cats, period = self.g, self.cats, self.period
-        sup_n = g.by_partnership(lambda p: p["notifications"], cats["incident_type"])
+        sup_n = g.by_partnership(("notifications",), lambda p: p["notifications"], cats["incident_type"])
         sec = Section("Serious incident notifications")
         sec.table(_category_table(g, sup_n, f"Serious incident notifications to the Panel in {period}, by type of incident",
                                   "Incident type", self.audience, self.region, "Notifications", self.rounding))
@@ -294,7 +312,7 @@ class _Builder:
         self.headline(f"Serious incident notifications in {period}",
                       region_total if self.is_region else self.own(sup_n, TOTAL), region_total)
 
-        sup_r = g.by_partnership(lambda p: p["rapid_reviews_completed"], cats["rapid_review_outcome"])
+        sup_r = g.by_partnership(("rapid_reviews_completed",), lambda p: p["rapid_reviews_completed"], cats["rapid_review_outcome"])
         sec = Section("Rapid reviews")
         sec.table(_category_table(g, sup_r, f"Rapid reviews sent to the Panel in {period}, by outcome", "Outcome",
                                   self.audience, self.region, "Rapid reviews"))
@@ -312,7 +330,7 @@ class _Builder:
                           self.own(sup_r, "national_review_recommended"),
                           str(sup_r.loc[TOTAL, "national_review_recommended"]))
 
-        sup_d = g.by_partnership(lambda p: p["practice_reviews_decided"], cats["review_type"])
+        sup_d = g.by_partnership(("practice_reviews_decided",), lambda p: p["practice_reviews_decided"], cats["review_type"])
         sec = Section("Practice reviews decided")
         sec.table(_category_table(g, sup_d, f"Practice reviews decided in {period}, by type of review", "Review type",
                                   self.audience, self.region, "Reviews decided"))
@@ -349,7 +367,7 @@ class _Builder:
         relabel = {label(s): status_names.get(s, label(s)) for s in cats["timeliness_status"]}
         snapshot = []
         for stage in cats["timeliness_stage"]:
-            sup = g.by_partnership(lambda p, s=stage: p["timeliness"][s], cats["timeliness_status"])
+            sup = g.by_partnership(("timeliness", stage), lambda p, s=stage: p["timeliness"][s], cats["timeliness_status"])
             view = _category_table(g, sup, f"{label(stage)}: cases by status as at {at}", "Status",
                                    self.audience, self.region, f"Status {SHORT_STAGE[stage]}")
             view = TableView(view.caption, [relabel.get(h, h) for h in view.header],
@@ -378,8 +396,10 @@ class _Builder:
         region_series: list[tuple[str, list[float | None]]] = []
         tables = []
         for stage in self.cats["timeliness_stage"]:
-            grids = [g.by_partnership(lambda p, s=stage, k=k: p["timeliness_trend"][s][k], statuses) for k in range(n)]
+            grids = [g.by_partnership(("trend", stage, k), lambda p, s=stage, k=k: p["timeliness_trend"][s][k],
+                                      statuses) for k in range(n)]
             risk = g.by_partnership(
+                ("at_risk", stage),
                 lambda p, s=stage: {str(k): p["timeliness_trend"][s][k]["open_at_risk"] for k in range(n)},
                 [str(k) for k in range(n)], total_col=False)
             rows, mine, reg = [], [], []
@@ -527,7 +547,7 @@ class _Builder:
         states = self.cats.get("action_state", ["open", "in_progress", "completed", "overdue"])
         if "actions" not in self.s["region"]:
             return
-        sup = g.by_partnership(lambda p: p["actions"], states)
+        sup = g.by_partnership(("actions",), lambda p: p["actions"], states)
         at = long_date(self.end)
         sec = Section("Recommendations and actions")
         sec.p(f"Every recommendation from reviews completed up to {at} has an action owned by an agency. "
@@ -578,7 +598,10 @@ class _Builder:
 # Rendering
 
 
+@functools.lru_cache(maxsize=1)
 def _env() -> Environment:
+    """One environment per process, so each template is compiled once (Jinja caches them per
+    environment, and reloads one whose file changed)."""
     return Environment(
         loader=FileSystemLoader(str(TEMPLATES)),
         autoescape=select_autoescape(enabled_extensions=("html", "html.j2"), disabled_extensions=("txt.j2",), default=True),
@@ -597,15 +620,102 @@ def render_briefing(b: Briefing, env: Environment | None = None, *, region: str 
     return RenderedBriefing(b.slug, b.partnership_code, b.review_id, b.title, html, text)
 
 
+POOL_MIN_AUDIENCES = 8  # starting a worker costs ~2 s of CPU (its imports), about two bulletins
+
+
+class RenderError(RuntimeError):
+    """Rendering one audience's bulletin failed in a worker process; the message names the audience."""
+
+
+def workbook_notes(summary: dict, cfg: Config) -> list[str]:
+    """The notes sheet of every audience's XLSX."""
+    return [
+        f"Period: {summary['period']['start']} to {summary['period']['end']}; as at {summary['as_of']}.",
+        f"Counts from {cfg.suppression_low} to {cfg.suppression_high} are shown as '{cfg.suppression_symbol}', with "
+        "secondary suppression so that no hidden count can be worked out from the totals. Zero is shown.",
+        "These counts describe safeguarding activity; they are not performance measures.",
+    ]
+
+
+def workbook_bytes(summary: dict, cfg: Config, r: RenderedBulletin) -> bytes:
+    """The XLSX of a rendered bulletin (stamped with the period's end, so the bytes are stable)."""
+    from reviews.exports import build_workbook
+
+    return build_workbook(r.tables, title=r.subject, notes=workbook_notes(summary, cfg),
+                          stamp=date.fromisoformat(summary["period"]["end"]))
+
+
+def render_bulletins(summary: dict, cfg: Config, audiences: list[str],
+                     settings: PublishingSettings | None = None) -> dict[str, RenderedBulletin]:
+    """render_bulletin for each audience, suppressing each measure's grid once for all of them.
+
+    With `summary.workers` above 1 and at least POOL_MIN_AUDIENCES audiences, they are rendered in
+    a pool of spawned processes, each also building its XLSX (`RenderedBulletin.xlsx`): the
+    bulletins are pure functions of their inputs, so they are the same whichever process draws them.
+    """
+    if settings is None:
+        settings = publishing_settings(cfg) if cfg.path and Path(cfg.path).is_file() else PublishingSettings()
+    workers = min(settings.summary.workers, len(audiences))
+    if workers > 1 and len(audiences) >= POOL_MIN_AUDIENCES:
+        codes = [p["code"] for p in summary["partnerships"]]
+        for a in audiences:  # the same error as in process, before any worker starts
+            if a != REGION and a not in codes:
+                raise ConfigError(f"unknown bulletin audience {a!r}: use 'region' or one of {codes}")
+        return _render_in_pool(summary, cfg, audiences, settings, workers)
+    grids = _Grids(summary, cfg)
+    return {a: render_bulletin(summary, cfg, a, settings, _grids=grids) for a in audiences}
+
+
+_WORKER: dict[str, Any] = {}  # in a pool worker: what every audience is rendered from
+
+
+def _worker_init(summary: dict, cfg: Config, settings: PublishingSettings) -> None:
+    """Receive the inputs once per worker, not once per audience."""
+    _WORKER.update(summary=summary, cfg=cfg, settings=settings, grids=None)
+
+
+def _worker_render(audience: str) -> RenderedBulletin:
+    """One audience's bulletin and its XLSX, in a pool worker (an error here reaches the caller)."""
+    w = _WORKER
+    if w["grids"] is None:
+        w["grids"] = _Grids(w["summary"], w["cfg"])
+    r = render_bulletin(w["summary"], w["cfg"], audience, w["settings"], _grids=w["grids"])
+    return dataclasses.replace(r, xlsx=workbook_bytes(w["summary"], w["cfg"], r))
+
+
+def _render_in_pool(summary: dict, cfg: Config, audiences: list[str], settings: PublishingSettings,
+                    workers: int) -> dict[str, RenderedBulletin]:
+    """Render the audiences in `workers` spawned processes (safe inside a forked Airflow task)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    ctx = multiprocessing.get_context("spawn")
+    out: dict[str, RenderedBulletin] = {}
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init,
+                             initargs=(summary, cfg, settings)) as pool:
+        futures = {a: pool.submit(_worker_render, a) for a in audiences}
+        try:
+            for a, fut in futures.items():
+                try:
+                    out[a] = fut.result()
+                except Exception as exc:
+                    raise RenderError(f"rendering the learning bulletin for audience {a!r} failed: "
+                                      f"{type(exc).__name__}: {exc}") from exc
+        finally:
+            for fut in futures.values():
+                fut.cancel()
+    return out
+
+
 def render_bulletin(summary: dict, cfg: Config, audience: str = REGION,
-                    settings: PublishingSettings | None = None) -> RenderedBulletin:
+                    settings: PublishingSettings | None = None, *, _grids: _Grids | None = None) -> RenderedBulletin:
     """The bulletin for 'region' (all partnerships side by side) or one partnership code."""
     codes = [p["code"] for p in summary["partnerships"]]
     if audience != REGION and audience not in codes:
         raise ConfigError(f"unknown bulletin audience {audience!r}: use 'region' or one of {codes}")
     if settings is None:
         settings = publishing_settings(cfg) if cfg.path and Path(cfg.path).is_file() else PublishingSettings()
-    b = _Builder(summary, cfg, audience, settings)
+    b = _Builder(summary, cfg, audience, settings, _grids)
     b.build()
     title = f"{b.name} practice review learning bulletin"
     subject = f"{title}: {b.period}"

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import base64
 import io
+import threading
 from dataclasses import dataclass
 
 import matplotlib
-from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
@@ -49,7 +50,34 @@ class Chart:
         return Chart(uri, alt, DISPLAY_WIDTH, round(DISPLAY_WIDTH * fig_h / fig_w), caption)
 
 
+_RENDERERS = threading.local()  # per thread, by (width, height, dpi); each draw clears its buffer
+_RENDERERS_KEPT = 16  # a period draws charts of a few sizes, each measured at 100 dpi and drawn at DPI
+
+
+class _Canvas(FigureCanvasAgg):
+    """An Agg canvas that shares its renderer with every chart of the same size and dpi.
+
+    matplotlib keeps text measurements per renderer, so a renderer per chart (the default)
+    measures every tick label and title again; the drawing itself is the same.
+    """
+
+    def get_renderer(self):
+        w, h = self.figure.bbox.size
+        key = (w, h, self.figure.dpi)
+        kept = _RENDERERS.__dict__.setdefault("by_size", {})
+        renderer = kept.get(key)
+        if renderer is None:
+            if len(kept) >= _RENDERERS_KEPT:
+                kept.pop(next(iter(kept)))
+            renderer = kept[key] = RendererAgg(w, h, self.figure.dpi)
+        self.renderer, self._lastKey = renderer, key
+        return renderer
+
+
 def _png(fig: Figure) -> bytes:
+    # tight_layout leaves a placeholder layout engine, which makes savefig run a whole draw
+    # (output disabled) before the real one; the layout is already done, so drop the engine.
+    fig.set_layout_engine(None)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
     return buf.getvalue()
@@ -60,7 +88,7 @@ def bar_chart(bars: list[tuple[str, int]], xlabel: str, *, caption: str, alt: st
     fig_w, fig_h = 7.5, 0.9 + 0.36 * len(bars)
     with matplotlib.rc_context(_RC):
         fig = Figure(figsize=(fig_w, fig_h))
-        FigureCanvasAgg(fig)
+        _Canvas(fig)
         ax = fig.add_subplot()
         labels = [b[0] for b in reversed(bars)]
         values = [b[1] for b in reversed(bars)]
@@ -84,7 +112,7 @@ def line_chart(categories: list[str], series: list[tuple[str, list[float | None]
     fig_w, fig_h = 7.5, 3.6
     with matplotlib.rc_context(_RC):
         fig = Figure(figsize=(fig_w, fig_h))
-        FigureCanvasAgg(fig)
+        _Canvas(fig)
         ax = fig.add_subplot()
         xs = list(range(len(categories)))
         for (name, values), (colour, marker, style) in zip(series, SERIES_STYLES * 4):

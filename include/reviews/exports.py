@@ -32,6 +32,10 @@ _PERCENT = re.compile(r"^(\d+(?:\.\d+)?)%$")
 _BOLD = Font(bold=True)
 _HEAD_FILL = PatternFill("solid", fgColor="E3EAF2")
 _RULE = Border(top=Side(style="medium", color="1B1B1B"))
+# Style objects made once: openpyxl stores each distinct style once, whatever object carries it.
+_RIGHT = Alignment(horizontal="right")
+_HEAD_FIRST = Alignment(horizontal="left", wrap_text=True, vertical="bottom")
+_HEAD_REST = Alignment(horizontal="right", wrap_text=True, vertical="bottom")
 
 
 def neutralise(text: str) -> str:
@@ -58,7 +62,7 @@ def _set_value(cell: Cell, text: str) -> None:
         cell.number_format = "0%"
         return
     _set_text(cell, text)
-    cell.alignment = Alignment(horizontal="right")
+    cell.alignment = _RIGHT
 
 
 def _sheet_name(name: str, taken: set[str]) -> str:
@@ -100,7 +104,7 @@ def build_workbook(tables: Sequence, *, title: str, notes: Sequence[str] = (), s
             _set_text(c, h)
             c.font = _BOLD
             c.fill = _HEAD_FILL
-            c.alignment = Alignment(horizontal="left" if j == 1 else "right", wrap_text=True, vertical="bottom")
+            c.alignment = _HEAD_FIRST if j == 1 else _HEAD_REST
         for i, (label, cells, is_total) in enumerate(t.rows, start=4):
             _set_text(ws.cell(i, 1), label)
             for j, v in enumerate(cells, start=2):

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from sqlalchemy import Engine, func, insert, select
@@ -107,22 +108,28 @@ def build_quality_reports(
     engine: Engine, cfg: Config, partnership_code: str, out_dir: Path, as_of: date,
     clock: Callable[[], datetime] = audit_now,
 ) -> list[dict]:
-    """A report for each return of the partnership whose files have none yet; [{bulletin_id, ...}]."""
+    """A report for each return of the partnership whose files have none yet; [{bulletin_id, ...}].
+
+    One transaction for them all, and the rows they show read once (not once per return): a run
+    that stops part-way leaves no report recorded, and the next run builds them all again.
+    """
     partnership = cfg.partnership(partnership_code)
     rf = wh.return_files
-    with engine.connect() as conn:
+    built = []
+    with engine.begin() as conn:
         files = [dict(r) for r in conn.execute(
             select(rf).where(rf.c.partnership_code == partnership_code, rf.c.quality_report_id.is_(None))
             .order_by(rf.c.return_date, rf.c.file_id)
         ).mappings()]
-    groups: dict[date, list[dict]] = {}
-    for f in files:
-        groups.setdefault(f["return_date"] or as_of, []).append(f)
-    built = []
-    for return_date, group in sorted(groups.items()):
-        now = clock()
-        with engine.begin() as conn:
-            context = _report_context(conn, partnership, cfg.region_name, return_date, group)
+        if not files:
+            return built
+        groups: dict[date, list[dict]] = {}
+        for f in files:
+            groups.setdefault(f["return_date"] or as_of, []).append(f)
+        found = _report_rows(conn, partnership_code)
+        for return_date, group in sorted(groups.items()):
+            now = clock()
+            context = _report_context(found, partnership, cfg.region_name, return_date, group)
             subject = f"Data quality report: {partnership.name} return of {return_date:%d %B %Y}"
             context["subject"] = subject
             context["generated"] = f"{now:%d %B %Y %H:%M} UTC"
@@ -135,57 +142,116 @@ def build_quality_reports(
             )
             conn.execute(rf.update().where(rf.c.file_id.in_([f["file_id"] for f in group]))
                          .values(quality_report_id=stored.bulletin_id))
-        built.append({"bulletin_id": stored.bulletin_id, "return_date": return_date.isoformat(),
-                      "files": len(group), "rows_quarantined": context["totals"]["quarantined"],
-                      "path": str(stored.path)})
+            built.append({"bulletin_id": stored.bulletin_id, "return_date": return_date.isoformat(),
+                          "files": len(group), "rows_quarantined": context["totals"]["quarantined"],
+                          "path": str(stored.path)})
     return built
 
 
-def _report_context(conn, partnership, region: str, return_date: date, files: list[dict]) -> dict:
-    q = wh.quarantine.c
+@dataclass(frozen=True)
+class _Found:
+    """What the reports of one partnership's unreported files show, read in three queries."""
+
+    quarantined: dict[int, list[dict]]  # file_id -> its quarantined rows
+    corrected: list[dict]  # rows resolved by an unreported file, in the report's order
+    waiting: list[tuple[date, int]]  # (return date, unresolved quarantined rows of files of that date)
+
+
+def _report_rows(conn, partnership_code: str) -> _Found:
+    q, rf = wh.quarantine.c, wh.return_files.c
+    unreported = select(rf.file_id).where(rf.partnership_code == partnership_code, rf.quality_report_id.is_(None))
+    quarantined: dict[int, list[dict]] = {}
+    for r in conn.execute(
+        select(q.file_id, q.dataset, q.file_name, q.row_number, q.record_id, q.failed_checks, q.failed_rules,
+               q.resolved_by_file_id).where(q.file_id.in_(unreported))
+    ).mappings():
+        row = dict(r)
+        quarantined.setdefault(row.pop("file_id"), []).append(row)
+    corrected = [dict(r) for r in conn.execute(
+        select(q.dataset, q.record_id, q.file_name, q.row_number, q.file_id, q.resolved_by_file_id)
+        .where(q.resolved_by_file_id.in_(unreported))
+        .order_by(q.dataset, q.record_id, q.file_name, q.row_number)
+    ).mappings()]
+    waiting = [(day, n) for day, n in conn.execute(
+        select(rf.return_date, func.count())
+        .select_from(wh.quarantine).join(wh.return_files, rf.file_id == q.file_id)
+        .where(q.partnership_code == partnership_code, q.resolved_by_file_id.is_(None),
+               rf.partnership_code == partnership_code, rf.return_date.is_not(None))
+        .group_by(rf.return_date)
+    ).all()]
+    return _Found(quarantined, corrected, waiting)
+
+
+class _Row(NamedTuple):
+    dataset: str
+    file: str
+    row: int
+    record_id: str
+    reasons: list[str]
+    corrected: bool
+
+
+class _Corrected(NamedTuple):
+    dataset: str
+    record_id: str
+    file_name: str
+    row_number: int
+
+
+class _FileRow(NamedTuple):
+    name: str
+    datasets: str
+    status: str
+    read: int
+    loaded: int
+    quarantined: int
+    dropped: str
+    error: str
+    notes: list[str]
+    sha256: str
+
+
+class _RuleCount(NamedTuple):
+    dataset: str
+    rule: str
+    rows: int
+
+
+def _report_context(found: _Found, partnership, region: str, return_date: date, files: list[dict]) -> dict:
+    """The template's values for one return. Its rows are tuples with named fields (what the
+    templates read as r.dataset ... finds at once, where a dict takes a failed attribute lookup)."""
     ids = [f["file_id"] for f in files]
+    group = set(ids)
     rank = {d: i for i, d in enumerate(DATASET_ORDER)}
     rows = sorted(
-        (dict(r) for r in conn.execute(
-            select(q.dataset, q.file_name, q.row_number, q.record_id, q.failed_checks, q.failed_rules,
-                   q.resolved_by_file_id).where(q.file_id.in_(ids))
-        ).mappings()),
+        (r for i in ids for r in found.quarantined.get(i, ())),
         key=lambda r: (rank.get(r["dataset"], 99), r["file_name"], r["row_number"]),
     )
     counts: Counter = Counter()
     for r in rows:
         for rule in (r["failed_rules"] or "").splitlines():
             counts[(r["dataset"], rule)] += 1
-    corrected = [dict(r) for r in conn.execute(
-        select(q.dataset, q.record_id, q.file_name, q.row_number)
-        .where(q.resolved_by_file_id.in_(ids), q.file_id.notin_(ids))
-        .order_by(q.dataset, q.record_id, q.file_name, q.row_number)
-    ).mappings()]
-    rf = wh.return_files.c
-    earlier = select(rf.file_id).where(rf.partnership_code == partnership.code, rf.return_date < return_date)
-    waiting = conn.execute(
-        select(func.count()).select_from(wh.quarantine)
-        .where(q.partnership_code == partnership.code, q.resolved_by_file_id.is_(None), q.file_id.in_(earlier))
-    ).scalar_one()
-    file_rows = [{
-        "name": f["file_name"], "datasets": (f["datasets"] or "").replace(",", ", ") or "none",
-        "status": f["status"], "read": f["rows_read"], "loaded": f["rows_loaded"],
-        "quarantined": f["rows_quarantined"], "dropped": f["dropped_columns"] or "", "error": f["error"] or "",
-        "notes": (f["notes"] or "").splitlines(),
-        "sha256": f["sha256"],
-    } for f in files]
+    corrected = [_Corrected(r["dataset"], r["record_id"], r["file_name"], r["row_number"]) for r in found.corrected
+                 if r["resolved_by_file_id"] in group and r["file_id"] not in group]
+    waiting = sum(n for day, n in found.waiting if day < return_date)
+    file_rows = [_FileRow(
+        name=f["file_name"], datasets=(f["datasets"] or "").replace(",", ", ") or "none",
+        status=f["status"], read=f["rows_read"], loaded=f["rows_loaded"],
+        quarantined=f["rows_quarantined"], dropped=f["dropped_columns"] or "", error=f["error"] or "",
+        notes=(f["notes"] or "").splitlines(),
+        sha256=f["sha256"],
+    ) for f in files]
     return {
         "region": region,
         "partnership": partnership.name,
         "return_date": f"{return_date:%d/%m/%Y}",
         "files": file_rows,
-        "failed_files": [f for f in file_rows if f["status"] == "failed"],
-        "totals": {k: sum(f[k] for f in file_rows) for k in ("read", "loaded", "quarantined")},
-        "rule_counts": [{"dataset": d, "rule": rule_title(rule), "rows": n}
+        "failed_files": [f for f in file_rows if f.status == "failed"],
+        "totals": {k: sum(getattr(f, k) for f in file_rows) for k in ("read", "loaded", "quarantined")},
+        "rule_counts": [_RuleCount(d, rule_title(rule), n)
                         for (d, rule), n in sorted(counts.items(), key=lambda kv: (rank.get(kv[0][0], 99), -kv[1], kv[0][1]))],
-        "rows": [{"dataset": r["dataset"], "file": r["file_name"], "row": r["row_number"],
-                  "record_id": r["record_id"] or "(blank)", "reasons": (r["failed_checks"] or "").splitlines(),
-                  "corrected": r["resolved_by_file_id"] is not None} for r in rows],
+        "rows": [_Row(r["dataset"], r["file_name"], r["row_number"], r["record_id"] or "(blank)",
+                      (r["failed_checks"] or "").splitlines(), r["resolved_by_file_id"] is not None) for r in rows],
         "corrected": corrected,
         "waiting": waiting,
     }

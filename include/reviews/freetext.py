@@ -16,6 +16,7 @@ existed, or typed in a way it missed, is caught there and listed for the busines
 """
 from __future__ import annotations
 
+import re
 from collections import Counter
 
 import pandas as pd
@@ -27,6 +28,7 @@ SCREENED_KINDS = ("freetext", "text")
 # Every kind of hit has a digit (NHS number, postcode, phone, dates) or an '@' (email):
 # cells without either are not worth the regular expressions.
 _WORTH_SCREENING = r"[0-9@]"
+_WORTH = re.compile(_WORTH_SCREENING)
 
 
 def screened_columns(dataset: str) -> list[str]:
@@ -41,21 +43,44 @@ def redact_free_text(frame: pd.DataFrame, dataset: str) -> tuple[pd.DataFrame, C
         if col not in frame.columns:
             continue
         values = frame[col]
-        text = values.where(values.map(lambda v: isinstance(v, str)), None).astype("string")
-        candidates = text.str.contains(_WORTH_SCREENING, regex=True, na=False)
-        if not candidates.any():
-            continue
+        hits = _screen_distinct(values)
+        if hits is None:
+            text = values.where(values.map(lambda v: isinstance(v, str)), None).astype("string")
+            candidates = text.str.contains(_WORTH_SCREENING, regex=True, na=False)
+            if not candidates.any():
+                continue
+            at = [(index, screen(value)) for index, value in values[candidates].items()]
+        else:
+            candidates, screened = hits
+            if not candidates:
+                continue
+            at = [(index, screened[value]) for index, value in zip(values.index, values.to_numpy())
+                  if value in screened] if screened else []
         if out is frame:
             out = frame.copy()
         replaced = []
-        for index, value in values[candidates].items():
-            result = screen(value)
+        for index, result in at:
             if result.hits:
                 found.update(h.kind for h in result.hits)
                 replaced.append((index, result.text))
         for index, value in replaced:
             out.at[index, col] = value
     return out, found
+
+
+def _screen_distinct(values: pd.Series) -> tuple[bool, dict] | None:
+    """(whether any cell is worth screening, distinct text -> its screen result where it has
+    hits), screening each distinct text once (a return repeats its texts in every row and every
+    cumulative return); None unless the column holds only text and None."""
+    if values.dtype != object:
+        return None
+    cells = values.to_numpy()
+    if not set(map(type, cells)) <= {str, type(None)}:
+        return None
+    texts = [v for v in dict.fromkeys(cells) if v is not None]
+    worth = [v for v in texts if _WORTH.search(v)]
+    results = {v: screen(v) for v in worth}
+    return bool(worth), {v: r for v, r in results.items() if r.hits}
 
 
 def redaction_note(found: Counter) -> str:

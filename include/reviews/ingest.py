@@ -1,11 +1,16 @@
 """Gather one partnership's new returns into the warehouse: land, read, map, check, load.
 
 Called by the `partnership_returns` DAG once per partnership, on the folder its source filled
-(sources.py: the drop folder itself, files fetched by SFTP, or an SQL pull written as CSV). Each
-file is loaded in one transaction (its rows, its quarantined rows, its history, the quarantined
-rows of earlier returns it corrects, and its `return_files` record), so a failure part-way leaves
-no trace of that file and the next run picks it up again. A file that cannot be read at all is
-kept raw and recorded as `failed` with the reason; it never stops the partnership's other files.
+(sources.py: the drop folder itself, files fetched by SFTP, or an SQL pull written as CSV). All
+the run's new files are loaded in one transaction (their rows, quarantined rows, history, the
+quarantined rows of earlier returns they correct, and their `return_files` records; see
+_load_files), so a failure part-way leaves no trace of any of them, no partial file, and the next
+run picks them all up again (a file counts as loaded only once its `return_files` row is
+committed). One statement per table for the run instead of several per file is what keeps the
+load fast at national scale; the tables end exactly as loading the files one by one in order
+leaves them (the naive baseline in reviews.bench.national_bench does that; tests/unit/test_fast_paths.py
+compares the two). A file that cannot be read at all is kept raw and recorded as `failed`
+with the reason; it never stops the partnership's other files.
 What this returns is counts only: it goes to XCom and logs, where no case data may go.
 
 Resubmissions: a valid row for a record that an earlier return had quarantined marks those
@@ -23,9 +28,11 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from functools import lru_cache
+from json.encoder import encode_basestring as _json_text_unicode  # ... and with ensure_ascii=False
 from json.encoder import encode_basestring_ascii as _json_text  # what json.dumps uses for a str
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, and_, insert, select
 
@@ -176,13 +183,20 @@ def _clean_all(prepared: list[_Prepared], partnership: Partnership, cfg: Config,
                 except Exception as exc:  # noqa: BLE001 - as in _read
                     _unreadable(prep, exc)
             continue
+        source = cleaned if found else screened
+        returned = [prep.incoming.return_date for prep in owners]
+        dated = None not in returned
+        if dated:  # each file's return date, set once over the batch (a column per file is slow)
+            stamps = np.array([pd.Timestamp(d).to_datetime64() for d in returned])
+            source = source.assign(**{RETURN_DATE_COLUMN: np.repeat(stamps, sizes)})
         start = 0
         for prep, n in zip(owners, sizes):
-            part = (cleaned if found else screened).iloc[start : start + n].reset_index(drop=True)
+            part = source.iloc[start : start + n].reset_index(drop=True)
             if found:  # which file each redaction was in
                 part, mine = redact_free_text(part, dataset)
                 prep.redactions.update(mine)
-            part[RETURN_DATE_COLUMN] = pd.Timestamp(prep.incoming.return_date)
+            if not dated:
+                part[RETURN_DATE_COLUMN] = pd.Timestamp(prep.incoming.return_date)
             prep.tables[dataset] = part
             start += n
     for prep in prepared:
@@ -248,22 +262,27 @@ def _quarantine_columns(dataset: str) -> frozenset[str]:
 
 
 def _json_items(name: str, values: list) -> list[str]:
-    """'"name": value' as json.dumps(..., default=str) writes the pair, per value (each distinct
-    value encoded once; text with the encoder json.dumps itself uses for it)."""
+    """'"name": value' as json.dumps(..., default=str) writes the pair, per value."""
     prefix = json.dumps(name) + ": "
+    return [prefix + text for text in _json_values(values)]
+
+
+def _json_values(values: list) -> list[str]:
+    """json.dumps(value, default=str) of each value (each distinct value encoded once; text with
+    the encoder json.dumps itself uses for it)."""
     done: dict = {}
     out = []
     for v in values:
         if type(v) is str:
-            out.append(prefix + _json_text(v))
+            out.append(_json_text(v))
             continue
         key = (type(v), v)  # True == 1, but they are written differently
         try:
             text = done[key]
         except KeyError:
-            text = done[key] = prefix + json.dumps(v, default=str)
+            text = done[key] = json.dumps(v, default=str)
         except TypeError:  # unhashable: encoded every time
-            text = prefix + json.dumps(v, default=str)
+            text = json.dumps(v, default=str)
         out.append(text)
     return out
 
@@ -273,6 +292,46 @@ def _values_json(columns: dict[str, list]) -> list[str]:
     _row_hash hashes and record_history.values_json keeps."""
     items = [_json_items(name, columns[name]) for name in sorted(columns)]
     return ["{" + ", ".join(row) + "}" for row in zip(*items)]
+
+
+def _json_texts(table: pd.DataFrame, dataset: str) -> list[str]:
+    """_values_json(_record_columns(table, dataset)) without a Python value per cell: each
+    column's distinct values are encoded once (pd.factorize), each row is one % format."""
+    names = sorted(business_columns(dataset))
+    layout = "{" + ", ".join(json.dumps(name).replace("%", "%%") + ": %s" for name in names) + "}"
+    columns = [_json_column(table, dataset, name) for name in names]
+    if not columns:
+        return [layout] * len(table)
+    return [layout % row for row in zip(*columns)]
+
+
+def _json_column(table: pd.DataFrame, dataset: str, name: str) -> list[str]:
+    """The JSON text of one column's stored values (what _record_columns gives, json.dumps'd)."""
+    ds = DATASETS[dataset]
+    kind = ds.column(name).kind if name in ds.column_names else None
+    source = name + DT_SUFFIX if kind == "date" else name
+    if source not in table:
+        return ["null"] * len(table)
+    series = table[source]
+    if kind == "date":  # json.dumps(d, default=str) of a date d is '"' + d.isoformat() + '"'
+        encode = _json_dates
+    elif kind == "age":
+        encode = lambda values: [str(int(v)) for v in values]  # noqa: E731 - json.dumps of an int
+    elif isinstance(series.dtype, pd.StringDtype) or (
+            series.dtype == object and pd.api.types.infer_dtype(series, skipna=True) in ("string", "empty")):
+        # Text only: equal values are the same text (factorize would merge 1 and True).
+        encode = lambda values: list(map(_json_text, values))  # noqa: E731
+    else:
+        return _json_values(_record_columns(table[[source]], dataset)[name])
+    codes, uniques = pd.factorize(series)  # a missing value gets -1: "null", the last text
+    texts = np.array([*encode(uniques), "null"], dtype=object)
+    return texts[codes].tolist()
+
+
+def _json_dates(values) -> list[str]:
+    """The JSON text of each timestamp's date (as .dt.date, then json.dumps(..., default=str))."""
+    dates = values.date if isinstance(values, pd.DatetimeIndex) else [v.date() for v in values]
+    return ['"%s"' % d.isoformat() for d in dates]
 
 
 def _raw_values(row: dict, dataset: str) -> str:
@@ -313,126 +372,281 @@ def _resolve_quarantine(conn, inc: IncomingFile, file_id: int, dataset: str, rec
     return resolved
 
 
-def _load_file(
+@dataclass
+class _Batch:
+    """One dataset's rows of every file of the run, in file order (as a file-by-file load meets them)."""
+
+    dataset: str
+    frame: pd.DataFrame
+    files: np.ndarray  # per row: the position of its file in the run
+    bad: np.ndarray  # per row: quarantined
+
+
+def _batches(prepared: list[_Prepared], failures: dict[str, dict[int, list[str]]]) -> list[_Batch]:
+    out = []
+    for dataset in DATASET_ORDER:
+        owners = [(i, prep.tables[dataset]) for i, prep in enumerate(prepared) if dataset in prep.tables]
+        if not owners:
+            continue
+        frame = pd.concat([t for _i, t in owners], ignore_index=True) if len(owners) > 1 else owners[0][1]
+        files = np.repeat([i for i, _t in owners], [len(t) for _i, t in owners])
+        bad_keys = [k for k, checks in failures.get(dataset, {}).items() if checks]
+        bad = frame[KEY_COLUMN].isin(bad_keys).to_numpy(dtype=bool) if bad_keys else np.zeros(len(frame), dtype=bool)
+        out.append(_Batch(dataset, frame, files, bad))
+    return out
+
+
+def _load_files(
     engine: Engine,
-    prep: _Prepared,
+    prepared: list[_Prepared],
     failures: dict[str, dict[int, list[str]]],
     failed_rules: dict[str, dict[int, list[str]]],
     now: datetime,
-    quarantined_ids: dict[str, set] | None = None,
-) -> FileOutcome:
-    """Load one file in one transaction: valid rows into the case table (upsert) and the history,
-    bad rows into quarantine, earlier quarantined rows it corrects marked resolved, its record.
+) -> list[FileOutcome]:
+    """Load every new file of the run in one transaction: the tables end exactly as loading them
+    one by one in order leaves them (the same ids too), with one statement per
+    table for the run instead of several per file.
 
-    Valid rows become stored values a column at a time (_record_columns and _values_json give what
-    _record_values and _row_hash give row by row). The case table keeps the version from the
-    newest return: the upsert does not replace a row that came from a later return.
-    `quarantined_ids`: dataset -> ids of records that may have unresolved quarantined rows
-    (ingest_partnership keeps it, adding each file's); corrections are looked for among them
-    only. None: looked for among all of the file's valid rows.
+    Each case table gets, per record, the row of the newest return (the last file of that date),
+    upserted once; the file records are inserted one by one in order (their ids); history and
+    quarantine rows go in one insert each, in the order the files would have put them. Which
+    quarantined rows each file corrects is worked out here, in file order (_resolve_quarantine's
+    rule): this run's own rows are inserted already resolved, earlier runs' rows are updated.
     """
-    inc = prep.incoming
-    outcome = FileOutcome(inc.safe_name, "failed", error=prep.error)
-    # Which rows are bad is known before anything is written, so the file's record is inserted
-    # once with its final counts and status (not inserted, then updated at the end).
-    bad_rows: dict[str, list[bool]] = {}
-    for dataset in DATASET_ORDER:
-        table = prep.tables.get(dataset)
-        if table is not None:
-            bad = failures.get(dataset, {})
-            bad_rows[dataset] = [bool(bad.get(int(k))) for k in table[KEY_COLUMN].tolist()]
-            outcome.rows_read += len(table)
-            outcome.rows_quarantined += sum(bad_rows[dataset])
-            outcome.rows_loaded = outcome.rows_read - outcome.rows_quarantined
-    if prep.error is None:
-        outcome.status = "loaded" if outcome.rows_quarantined == 0 else (
-            "partial" if outcome.rows_loaded else "rejected")
-        outcome.error = None
+    if not prepared:
+        return []
+    code = prepared[0].incoming.partnership_code
+    batches = _batches(prepared, failures)
+    outcomes = [FileOutcome(prep.incoming.safe_name, "failed", error=prep.error) for prep in prepared]
+    for b in batches:
+        read = np.bincount(b.files, minlength=len(prepared))
+        bad = np.bincount(b.files, weights=b.bad, minlength=len(prepared))
+        for outcome, n, q in zip(outcomes, read.tolist(), bad.tolist()):
+            outcome.rows_read += n
+            outcome.rows_quarantined += int(q)
+    for prep, outcome in zip(prepared, outcomes):
+        outcome.rows_loaded = outcome.rows_read - outcome.rows_quarantined
+        if prep.error is None:
+            outcome.status = "loaded" if outcome.rows_quarantined == 0 else (
+                "partial" if outcome.rows_loaded else "rejected")
+            outcome.error = None
     with engine.begin() as conn:
-        file_row = {
-            "partnership_code": inc.partnership_code,
-            "file_name": inc.safe_name,
-            "sha256": inc.sha256,
-            "size_bytes": inc.size_bytes,
-            "return_date": inc.return_date,
-            "received_at": now,
-            "raw_path": str(prep.raw_path),
-            "datasets": ",".join(d for d in DATASET_ORDER if d in prep.tables) or None,
-            "dropped_columns": ", ".join(sorted(prep.dropped)) or None,
-            "notes": "\n".join(prep.notes) or None,
-            "rows_read": outcome.rows_read,
-            "rows_loaded": outcome.rows_loaded,
-            "rows_quarantined": outcome.rows_quarantined,
-            "status": outcome.status,
-            "error": outcome.error,
-        }
-        file_id = conn.execute(insert(wh.return_files).returning(wh.return_files.c.file_id), file_row).scalar_one()
-        outcome.file_id = file_id
-        for dataset in DATASET_ORDER:
-            table = prep.tables.get(dataset)
-            if table is None:
+        pending = _pending_quarantine(conn, code)
+        for prep, outcome in zip(prepared, outcomes):
+            outcome.file_id = _insert_file_record(conn, prep, outcome, now)
+        file_ids = [o.file_id for o in outcomes]
+        quarantined: list[tuple] = []  # (file position, dataset rank, row, quarantine row)
+        history: list[tuple] = []  # (file position, dataset rank, start, end, dataset, its columns)
+        earlier: dict[int, list] = {}  # file_id -> quarantine_ids of earlier runs it resolves
+        for b in batches:
+            rank = DATASET_ORDER.index(b.dataset)
+            mine = _quarantine_rows(b, prepared, file_ids, failures, failed_rules, now)
+            quarantined += [(f, rank, i, row) for f, i, row in mine]
+            valid = _load_valid(conn, b, prepared, file_ids, now)
+            if valid is None:
                 continue
-            ds = DATASETS[dataset]
-            bad = failures.get(dataset, {})
-            bad_rules = failed_rules.get(dataset, {})
-            is_bad = bad_rows[dataset]
-            quarantined = []
-            if any(is_bad):
-                # The bad rows as to_dict(orient="records") gives them, with only the columns
-                # _raw_values and the quarantine record read (a DataFrame call per file is slow).
-                wanted = [c for c in table.columns if c in _quarantine_columns(dataset)]
-                at = [i for i, b in enumerate(is_bad) if b]
-                picked = {c: table[c].tolist() for c in wanted}
-                for i in at:
-                    row = {c: picked[c][i] for c in wanted}
-                    key = int(row[KEY_COLUMN])
-                    quarantined.append({
-                        "partnership_code": inc.partnership_code, "dataset": dataset, "file_id": file_id,
-                        "file_name": inc.safe_name, "row_number": int(row[ROW_COLUMN]),
-                        "record_id": row.get(ds.id_column), "failed_checks": "\n".join(bad[key]),
-                        "failed_rules": "\n".join(bad_rules.get(key, [])),
-                        "raw_values": _raw_values(row, dataset), "quarantined_at": now,
-                    })
-            good = [not b for b in is_bad] if quarantined else None
-            values = _record_columns(table, dataset, good)
-            source_rows = [int(r) for r in table[ROW_COLUMN].tolist()]
-            if good is not None:
-                source_rows = [r for r, ok in zip(source_rows, good) if ok]
-            texts = _values_json(values)
-            digests = [hashlib.sha256(t.encode()).hexdigest() for t in texts]
-            record_ids = values[ds.id_column]
-            n = len(texts)
-            history = wh.ColumnRows({
-                "partnership_code": inc.partnership_code, "dataset": dataset, "record_id": record_ids,
-                "file_id": file_id, "return_date": inc.return_date, "row_hash": digests,
-                "values_json": texts, "loaded_at": now,
-            }, n)
-            loads = wh.ColumnRows({
-                "partnership_code": inc.partnership_code, **values, "return_date": inc.return_date,
-                "source_file_id": file_id, "source_row": source_rows, "row_hash": digests, "loaded_at": now,
-            }, n)
-            wh.upsert(conn, wh.CASE_TABLES[dataset], loads, ["partnership_code", ds.id_column], keep_newer="return_date")
-            wh.insert_rows(conn, wh.record_history, history)
-            wh.insert_rows(conn, wh.quarantine, quarantined)
-            if history and inc.return_date is not None:
-                candidates = record_ids if quarantined_ids is None else [
-                    r for r in record_ids if r in quarantined_ids.get(dataset, ())]
-                if candidates:
-                    outcome.rows_resolved += _resolve_quarantine(conn, inc, file_id, dataset, candidates, now)
-            if quarantined_ids is not None and quarantined:
-                quarantined_ids.setdefault(dataset, set()).update(q["record_id"] for q in quarantined)
-    return outcome
+            files, ids, columns = valid
+            bounds = np.flatnonzero(np.diff(files)) + 1
+            starts, ends = [0, *bounds.tolist()], [*bounds.tolist(), len(files)]
+            history += [(files[a], rank, a, z, b.dataset, columns) for a, z in zip(starts, ends)]
+            _resolve_in_order(b.dataset, prepared, outcomes, pending, mine, files, ids, starts, ends, earlier, now)
+        quarantined.sort(key=lambda q: q[:3])
+        wh.insert_rows(conn, wh.quarantine, [q[3] for q in quarantined])
+        history.sort(key=lambda h: h[:2])
+        wh.insert_rows(conn, wh.record_history, _history_rows(code, history, now))
+        q = wh.quarantine.c
+        for file_id, ids in earlier.items():
+            for i in range(0, len(ids), 500):
+                conn.execute(wh.quarantine.update().where(q.quarantine_id.in_(ids[i : i + 500]))
+                             .values(resolved_by_file_id=file_id, resolved_at=now))
+    return outcomes
 
 
-def _unresolved_quarantine(engine: Engine, partnership_code: str) -> dict[str, set]:
-    """dataset -> ids of the partnership's records with quarantined rows not yet resolved."""
-    q = wh.quarantine.c
-    out: dict[str, set] = {}
-    with engine.connect() as conn:
-        for dataset, record_id in conn.execute(
-            select(q.dataset, q.record_id).where(q.partnership_code == partnership_code, q.resolved_by_file_id.is_(None))
-        ):
-            out.setdefault(dataset, set()).add(record_id)
+def _insert_file_record(conn, prep: _Prepared, outcome: FileOutcome, now: datetime) -> int:
+    """The file's return_files row (with its final counts and status); its file_id."""
+    inc = prep.incoming
+    file_row = {
+        "partnership_code": inc.partnership_code,
+        "file_name": inc.safe_name,
+        "sha256": inc.sha256,
+        "size_bytes": inc.size_bytes,
+        "return_date": inc.return_date,
+        "received_at": now,
+        "raw_path": str(prep.raw_path),
+        "datasets": ",".join(d for d in DATASET_ORDER if d in prep.tables) or None,
+        "dropped_columns": ", ".join(sorted(prep.dropped)) or None,
+        "notes": "\n".join(prep.notes) or None,
+        "rows_read": outcome.rows_read,
+        "rows_loaded": outcome.rows_loaded,
+        "rows_quarantined": outcome.rows_quarantined,
+        "status": outcome.status,
+        "error": outcome.error,
+    }
+    return conn.execute(insert(wh.return_files).returning(wh.return_files.c.file_id), file_row).scalar_one()
+
+
+def _quarantine_rows(b: _Batch, prepared: list[_Prepared], file_ids: list[int],
+                     failures: dict, failed_rules: dict, now: datetime) -> list[tuple[int, int, dict]]:
+    """(file position, row, quarantine row) of each bad row of the batch, not yet resolved."""
+    at = np.flatnonzero(b.bad)
+    if not at.size:
+        return []
+    dataset, ds = b.dataset, DATASETS[b.dataset]
+    bad, bad_rules = failures.get(dataset, {}), failed_rules.get(dataset, {})
+    # The bad rows as to_dict(orient="records") gives them, with only the columns _raw_values and
+    # the quarantine record read.
+    wanted = [c for c in b.frame.columns if c in _quarantine_columns(dataset)]
+    picked = {c: b.frame[c].take(at).tolist() for c in wanted}
+    raw = _raw_values_columns(picked, dataset, len(at))
+    record_ids = picked.get(ds.id_column, [None] * len(at))
+    out = []
+    for j, (i, f) in enumerate(zip(at.tolist(), b.files[at].tolist())):
+        key = int(picked[KEY_COLUMN][j])
+        inc = prepared[f].incoming
+        out.append((f, i, {
+            "partnership_code": inc.partnership_code, "dataset": dataset, "file_id": file_ids[f],
+            "file_name": inc.safe_name, "row_number": int(picked[ROW_COLUMN][j]),
+            "record_id": record_ids[j], "failed_checks": "\n".join(bad[key]),
+            "failed_rules": "\n".join(bad_rules.get(key, [])),
+            "raw_values": raw[j], "quarantined_at": now,
+            "resolved_by_file_id": None, "resolved_at": None,
+        }))
+    return out
+
+
+def _raw_values_columns(picked: dict[str, list], dataset: str, n: int) -> list[str]:
+    """_raw_values of each of `n` rows given as columns (name -> values), a column at a time."""
+    ds = DATASETS[dataset]
+    names = business_columns(dataset)
+    layout = "{" + ", ".join(json.dumps(c, ensure_ascii=False).replace("%", "%%") + ": %s" for c in names) + "}"
+    columns = []
+    for col in names:
+        source = col + RAW_SUFFIX if col in ds.column_names and ds.column(col).kind == "date" else col
+        values = picked.get(source)
+        columns.append(["null"] * n if values is None else _raw_json(values))
+    return [layout % row for row in zip(*columns)]
+
+
+def _raw_json(values: list) -> list[str]:
+    """json.dumps(_value(v), default=str, ensure_ascii=False) of each value, as _raw_values writes it."""
+    done: dict = {}
+    out = []
+    for v in values:
+        if type(v) is str:
+            out.append(_json_text_unicode(v))
+            continue
+        key = (type(v), v)
+        try:
+            text = done[key]
+        except KeyError:
+            text = done[key] = json.dumps(_value(v), default=str, ensure_ascii=False)
+        except TypeError:  # unhashable
+            text = json.dumps(_value(v), default=str, ensure_ascii=False)
+        out.append(text)
+    return out
+
+
+def _load_valid(conn, b: _Batch, prepared: list[_Prepared], file_ids: list[int], now: datetime):
+    """Upsert the batch's valid rows into the case table, the newest return's row per record.
+
+    Returns (file position per valid row, record ids, history columns), or None: no valid rows.
+    A record twice in one file is refused as the per-file upsert refused it (ValueError).
+    """
+    good = np.flatnonzero(~b.bad)
+    if not good.size:
+        return None
+    dataset, id_column = b.dataset, DATASETS[b.dataset].id_column
+    valid = b.frame.take(good)
+    files = b.files[good]
+    texts = _json_texts(valid, dataset)
+    digests = [hashlib.sha256(t.encode()).hexdigest() for t in texts]
+    ids = valid[id_column].tolist()
+    if valid[id_column].isna().any():
+        ids = [None if _value(v) is None else v for v in ids]
+    positions = files.tolist()
+    if len(set(zip(positions, ids))) != len(ids):
+        raise ValueError(f"upsert into {dataset}: two rows have the same key (partnership_code, {id_column})")
+    dates = [prep.incoming.return_date for prep in prepared]
+    newest: dict = {}  # record id -> (return date, row): the row the per-file upserts would leave
+    for i, (rid, f) in enumerate(zip(ids, positions)):
+        current = newest.get(rid)
+        if current is None or current[0] <= dates[f]:
+            newest[rid] = (dates[f], i)
+    rows = sorted(i for _d, i in newest.values())
+    winners = valid.take(rows)
+    source_rows = [int(r) for r in winners[ROW_COLUMN].tolist()]
+    loads = wh.ColumnRows({
+        "partnership_code": prepared[0].incoming.partnership_code, **_record_columns(winners, dataset),
+        "return_date": [dates[positions[i]] for i in rows],
+        "source_file_id": [file_ids[positions[i]] for i in rows], "source_row": source_rows,
+        "row_hash": [digests[i] for i in rows], "loaded_at": now,
+    }, len(rows))
+    wh.upsert(conn, wh.CASE_TABLES[dataset], loads, ["partnership_code", id_column], keep_newer="return_date")
+    return files, ids, {"record_id": ids, "row_hash": digests, "values_json": texts,
+                        "file_id": [file_ids[f] for f in positions], "return_date": [dates[f] for f in positions]}
+
+
+def _resolve_in_order(dataset: str, prepared: list[_Prepared], outcomes: list[FileOutcome],
+                      pending: dict[str, dict], mine: list[tuple[int, int, dict]], files: np.ndarray, ids: list,
+                      starts: list[int], ends: list[int], earlier: dict[int, list], now: datetime) -> None:
+    """Which quarantined rows each file of the batch corrects, file by file in order: the
+    unresolved rows of its valid records from files dated no later than it (not its own), those
+    of earlier runs (`pending`) and those of the files before it in this run (`mine`)."""
+    waiting = pending.setdefault(dataset, {})  # record id -> [(return date, quarantine_id or row)]
+    by_file: dict[int, list[dict]] = {}
+    for f, _i, row in mine:
+        by_file.setdefault(f, []).append(row)
+    valid_at = {int(files[a]): (a, z) for a, z in zip(starts, ends)}
+    for f in sorted(set(valid_at) | set(by_file)):
+        prep, outcome = prepared[f], outcomes[f]
+        day = prep.incoming.return_date
+        if f in valid_at and day is not None and waiting:
+            a, z = valid_at[f]
+            for rid in ids[a:z]:
+                rows = waiting.get(rid) if rid is not None else None
+                if not rows:
+                    continue
+                kept = []
+                for when, row in rows:
+                    if when is None or when > day:
+                        kept.append((when, row))
+                    elif isinstance(row, dict):
+                        row["resolved_by_file_id"], row["resolved_at"] = outcome.file_id, now
+                        outcome.rows_resolved += 1
+                    else:
+                        earlier.setdefault(outcome.file_id, []).append(row)
+                        outcome.rows_resolved += 1
+                waiting[rid] = kept
+        for row in by_file.get(f, ()):
+            if row["record_id"] is not None:
+                waiting.setdefault(row["record_id"], []).append((day, row))
+
+
+def _history_rows(code: str, parts: list[tuple], now: datetime) -> wh.ColumnRows:
+    """record_history rows of the run, in the order of `parts` (slices of each batch's columns)."""
+    out: dict[str, list] = {"dataset": [], "record_id": [], "file_id": [], "return_date": [], "row_hash": [],
+                            "values_json": []}
+    for _f, _rank, a, z, dataset, columns in parts:
+        out["dataset"] += [dataset] * (z - a)
+        for name in ("record_id", "file_id", "return_date", "row_hash", "values_json"):
+            out[name] += columns[name][a:z]
+    n = len(out["dataset"])
+    return wh.ColumnRows({"partnership_code": code, **out, "loaded_at": now}, n)
+
+
+def _pending_quarantine(conn, partnership_code: str) -> dict[str, dict]:
+    """dataset -> record id -> [(return date of its file, quarantine_id)]: the partnership's
+    quarantined rows not yet resolved, that a later file could correct."""
+    q, rf = wh.quarantine.c, wh.return_files.c
+    out: dict[str, dict] = {}
+    for dataset, record_id, quarantine_id, day in conn.execute(
+        select(q.dataset, q.record_id, q.quarantine_id, rf.return_date)
+        .join_from(wh.quarantine, wh.return_files, rf.file_id == q.file_id)
+        .where(q.partnership_code == partnership_code, q.resolved_by_file_id.is_(None), q.record_id.is_not(None),
+               rf.partnership_code == partnership_code)
+        .order_by(q.quarantine_id)
+    ):
+        out.setdefault(dataset, {}).setdefault(record_id, []).append((day, quarantine_id))
     return out
 
 
@@ -514,9 +728,7 @@ def ingest_partnership(
                 summary.data_docs.append(str(page))
 
     now = clock()
-    quarantined_ids = _unresolved_quarantine(engine, partnership_code) if prepared else {}
-    for prep in prepared:
-        outcome = _load_file(engine, prep, failures, failed_rules, now, quarantined_ids)
+    for outcome in _load_files(engine, prepared, failures, failed_rules, now):
         summary.files.append(outcome)
         summary.rows_read += outcome.rows_read
         summary.rows_loaded += outcome.rows_loaded

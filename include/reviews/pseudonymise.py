@@ -43,4 +43,11 @@ def child_key(ref: str | None, partnership_code: str, key: bytes) -> str | None:
 
 
 def pseudonymise_series(refs: pd.Series, partnership_code: str, key: bytes) -> pd.Series:
+    """child_key of every reference, each distinct reference hashed once (a child is in many
+    rows and in every cumulative return). Only text and None are looked up by value: anything
+    else (a NaN is not equal to itself) is hashed cell by cell."""
+    cells = refs.tolist()
+    if set(map(type, cells)) <= {str, type(None)}:
+        keys = {r: child_key(r, partnership_code, key) for r in dict.fromkeys(cells)}
+        return pd.Series(list(map(keys.__getitem__, cells)), index=refs.index, dtype=object)
     return pd.Series([child_key(r, partnership_code, key) for r in refs], index=refs.index, dtype=object)

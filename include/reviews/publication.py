@@ -11,11 +11,17 @@ Files, under `{out_dir}/{period_start}_{period_end}/`:
     briefings/{partnership}_{review}.html|.txt                    one 7-minute briefing per review
     internal/summary.json        the unsuppressed summary: business unit only, never attached
     internal/redactions.csv      every redaction made in the period's free text: business unit only
+    internal/inputs.json         per audience, a digest of what its bulletin was rendered from
+                                 (summary, config, settings, renderer) and the content hash it gave
+A rebuild whose inputs digest matches the stored version's renders nothing for that audience:
+the bulletin is a pure function of those inputs, so it would render the same content hash.
 The period's redactions are also in the warehouse table `bulletin_redactions`.
 """
 from __future__ import annotations
 
 import csv
+import functools
+import hashlib
 import io
 import json
 import logging
@@ -89,6 +95,53 @@ def _redactions_csv(rows: list[dict]) -> str:
     return buf.getvalue()
 
 
+RENDERER_FILES = ("bulletin.py", "briefing.py", "charts.py", "exports.py", "suppression.py", "publication.py",
+                  "reporting_periods.py", "summary.py")  # summary.py: theme labels are looked up at rendering
+
+
+@functools.lru_cache(maxsize=1)
+def _renderer_digest() -> str:
+    """What the rendering code is: its source, its templates and the libraries that draw the bytes."""
+    import jinja2
+    import matplotlib
+    import openpyxl
+    import PIL
+
+    here = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for path in [*(here / f for f in RENDERER_FILES), *sorted((here / "templates").glob("*.j2"))]:
+        h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    h.update(repr((matplotlib.__version__, openpyxl.__version__, jinja2.__version__, PIL.__version__)).encode())
+    return h.hexdigest()
+
+
+def _inputs_digest(summary_json: str, cfg: Config, settings: PublishingSettings, audience: str) -> str:
+    """A digest of everything one audience's bulletin is rendered from."""
+    h = hashlib.sha256()
+    for part in (_renderer_digest(), summary_json, repr(cfg), repr(settings), audience):
+        h.update(part.encode("utf-8") + b"\0")
+    return h.hexdigest()
+
+
+def _read_inputs(path: Path) -> dict:
+    try:
+        found = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def _unchanged(latest, recorded: dict | None, digest: str, html_path: Path, pdf_wanted: bool) -> bool:
+    """True when the stored version was rendered from these very inputs and its files are all there."""
+    if latest is None or not recorded or recorded.get("inputs") != digest:
+        return False
+    if recorded.get("content_hash") != latest.content_hash:
+        return False
+    pdf, xlsx = attachment_paths(html_path)
+    files = [html_path, html_path.with_suffix(".txt"), xlsx] + ([pdf] if pdf_wanted else [])
+    return all(f.is_file() for f in files)
+
+
 def _store_redactions(engine: Engine, start: date, end: date, rows: list[dict]) -> None:
     t = wh.bulletin_redactions
     with engine.begin() as conn:
@@ -105,8 +158,8 @@ def _store_redactions(engine: Engine, start: date, end: date, rows: list[dict]) 
 def build_period(engine: Engine, cfg: Config, period_start: date, period_end: date, as_of: date, out_dir: Path,
                  settings: PublishingSettings | None = None, chromium: str | None = None) -> BuildReport:
     """Compile the summary, render every audience, write and store what is new; see the module doc."""
-    from reviews.bulletin import render_bulletin
-    from reviews.exports import write_workbook
+    from reviews.briefing import briefing_slug as _briefing_slug
+    from reviews.bulletin import render_bulletins, workbook_bytes
     from reviews.summary import compile_summary
 
     settings = settings or publishing_settings(cfg)
@@ -119,7 +172,8 @@ def build_period(engine: Engine, cfg: Config, period_start: date, period_end: da
     report = BuildReport(folder=str(folder))
 
     internal = folder / "internal"
-    _write(internal / "summary.json", json.dumps(summary, indent=1, sort_keys=True) + "\n")
+    summary_json = json.dumps(summary, indent=1, sort_keys=True) + "\n"
+    _write(internal / "summary.json", summary_json)
     _write(internal / "redactions.csv", _redactions_csv(summary["redactions"]))
     _store_redactions(engine, period_start, period_end, summary["redactions"])
     report.redactions = len(summary["redactions"])
@@ -127,42 +181,59 @@ def build_period(engine: Engine, cfg: Config, period_start: date, period_end: da
         log.warning("%d redaction(s) in the free text of %s..%s: listed in %s and table bulletin_redactions",
                     len(summary["redactions"]), period_start, period_end, internal / "redactions.csv")
 
-    rendered = {aud: render_bulletin(summary, cfg, aud, settings) for aud in [REGION, *cfg.partnerships]}
-    for b in rendered[REGION].briefings:  # the region's bulletin carries every briefing
-        _write(folder / "briefings" / f"{b.slug}.html", b.html)
-        _write(folder / "briefings" / f"{b.slug}.txt", b.text)
-    report.briefings = len(rendered[REGION].briefings)
-
-    plans = []
+    audiences = [REGION, *cfg.partnerships]
+    b = wh.bulletins.c
     with engine.connect() as conn:
-        b = wh.bulletins.c
-        for audience, r in rendered.items():
-            latest = conn.execute(
+        latest = {
+            audience: conn.execute(
                 select(b.bulletin_id, b.version, b.content_hash, b.path)
                 .where(b.period_start == period_start, b.period_end == period_end, b.audience == audience)
                 .order_by(b.version.desc())
                 .limit(1)
             ).first()
-            same = latest is not None and latest.content_hash == r.content_hash
-            version = latest.version if same else (latest.version + 1 if latest is not None else 1)
-            name = summary["region_name"] or cfg.region_name if audience == REGION else cfg.partnerships[audience].name
-            html_path = Path(latest.path) if same else folder / f"{_stem(name, short, version)}.html"
-            plans.append((audience, r, latest, same, version, html_path))
+            for audience in audiences
+        }
+    inputs_path = internal / "inputs.json"
+    recorded = _read_inputs(inputs_path)
+    digests = {a: _inputs_digest(summary_json, cfg, settings, a) for a in audiences}
+    kept = {a for a in audiences
+            if _unchanged(latest[a], recorded.get(a), digests[a], Path(latest[a].path) if latest[a] else folder,
+                          settings.summary.pdf)}
+    briefing_slugs = [_briefing_slug(x) for x in summary["briefings"]]
+    if REGION in kept and not all((folder / "briefings" / f"{slug}.{ext}").is_file()
+                                  for slug in briefing_slugs for ext in ("html", "txt")):
+        kept.discard(REGION)  # the region's bulletin carries the briefings: render it to write them again
 
-    notes = [
-        f"Period: {summary['period']['start']} to {summary['period']['end']}; as at {summary['as_of']}.",
-        f"Counts from {cfg.suppression_low} to {cfg.suppression_high} are shown as '{cfg.suppression_symbol}', with "
-        "secondary suppression so that no hidden count can be worked out from the totals. Zero is shown.",
-        "These counts describe safeguarding activity; they are not performance measures.",
-    ]
+    rendered = render_bulletins(summary, cfg, [a for a in audiences if a not in kept], settings)
+    if REGION in rendered:
+        for br in rendered[REGION].briefings:
+            _write(folder / "briefings" / f"{br.slug}.html", br.html)
+            _write(folder / "briefings" / f"{br.slug}.txt", br.text)
+    report.briefings = len(briefing_slugs)
+
+    plans = []
+    for audience in audiences:
+        last = latest[audience]
+        if audience in kept:
+            plans.append((audience, None, last, True, last.version, Path(last.path)))
+            continue
+        r = rendered[audience]
+        same = last is not None and last.content_hash == r.content_hash
+        version = last.version if same else (last.version + 1 if last is not None else 1)
+        name = summary["region_name"] or cfg.region_name if audience == REGION else cfg.partnerships[audience].name
+        html_path = Path(last.path) if same else folder / f"{_stem(name, short, version)}.html"
+        plans.append((audience, r, last, same, version, html_path))
+
     jobs = []
-    for audience, r, latest, same, version, html_path in plans:
+    for audience, r, last, same, version, html_path in plans:
+        if r is None:  # kept: rendered from the same inputs before, every file in place
+            continue
         pdf, xlsx = attachment_paths(html_path)
         if not same:
             _write(html_path, r.html)
             _write(html_path.with_suffix(".txt"), r.text)
         if not same or not xlsx.is_file():
-            write_workbook(xlsx, r.tables, title=r.subject, notes=notes, stamp=period_end)
+            _write(xlsx, r.xlsx or workbook_bytes(summary, cfg, r))
         if settings.summary.pdf and (not same or not pdf.is_file()):
             jobs.append((r.print_html, pdf, r.subject))
     if jobs:
@@ -174,9 +245,9 @@ def build_period(engine: Engine, cfg: Config, period_start: date, period_end: da
 
     with engine.begin() as conn:
         b = wh.bulletins.c
-        for audience, r, latest, same, version, html_path in plans:
+        for audience, r, last, same, version, html_path in plans:
             if same:
-                report.built.append({"bulletin_id": latest.bulletin_id, "audience": audience, "version": version, "new": False})
+                report.built.append({"bulletin_id": last.bulletin_id, "audience": audience, "version": version, "new": False})
                 continue
             bulletin_id = conn.execute(
                 insert(wh.bulletins).returning(b.bulletin_id),
@@ -187,6 +258,10 @@ def build_period(engine: Engine, cfg: Config, period_start: date, period_end: da
                 },
             ).scalar_one()
             report.built.append({"bulletin_id": bulletin_id, "audience": audience, "version": version, "new": True})
+    _write(inputs_path, json.dumps(
+        {a: {"inputs": digests[a], "content_hash": (rendered[a].content_hash if a in rendered
+                                                      else recorded[a]["content_hash"])} for a in audiences},
+        indent=1, sort_keys=True) + "\n")
     return report
 
 

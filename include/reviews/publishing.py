@@ -11,6 +11,7 @@ This module imports only the standard library and PyYAML, so a DAG file may call
 """
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,11 @@ DEFAULT_LINKS = (
 )
 
 
+def default_workers() -> int:
+    """Two rendering processes, or one on a single-core machine."""
+    return min(2, os.cpu_count() or 1)
+
+
 class PublishingConfigError(ValueError):
     """A bulletin or circulation setting is wrong; the message names the key."""
 
@@ -43,6 +49,9 @@ class SummarySettings:
     recurring_min_partnerships: int = 2
     recurring_min_periods: int = 2
     pdf: bool = True  # print each bulletin to PDF with headless Chromium
+    # Processes rendering the audiences' bulletins (1: in process). Not in repr: the bulletins are
+    # the same whoever draws them, so it is no input of publication's inputs digest.
+    workers: int = field(default_factory=lambda: default_workers(), repr=False)
 
 
 @dataclass(frozen=True)
@@ -108,6 +117,7 @@ def _summary(raw: Any) -> SummarySettings:
         recurring_min_partnerships=_int(raw, "recurring_theme_min_partnerships", "summary", 2, low=1),
         recurring_min_periods=_int(raw, "recurring_theme_min_periods", "summary", 2, low=1),
         pdf=pdf,
+        workers=_int(raw, "workers", "summary", default_workers(), low=1),
     )
 
 

@@ -33,8 +33,10 @@ from __future__ import annotations
 import copy
 import logging
 import os
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Collection, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
@@ -71,10 +73,19 @@ class Rule:
     rule_id: str
     expectation: object
     describe: Callable[[dict], str]
+    condition_columns: tuple[str, ...] = ()  # columns the expectation's row_condition reads
 
     @property
     def title(self) -> str:
         return rule_title(self.rule_id)
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Every column GX reads for this rule: its own columns and those of its row condition."""
+        e = self.expectation
+        own = [getattr(e, name, None) for name in ("column", "column_A", "column_B")]
+        own += list(getattr(e, "column_list", None) or [])
+        return tuple(c for c in own if isinstance(c, str)) + self.condition_columns
 
 
 def _referenced_dataset(column: str) -> str:
@@ -124,11 +135,6 @@ class RuleContext:
     as_of: date | None = None
     known_ids: Mapping[str, Collection[str]] = field(default_factory=dict)
     dates: Mapping[str, Mapping[str, Mapping[str, date]]] = field(default_factory=dict)
-
-
-def _missing(value) -> bool:
-    """None, NaN or NA: pandas has many spellings of a blank cell."""
-    return value is None or (not isinstance(value, str) and bool(pd.isna(value)))
 
 
 def _raw(row: dict, col: str) -> str:
@@ -228,24 +234,27 @@ def _context_rules(dataset: str, cfg: Config, context: RuleContext | None, E) ->
             "approved_author",
             E.ExpectColumnValuesToBeInSet(column=AUTHOR_COLUMN, value_set=approved,
                                           row_condition='review_type=="lcspr"', condition_parser="pandas"),
-            lambda r: f"author '{r.get('author')}' is not on the regional list of approved LCSPR authors"))
+            lambda r: f"author '{r.get('author')}' is not on the regional list of approved LCSPR authors",
+            ("review_type",)))
         rules.append(Rule(
             "author_needed",
             E.ExpectColumnValuesToNotBeNull(column="author",
                                             row_condition='review_type=="lcspr" and status!="commissioned"',
                                             condition_parser="pandas"),
             lambda r: f"author is blank: an LCSPR with status '{r.get('status')}' needs its author "
-                      "(blank is allowed only while it is commissioned)"))
+                      "(blank is allowed only while it is commissioned)",
+            ("review_type", "status")))
     return rules
 
 
 def _prepare(frame: pd.DataFrame, dataset: str, context: RuleContext | None) -> pd.DataFrame:
-    """The columns the rules compare against, derived from the context (the frame is copied)."""
-    out = frame.copy()
-    limit = out[RETURN_DATE_COLUMN]
+    """The columns the rules compare against that a return does not hold, derived from the
+    context: a frame of those columns only, on the frame's index (the frame is not copied)."""
+    derived: dict[str, pd.Series] = {}
+    limit = frame[RETURN_DATE_COLUMN]
     if context is not None and context.as_of is not None:
         limit = limit.where(limit <= pd.Timestamp(context.as_of), pd.Timestamp(context.as_of))
-    out[PERIOD_END_COLUMN] = pd.to_datetime(limit)
+    derived[PERIOD_END_COLUMN] = pd.to_datetime(limit)
     ds = DATASETS[dataset]
     if context is not None:
         for ref in ds.references:
@@ -253,17 +262,39 @@ def _prepare(frame: pd.DataFrame, dataset: str, context: RuleContext | None) -> 
             if known is None:
                 continue
             known = set(known)
-            out[_known_column(ref.column)] = pd.Series(
-                [None if _missing(v) else (v in known) for v in out[ref.column]], index=out.index, dtype=object)
+            values, blank = frame[ref.column], _blank(frame[ref.column])
+            derived[_known_column(ref.column)] = pd.Series(
+                [None if b else (v in known) for v, b in zip(values.tolist(), blank)], index=frame.index, dtype=object)
         for ours_ds, _ours, ref_col, their_ds, theirs in CROSS_DATE_ORDER:
             if ours_ds != dataset or their_ds not in context.dates:
                 continue
             lookup = context.dates[their_ds].get(theirs, {})
-            out[_their_date_column(ref_col, theirs)] = pd.to_datetime(
-                pd.Series([None if _missing(v) else lookup.get(v) for v in out[ref_col]], index=out.index, dtype=object))
-    if "author" in out.columns:
-        out[AUTHOR_COLUMN] = pd.Series([normalise_word(v) if isinstance(v, str) and v.strip() else None for v in out["author"]],
-                                       index=out.index, dtype=object)
+            values, blank = frame[ref_col], _blank(frame[ref_col])
+            derived[_their_date_column(ref_col, theirs)] = pd.to_datetime(pd.Series(
+                [None if b else lookup.get(v) for v, b in zip(values.tolist(), blank)], index=frame.index, dtype=object))
+    if "author" in frame.columns:
+        derived[AUTHOR_COLUMN] = pd.Series(_normalised_authors(frame["author"].tolist()), index=frame.index, dtype=object)
+    return pd.DataFrame(derived, index=frame.index)
+
+
+def _blank(values: pd.Series) -> list[bool]:
+    """Per cell, whether it is blank (None, NaN, NaT or NA: pandas has many spellings of a
+    blank cell), for the whole column in one pass."""
+    return values.isna().tolist()
+
+
+def _normalised_authors(values: list) -> list:
+    """normalise_word of each non-blank author (once per distinct name: a few hundred in a batch)."""
+    words: dict[str, str] = {}
+    out = []
+    for v in values:
+        if isinstance(v, str) and v.strip():
+            word = words.get(v)
+            if word is None:
+                word = words[v] = normalise_word(v)
+            out.append(word)
+        else:
+            out.append(None)
     return out
 
 
@@ -293,30 +324,25 @@ class ValidationResult:
 
 def validate(frame: pd.DataFrame, dataset: str, cfg: Config, context: RuleContext | None = None) -> ValidationResult:
     """Run the dataset's suite over `frame` (which has KEY_COLUMN and FILE_COLUMN) in one pass."""
-    import great_expectations as gx
+    from great_expectations.validator.v1_validator import Validator as V1Validator
 
-    ctx, batch_definition = _gx_batch_definition()
-    rules = _rules(dataset, cfg, context)
-    suite_name = f"{dataset}_return"
-    suite = gx.ExpectationSuite(name=suite_name)
-    for rule in rules:
-        rule.expectation.meta = {"rule": rule.rule_id, "notes": rule.title}
-        suite.add_expectation(rule.expectation)
+    _ctx, batch_definition = _gx_batch_definition()
+    suite, rules = _suite(dataset, _rules(dataset, cfg, context))
     by_id = {rule.rule_id: rule for rule in rules}
     titles = {rule.rule_id: rule.title for rule in rules}
     failures: dict[int, list[str]] = defaultdict(list)
     failed_rules: dict[int, list[str]] = defaultdict(list)
     counts: dict[str, int] = {}
     if frame.empty:
-        return ValidationResult({}, {}, {}, titles, suite_name, None)
-    prepared = _prepare(frame, dataset, context)
-    # The row keys as the frame's (unnamed) index: GX then lists each expectation's failing rows by
-    # their index in one step. Naming them in `unexpected_index_column_names` instead made GX look
-    # each failing row's key up one at a time (with a column-name check each time): most of the
-    # validation time when a return has thousands of bad rows.
-    prepared.index = pd.Index(prepared[KEY_COLUMN].to_numpy())
-    batch = batch_definition.get_batch(batch_parameters={"dataframe": prepared})
-    result = batch.validate(suite, result_format={"result_format": "COMPLETE", "return_unexpected_index_query": False})
+        return ValidationResult({}, {}, {}, titles, suite.name, None)
+    derived = _prepare(frame, dataset, context)
+    checked = _checked_frame(frame, derived, rules)
+    # GX's validator for a batch definition (what Batch.validate and ValidationDefinition.run use):
+    # it loads (copies and fingerprints) the frame once; get_batch() then Batch.validate() loaded it twice.
+    validator = V1Validator(batch_definition=batch_definition, batch_parameters={"dataframe": checked},
+                            result_format={"result_format": "COMPLETE", "return_unexpected_index_query": False})
+    with _gx_planning_memoised():
+        result = validator.validate_expectation_suite(suite)
     failed: list[tuple[Rule, list[int]]] = []
     for er in result.results:
         rule = by_id[er.expectation_config.meta["rule"]]
@@ -330,7 +356,12 @@ def validate(frame: pd.DataFrame, dataset: str, cfg: Config, context: RuleContex
     failing = sorted({k for _, keys in failed for k in keys})
     rows: dict[int, dict] = {}
     if failing:
-        picked = prepared[prepared[KEY_COLUMN].isin(failing)]
+        # The parsed dates (`__dt`) are left out: a sentence quotes what the return said (the raw
+        # text), and turning every parsed date of every failing row into a Timestamp took longer
+        # than the rest of the row.
+        mask = frame[KEY_COLUMN].isin(failing).to_numpy()
+        said = [c for c in frame.columns if c not in derived.columns and not c.endswith(DT_SUFFIX)]
+        picked = pd.concat([frame.loc[mask, said].reset_index(drop=True), derived[mask].reset_index(drop=True)], axis=1)
         rows = dict(zip((int(k) for k in picked[KEY_COLUMN].tolist()), picked.to_dict(orient="records")))
     for rule, keys in failed:
         for k in keys:
@@ -341,7 +372,153 @@ def validate(frame: pd.DataFrame, dataset: str, cfg: Config, context: RuleContex
     for k in failures:
         pairs = sorted(zip(failed_rules[k], failures[k]), key=lambda p: rank[p[0]])
         failed_rules[k], failures[k] = [p[0] for p in pairs], [p[1] for p in pairs]
-    return ValidationResult(dict(failures), dict(failed_rules), counts, titles, suite_name, result)
+    return ValidationResult(dict(failures), dict(failed_rules), counts, titles, suite.name, result)
+
+
+def _checked_frame(frame: pd.DataFrame, derived: pd.DataFrame, rules: list[Rule]) -> pd.DataFrame:
+    """What GX is given: only the columns the rules read, indexed by the row keys.
+
+    GX copies, filters and fingerprints its whole frame once or more per expectation; the
+    returns' other columns (free text, the raw spellings of dates) would only slow that down.
+    The row keys as the frame's (unnamed) index: GX then lists each expectation's failing rows by
+    their index in one step. Naming them in `unexpected_index_column_names` instead made GX look
+    each failing row's key up one at a time (with a column-name check each time): most of the
+    validation time when a return has thousands of bad rows.
+    A column a rule names that the frame lacks stays missing, for GX to report.
+    """
+    names = list(dict.fromkeys(c for rule in rules for c in rule.columns))
+    keys = pd.Index(frame[KEY_COLUMN].to_numpy())
+    own = frame[[c for c in names if c in frame.columns and c not in derived.columns]]
+    return pd.concat([own.set_axis(keys, axis=0), derived[[c for c in names if c in derived.columns]].set_axis(keys, axis=0)],
+                     axis=1)
+
+
+_MEMO_LOCK = threading.Lock()
+
+
+@contextmanager
+def _gx_planning_memoised():
+    """Within the block, GX works out each of three pure results once instead of many times.
+
+    Checked against great-expectations 1.24.1. Planning a suite's validation (which metrics each
+    expectation needs, and their ids) costs GX more than checking the rows of a return. It:
+    - rebuilds `Expectation.configuration` (a pydantic dict() of every field and a regex over
+      the class name) each time it is read: about ten times per expectation object;
+    - rebuilds an expectation from its `ExpectationConfiguration` (`to_domain_obj`, a pydantic
+      validation) for each metric it asks about;
+    - turns each metric's arguments to JSON and hashes them (`IDDict.to_id`) for every metric
+      id and every set or dict lookup of one: thousands of times per suite.
+    GX does not change an expectation or a configuration once it has read it while validating,
+    so the first two are the same each time for the same object; the memo keeps each object it
+    answered for, so no id is reused while the block runs. `to_id` depends only on the arguments'
+    contents: its memo is keyed by those contents with their types (`_plain_key`), and anything
+    but plain values (strings, numbers, None, lists and dicts of them) goes to GX's own code.
+    Only the thread that opened the block uses the memos; one thread at a time opens it. GX's
+    own methods are put back, and the memos dropped, when the block ends.
+    """
+    from great_expectations.core.id_dict import IDDict
+    from great_expectations.expectations.expectation import Expectation
+    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+
+    gx_configuration = Expectation.__dict__["configuration"]
+    gx_to_domain_obj = ExpectationConfiguration.__dict__["to_domain_obj"]
+    gx_to_id = IDDict.__dict__["to_id"]
+    owner = threading.get_ident()
+    by_object: dict[tuple[str, int], tuple] = {}
+    ids: dict[tuple, object] = {}
+
+    def once_per_object(name: str, build: Callable):
+        def memoised(self):
+            if threading.get_ident() != owner:
+                return build(self)
+            found = by_object.get((name, id(self)))
+            if found is None:
+                found = by_object[(name, id(self))] = (self, build(self))
+            return found[1]
+        return memoised
+
+    def to_id(self, id_keys=None, id_ignore_keys=None):
+        key = None
+        if id_keys is None and id_ignore_keys is None and threading.get_ident() == owner:
+            key = _plain_key(self)
+        if key is None:
+            return gx_to_id(self, id_keys, id_ignore_keys)
+        found = ids.get(key)
+        if found is None:
+            found = ids[key] = gx_to_id(self)
+        return found
+
+    with _MEMO_LOCK:
+        Expectation.configuration = property(once_per_object("configuration", gx_configuration.fget),
+                                             doc=gx_configuration.__doc__)
+        ExpectationConfiguration.to_domain_obj = once_per_object("to_domain_obj", gx_to_domain_obj)
+        IDDict.to_id = to_id
+        try:
+            yield
+        finally:
+            Expectation.configuration = gx_configuration
+            ExpectationConfiguration.to_domain_obj = gx_to_domain_obj
+            IDDict.to_id = gx_to_id
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _plain_key(value) -> tuple | None:
+    """A hashable key that tells apart any two different plain values, types included (1, 1.0
+    and True differ), or None when `value` holds anything else. The dict's own type is in it too
+    (an IDDict subclass may leave keys out of its id)."""
+    kind = type(value)
+    if kind in _SCALARS:
+        return (kind, value)
+    if kind is list or kind is tuple:
+        parts = []
+        for item in value:
+            part = _plain_key(item)
+            if part is None:
+                return None
+            parts.append(part)
+        return (kind, tuple(parts))
+    if isinstance(value, dict) and kind.__eq__ is dict.__eq__:
+        parts = []
+        for name, item in value.items():
+            if type(name) is not str:
+                return None
+            item_kind = type(item)
+            part = (item_kind, item) if item_kind in _SCALARS else _plain_key(item)
+            if part is None:
+                return None
+            parts.append((name, part))
+        return (kind, tuple(parts))
+    return None
+
+
+_SUITES: dict[tuple, tuple] = {}
+_SUITES_KEPT = 32  # a process sees a handful of (dataset, rule set) pairs
+
+
+def _suite(dataset: str, rules: list[Rule]):
+    """The GX suite for these rules, built once per (dataset, rule set) and reused afterwards.
+
+    Building a suite turns every expectation into its configuration and compares it with each
+    one added before; the rules of a dataset change only with the config and with what the
+    context knows, so a worker validating authority after authority builds each suite once.
+    The key is every rule's id and expectation (type and arguments, such as the allowed codes),
+    so different rules never share a suite. Returns the suite and the rules it was built from.
+    """
+    import great_expectations as gx
+
+    key = (dataset, tuple((rule.rule_id, repr(rule.expectation), rule.condition_columns) for rule in rules))
+    found = _SUITES.get(key)
+    if found is None:
+        suite = gx.ExpectationSuite(name=f"{dataset}_return")
+        for rule in rules:
+            rule.expectation.meta = {"rule": rule.rule_id, "notes": rule.title}
+            suite.add_expectation(rule.expectation)
+        if len(_SUITES) >= _SUITES_KEPT:
+            _SUITES.clear()
+        found = _SUITES[key] = (suite, rules)
+    return found
 
 
 def _escaped(value):

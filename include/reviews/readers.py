@@ -20,8 +20,11 @@ import io
 import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
+from functools import lru_cache
+from itertools import compress, islice
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from reviews.config import Limits, normalise_word
@@ -33,6 +36,20 @@ HEADER_SEARCH_ROWS = 15
 MAX_ZIP_MEMBERS = 10_000  # a workbook has tens of parts
 MAX_COLUMNS = 500  # a return has under twenty; cells beyond this column are not read
 _SMALL_PART = 1024 * 1024  # parts smaller than this unpacked are not judged by their ratio
+_SHORT = 200  # headers are short: only names up to this long are remembered by word()
+
+
+@lru_cache(maxsize=4096)
+def _word(text: str) -> str:
+    return normalise_word(text)
+
+
+def word(text) -> str:
+    """normalise_word(text), remembered for short text: every file asks for the same headers
+    (its header search and the mapping fold some two hundred cells per file)."""
+    if type(text) is str and len(text) <= _SHORT:
+        return _word(text)
+    return normalise_word(text)
 
 
 class ReadError(ValueError):
@@ -63,7 +80,7 @@ def _decode(data: bytes) -> str:
 
 def _sniff_delimiter(text: str) -> str:
     """The separator that splits the first lines most consistently (csv.Sniffer guesses badly)."""
-    lines = [ln for ln in text.splitlines()[: HEADER_SEARCH_ROWS + 20] if ln.strip()]
+    lines = [ln for ln in _first_lines(text, HEADER_SEARCH_ROWS + 20) if ln.strip()]
     best, best_score = ",", 0
     for delim in (",", ";", "\t", "|"):
         counts = [ln.count(delim) for ln in lines]
@@ -75,6 +92,17 @@ def _sniff_delimiter(text: str) -> str:
         if score > best_score:
             best, best_score = delim, score
     return best
+
+
+def _first_lines(text: str, n: int) -> list[str]:
+    """text.splitlines()[:n], splitting only as much of the text as it takes."""
+    size = 4096
+    while size < len(text):
+        lines = text[:size].splitlines()
+        if len(lines) > n:  # the first n lines end before the cut, so they are whole
+            return lines[:n]
+        size *= 4
+    return text.splitlines()[:n]
 
 
 def _cell_text(value) -> str:
@@ -95,7 +123,7 @@ def _find_header(rows: list[list[str]], known: set[str]) -> int:
     """Index of the row that looks most like the header (title lines may come first)."""
     best, best_hits = None, 1
     for i, row in enumerate(rows[:HEADER_SEARCH_ROWS]):
-        hits = sum(1 for cell in row if normalise_word(cell) in known)
+        hits = sum(1 for cell in row if word(cell) in known)
         if hits > best_hits:
             best, best_hits = i, hits
     if best is None:
@@ -111,26 +139,49 @@ def _to_frame(rows: list[list[str]], known: set[str], first_row_number: int = 1)
     while header and header[-1] == "":
         header.pop()
     width = len(header)
-    records, numbers = [], []
-    for offset, row in enumerate(rows[h + 1 :], start=h + 1):
-        cells = [c.strip() for c in row]
-        if not any(cells):
-            continue  # blank lines, including trailing ones
-        extra = sum(1 for c in cells[width:] if c)  # a ragged row: reported, not silently cut
-        cells = (cells + [""] * width)[:width]
-        records.append(cells + [extra])
-        numbers.append(offset + first_row_number)
+    data = rows[h + 1 :]
+    # Blank lines (including trailing ones) are skipped: a row is blank when its cells joined are.
+    filled = list(map(str.strip, map("".join, data)))
+    numbers = [n for n, f in enumerate(filled, start=h + 1 + first_row_number) if f]
+    if len(numbers) != len(data):
+        data = list(compress(data, filled))
+    if not data:
+        frame = pd.DataFrame([], columns=[n for n in header if n] + [EXTRA_COLUMN], dtype=object)
+        frame[ROW_COLUMN] = numbers
+        return frame
+    columns, extra = _columns(data, width)
     # A column with neither a header nor a value (an empty spacer column) is not a column at all.
-    keep = [i for i, n in enumerate(header) if n or any(r[i] for r in records)]
+    keep = [i for i, n in enumerate(header) if n or any(columns[i])]
     names = [header[i] if header[i] else f"column_{i + 1}" for i in keep]
-    records = [[r[i] for i in keep] + [r[-1]] for r in records]
-    frame = pd.DataFrame(records, columns=names + [EXTRA_COLUMN], dtype=object)
+    cells = np.empty((len(data), len(keep) + 1), dtype=object)
+    for j, i in enumerate(keep):
+        cells[:, j] = columns[i]
+    cells[:, -1] = extra
+    frame = pd.DataFrame(cells, columns=names + [EXTRA_COLUMN], dtype=object)
     frame[ROW_COLUMN] = numbers
     return frame
 
 
+def _columns(data: list[list[str]], width: int) -> tuple[list[list[str]], list[int]]:
+    """(the first `width` columns of the rows, cells stripped, a short row padded with "";
+    per row, how many non-blank cells it has beyond `width`: a ragged row is reported, not cut).
+
+    Built a column at a time (zip and map run in C): row-by-row Python cost most of reading.
+    """
+    lengths = set(map(len, data))
+    longest = max(max(lengths), width)
+    if len(lengths) > 1 or longest not in lengths:
+        data = [r + [""] * (longest - len(r)) if len(r) < longest else r for r in data]
+    columns = [list(map(str.strip, c)) for c in zip(*data)]
+    if longest > width:
+        extra = [sum(flags) for flags in zip(*(map(bool, c) for c in columns[width:]))]
+    else:
+        extra = [0] * len(data)
+    return columns[:width], extra
+
+
 def known_headers(dataset: str, their_headers: dict[str, str]) -> set[str]:
-    return {normalise_word(c) for c in DATASETS[dataset].column_names} | {normalise_word(h) for h in their_headers}
+    return {word(c) for c in DATASETS[dataset].column_names} | {word(h) for h in their_headers}
 
 
 def _within_limit(table: pd.DataFrame, limits: Limits) -> pd.DataFrame:
@@ -152,16 +203,15 @@ def read_csv_return(path: Path, dataset: str, their_headers: dict[str, str], lim
     text = _decode(path.read_bytes())
     delimiter = _sniff_delimiter(text)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
-    rows: list[list[str]] = []
+    limit = limits.max_rows + HEADER_SEARCH_ROWS
     try:
-        for row in reader:
-            rows.append(row)
-            if len(rows) > limits.max_rows + HEADER_SEARCH_ROWS:
-                raise _too_many_rows(limits)
+        rows: list[list[str]] = list(islice(reader, limit + 1))  # one past the limit: refused below
     except csv.Error as exc:
         # csv's messages name the problem, never the data ("unexpected end of data", ...).
         raise ReadError(f"the CSV is malformed at line {reader.line_num} ({exc}): check for an unclosed "
                         "quote (\") or a line break inside a cell") from None
+    if len(rows) > limit:
+        raise _too_many_rows(limits)
     result = ReadResult()
     result.tables[dataset] = _within_limit(_to_frame(rows, known_headers(dataset, their_headers)), limits)
     return result

@@ -21,7 +21,9 @@ Choices where the brief was silent:
   stored partitions, which exist only for the days some run happened to judge), so a rerun or
   a backfill gives the same trend. Per period it counts the cases *due* in that period that were
   met, late, or still open past their due date at the period end, plus the cases open and due
-  within the at-risk window at the period end.
+  within the at-risk window at the period end. Every such case is due on or after the first
+  trend period's start, so cases whose dates all precede it by more than the longest statutory
+  lag (`timeliness.longest_lag_days`) are not read.
 - Learning themes are dated by the review's `completed_date`: a finding is settled learning once
   its review is complete. "to_date" counts findings of reviews completed on or before the period
   end, "period" those completed in the period. Findings of reviews not yet complete are not
@@ -46,10 +48,10 @@ Choices where the brief was silent:
 """
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, func, or_, select
+from sqlalchemy import Engine, and_, case, exists, func, or_, select
 
 from reviews import warehouse as wh
 from reviews.config import Config
@@ -221,19 +223,28 @@ def _action_state(row: dict, end: date) -> str:
 
 
 def _actions(conn, end: date, codes: list[str]) -> dict[str, dict[str, int]]:
+    """Action states by partnership. The database counts the rows by what decides a state (the
+    status, and whether each date is before, on or after the period end); _action_state then
+    judges each group once, on stand-in dates on the same side of the end."""
     lr, pr = wh.learning, wh.practice_reviews
+    due = case((lr.c.action_due_date < end, -1), (lr.c.action_due_date == end, 0), (lr.c.action_due_date > end, 1))
+    done = case((lr.c.action_completed_date < end, -1), (lr.c.action_completed_date == end, 0),
+                (lr.c.action_completed_date > end, 1))
     stmt = (
-        select(lr.c.partnership_code, lr.c.action_status, lr.c.action_due_date, lr.c.action_completed_date)
+        select(lr.c.partnership_code, lr.c.action_status, due, done, func.count())
         .select_from(_learning_join())
         .where(
             lr.c.partnership_code.in_(codes),
             pr.c.completed_date <= end,
             or_(func.length(func.trim(func.coalesce(lr.c.recommendation, ""))) > 0, lr.c.action_status.is_not(None)),
         )
+        .group_by(lr.c.partnership_code, lr.c.action_status, due, done)
     )
+    near = {None: None, -1: end - timedelta(days=1), 0: end, 1: end + timedelta(days=1)}
     out = {c: {s: 0 for s in ACTION_STATES} for c in codes}
-    for r in conn.execute(stmt).mappings():
-        out[r["partnership_code"]][_action_state(dict(r), end)] += 1
+    for code, status, due_side, done_side, n in conn.execute(stmt):
+        row = {"action_status": status, "action_due_date": near[due_side], "action_completed_date": near[done_side]}
+        out[code][_action_state(row, end)] += int(n)
     for c in codes:
         out[c]["total"] = sum(out[c][s] for s in ACTION_STATES)
     return out
@@ -254,6 +265,23 @@ def _national_referrals(conn, start: date, end: date, codes: list[str]) -> dict[
     return {c: found.get(c, 0) for c in codes}
 
 
+def _trend_bound(cfg: Config, periods: list[Period]) -> date:
+    """A case whose dates all precede this day is due before the first trend period begins.
+
+    The trend counts cases due in a period (met, late, overdue) or due after its end (at risk),
+    and no due date is more than `longest_lag_days` after the latest date of its case.
+    """
+    from reviews.timeliness import longest_lag_days
+
+    return min(p.start for p in periods) - timedelta(days=longest_lag_days(cfg) + 1)
+
+
+def _may_be_due(t, date_columns: list[str], bound: date):
+    """Rows with a date on or after `bound`, or with no date at all (judged unknown, kept as they are)."""
+    cols = [t.c[c] for c in date_columns]
+    return or_(*(c >= bound for c in cols), and_(*(c.is_(None) for c in cols)))
+
+
 def _timeliness_trend(conn, cfg: Config, periods: list[Period], codes: list[str]) -> dict[tuple, int]:
     """(code, stage, period index, status) -> count; see the module notes."""
     import pandas as pd
@@ -265,12 +293,21 @@ def _timeliness_trend(conn, cfg: Config, periods: list[Period], codes: list[str]
     # Only the columns the clocks read, in key order (what compute_timeliness takes fastest); whole
     # case tables were most of the memory at national scale.
     frames = {}
+    bound = _trend_bound(cfg, periods)
+    NOTIFICATION_DATES = [c for c in NOTIFICATION_COLUMNS if c.endswith("_date")]
     for name, columns in (("notifications", NOTIFICATION_COLUMNS), ("rapid_reviews", RAPID_REVIEW_COLUMNS),
                           ("practice_reviews", PRACTICE_REVIEW_COLUMNS)):
         t = wh.CASE_TABLES[name]
-        frames[name] = pd.read_sql(
-            select(t.c.partnership_code, *(t.c[c] for c in columns)).where(t.c.partnership_code.in_(codes))
-            .order_by(*t.primary_key.columns), conn, parse_dates=[c for c in columns if c.endswith("_date")])
+        stmt = select(t.c.partnership_code, *(t.c[c] for c in columns)).where(t.c.partnership_code.in_(codes))
+        if name == "rapid_reviews":  # only a matching notification's stage reads a rapid review
+            n = wh.CASE_TABLES["notifications"]
+            stmt = stmt.where(exists().where(n.c.partnership_code == t.c.partnership_code,
+                                             n.c.notification_id == t.c.notification_id,
+                                             _may_be_due(n, NOTIFICATION_DATES, bound)))
+        else:
+            stmt = stmt.where(_may_be_due(t, [c for c in columns if c.endswith("_date")], bound))
+        frames[name] = pd.read_sql(stmt.order_by(*t.primary_key.columns), conn,
+                                   parse_dates=[c for c in columns if c.endswith("_date")])
     out: dict[tuple, int] = {}
     for k, p in enumerate(periods):
         df = compute_timeliness(frames["notifications"], frames["rapid_reviews"], frames["practice_reviews"], cfg, p.end)

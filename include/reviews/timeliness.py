@@ -37,6 +37,7 @@ Choices the brief left open, written down here so analysts can find them:
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -47,6 +48,7 @@ import pandas as pd
 
 from reviews.config import Config, ConfigError, RuleSet
 from reviews.working_days import (
+    CALENDAR_END,
     CALENDAR_START,
     NAT,
     add_calendar_months,
@@ -617,6 +619,33 @@ def to_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
         columns.append(values.tolist())
     names = list(frame.columns)
     return [dict(zip(names, row)) for row in zip(*columns)]
+
+
+def longest_lag_days(cfg: Config) -> int:
+    """The most calendar days any stage's due date can fall after the latest date of its case.
+
+    Every due date is a start date (one of the case's dates) plus a stage's timescale, or, for
+    publication_notice, before the published date; so a case whose dates all precede a day by more
+    than this cannot be due on or after that day (the summary's trend uses this to skip old cases).
+    Measured on the working-day calendar itself, for every start day it knows.
+    """
+    working = {int(getattr(rs.stages[s], STAGE_NUMBER[s]) or 0)
+               for rs in cfg.rule_sets for s in ("notification", "rapid_review") if s in rs.stages}
+    months = {int(rs.stages["lcspr_completion"].calendar_months or 0)
+              for rs in cfg.rule_sets if "lcspr_completion" in rs.stages}
+    return _longest_lag(tuple(sorted(working)), tuple(sorted(months)))
+
+
+@functools.lru_cache(maxsize=8)
+def _longest_lag(working: tuple[int, ...], months: tuple[int, ...]) -> int:
+    longest = 0
+    for n in working:
+        days = np.arange(CALENDAR_START, CALENDAR_END - np.timedelta64(2 * n + 60, "D"), dtype="datetime64[D]")
+        longest = max(longest, int((add_working_days(days, n) - days).max().astype(int)))
+    for m in months:
+        days = np.arange(CALENDAR_START, CALENDAR_END - np.timedelta64(31 * m + 31, "D"), dtype="datetime64[D]")
+        longest = max(longest, int((add_calendar_months(days, m) - days).max().astype(int)))
+    return longest
 
 
 def compute_timeliness(

@@ -201,6 +201,18 @@ timeliness_alerts = Table(
     UniqueConstraint("partnership_code", "stage", "record_id", "status", name="uq_timeliness_alert_once"),
 )
 
+# One row per timeliness partition: a digest of what it was judged from (case values, config,
+# rules), so a rerun with the same inputs keeps the partition (pipeline.run_timeliness).
+timeliness_runs = Table(
+    "timeliness_runs",
+    metadata,
+    Column("as_of_date", Date, primary_key=True),
+    Column("inputs_digest", String(64), nullable=False),
+    Column("rows", Integer, nullable=False),
+    Column("counts_json", Text, nullable=False),  # status counts per stage, as run_timeliness returns them
+    Column("judged_at", DateTime(timezone=True), nullable=False),
+)
+
 bulletins = Table(
     "bulletins",
     metadata,
@@ -420,6 +432,52 @@ def insert_rows(conn, table: Table, rows: Rows) -> None:
         _pg_copy(conn, table.name, _names(rows), payload)
 
 
+def insert_frame(conn, table: Table, frame) -> None:
+    """Insert a DataFrame's rows (columns named as the table's). On PostgreSQL the COPY text is
+    made a column at a time with numpy (dates, categoricals, nullable ints: no Python object per
+    value); elsewhere the rows go through insert_rows."""
+    if frame.empty:
+        return
+    names = list(frame.columns)
+    if conn.dialect.name == "postgresql" and all(name in table.c for name in names):
+        texts = [_frame_copy_column(frame[name], _is_date(table.c[name])) for name in names]
+        _pg_copy(conn, table.name, names, "\n".join(map("\t".join, zip(*texts))) + "\n")
+        return
+    insert_rows(conn, table, ColumnRows({name: _frame_values(frame[name]) for name in names}, len(frame)))
+
+
+def _frame_values(series) -> list:
+    """A DataFrame column as the values an INSERT binds: `date`s for datetimes, ints, None for blanks."""
+    import numpy as np
+    import pandas as pd
+
+    if series.dtype.kind == "M":
+        return series.to_numpy().astype("datetime64[D]").astype(object).tolist()  # NaT -> None
+    if isinstance(series.dtype, pd.Int64Dtype):
+        return series.to_numpy(dtype=object, na_value=None).tolist()
+    values = series.astype(object).to_numpy()
+    return np.where(pd.isna(values), None, values).tolist()
+
+
+def _frame_copy_column(series, is_date: bool) -> list[str]:
+    """A DataFrame column in COPY's text format (as _copy_column writes _frame_values of it)."""
+    import numpy as np
+    import pandas as pd
+
+    if series.dtype.kind == "M" and is_date:
+        out = np.datetime_as_string(series.to_numpy().astype("datetime64[D]")).astype(object)
+        out[series.isna().to_numpy()] = "\\N"
+        return out.tolist()
+    if isinstance(series.dtype, pd.CategoricalDtype) and all(type(c) is str for c in series.cat.categories):
+        texts = [_copy_text(c, False) for c in series.cat.categories] + ["\\N"]  # code -1 (blank) is last
+        return np.array(texts, dtype=object)[series.cat.codes.to_numpy()].tolist()
+    if isinstance(series.dtype, pd.Int64Dtype):
+        out = series.to_numpy(dtype="int64", na_value=0).astype(str).astype(object)
+        out[series.isna().to_numpy()] = "\\N"
+        return out.tolist()
+    return _copy_column(_frame_values(series), is_date)
+
+
 def _copy_payload(table: Table, rows: Rows) -> str | None:
     """The rows in COPY's text format, or None when COPY would not store what an INSERT would:
     a column left out has a Python-side default (SQLAlchemy fills it in), a row has other
@@ -455,6 +513,21 @@ def _is_date(column: Column) -> bool:
 
 def _copy_column(values: list, is_date: bool) -> list[str]:
     """A column's values in COPY's text format; each distinct non-text value converted once."""
+    texts = _copy_texts(values)
+    if texts is not None:
+        return texts
+    types = set(map(type, values))
+    if types == {str, type(None)}:  # text with blanks
+        texts = _copy_texts(["" if v is None else v for v in values])
+        if texts is not None:
+            return ["\\N" if v is None else t for v, t in zip(values, texts)]
+    elif len(types - {type(None)}) == 1 and str not in types:  # one type: equal values are the same text
+        try:
+            done = {v: _copy_text(v, is_date) for v in dict.fromkeys(values)}
+        except TypeError:  # unhashable, or not written by COPY: as below
+            pass
+        else:
+            return list(map(done.__getitem__, values))
     out = []
     done: dict = {}
     for v in values:
@@ -472,6 +545,23 @@ def _copy_column(values: list, is_date: bool) -> list[str]:
             text = _copy_text(v, is_date)
         out.append(text)
     return out
+
+
+def _copy_texts(values: list) -> list[str] | None:
+    """A column of text only, escaped for COPY with a few string operations on the whole column
+    (not a Python step per value); None when a value is not text or holds a NUL byte."""
+    if not values:
+        return []
+    try:
+        joined = "\0".join(values)
+    except TypeError:
+        return None
+    if joined.count("\0") != len(values) - 1:
+        return None
+    if "\\" not in joined and "\t" not in joined and "\n" not in joined and "\r" not in joined:
+        return values
+    joined = joined.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    return joined.split("\0")
 
 
 def _copy_text(value: Any, is_date: bool) -> str:

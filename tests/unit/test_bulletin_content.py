@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import html as htmllib
 import json
+import os
 import re
 from datetime import date
 from pathlib import Path
@@ -197,3 +198,154 @@ def test_publishing_settings_defaults(cfg):
     s = publishing_settings(cfg)
     assert (s.summary.period, s.schedule.weekday, s.schedule.hour, s.round_regional_totals_to) == ("month", 1, 9, None)
     assert parse_publishing({"summary": {"period": "quarter"}}).summary.period == "quarter"
+
+
+def test_action_states_counted_by_group_match_row_by_row(engine, cfg):
+    """summary._actions counts groups in the database: the same states as judging every row."""
+    from reviews import summary as sm
+    from tests.bulletin_data import _lineage
+
+    codes = list(cfg.partnerships)
+    lr, pr = wh.learning, wh.practice_reviews
+    with engine.begin() as conn:  # edge cases: dates on the period end, completed with no date, no status
+        conn.execute(sa.insert(wh.practice_reviews), [
+            {"partnership_code": "wirral", "review_id": "EDGE", "review_type": "lcspr", "decision_date": date(2024, 1, 1),
+             "completed_date": date(2024, 5, 1), "status": "completed", **_lineage()},
+        ])
+        conn.execute(sa.insert(wh.learning), [
+            {"partnership_code": "wirral", "finding_id": f"EDGE{k}", "review_id": "EDGE", "theme": "neglect",
+             "finding": "x", "recommendation": rec, "action_status": status, "action_due_date": due,
+             "action_completed_date": done, **_lineage()}
+            for k, (rec, status, due, done) in enumerate([
+                ("r", "open", date(2024, 6, 30), None), ("r", "open", date(2024, 6, 29), None),
+                ("r", "in_progress", date(2024, 6, 30), date(2024, 6, 30)), ("r", "completed", None, None),
+                ("r", "completed", date(2024, 7, 31), date(2024, 7, 1)), ("r", None, None, None),
+                ("", "open", None, date(2024, 6, 1)), (None, None, None, None),
+            ])
+        ])
+    try:
+        for end in (date(2024, 6, 30), date(2024, 5, 31), date(2024, 7, 1)):
+            stmt = (sa.select(lr.c.partnership_code, lr.c.action_status, lr.c.action_due_date, lr.c.action_completed_date)
+                    .select_from(sm._learning_join())
+                    .where(lr.c.partnership_code.in_(codes), pr.c.completed_date <= end,
+                           sa.or_(sa.func.length(sa.func.trim(sa.func.coalesce(lr.c.recommendation, ""))) > 0,
+                                  lr.c.action_status.is_not(None))))
+            with engine.connect() as conn:
+                grouped = sm._actions(conn, end, codes)
+                rows = conn.execute(stmt).mappings().all()
+            expected = {c: {s: 0 for s in sm.ACTION_STATES} for c in codes}
+            for r in rows:
+                expected[r["partnership_code"]][sm._action_state(dict(r), end)] += 1
+            for c in codes:
+                expected[c]["total"] = sum(expected[c][s] for s in sm.ACTION_STATES)
+            assert grouped == expected
+            assert grouped["wirral"]["total"] > 0
+    finally:
+        with engine.begin() as conn:
+            conn.execute(wh.learning.delete().where(wh.learning.c.review_id == "EDGE"))
+            conn.execute(wh.practice_reviews.delete().where(wh.practice_reviews.c.review_id == "EDGE"))
+
+
+def test_bulletins_rendered_together_match_one_at_a_time(summary, cfg):
+    """render_bulletins shares the suppressed grids between audiences: the same bulletins."""
+    from reviews.bulletin import render_bulletins
+
+    audiences = ["region", *cfg.partnerships]
+    together = render_bulletins(summary, cfg, audiences, PublishingSettings())
+    for a in audiences:
+        alone = render_bulletin(summary, cfg, a, PublishingSettings())
+        assert (together[a].content_hash, together[a].tables) == (alone.content_hash, alone.tables)
+
+
+def test_charts_on_a_shared_renderer_match_a_fresh_canvas(monkeypatch):
+    """charts._Canvas reuses renderers between charts: the PNG bytes of a fresh Agg canvas each time."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from reviews import charts
+
+    def draw_all():
+        out = []
+        for i in range(3):
+            out.append(charts.bar_chart([("Neglect", 12 + i), ("Voice of the child", 7), ("Other", 1)], "Findings",
+                                        caption="c", alt="a").src)
+            out.append(charts.line_chart(["Jun", "Jul", "Aug", "Sep"], [("Notification", [80.0, None, 70.0 + i, 90.0]),
+                                                                        ("Rapid review", [50.0, 60.0, 65.0, None])],
+                                         "Met", caption="c", alt="a").src)
+        return out
+
+    shared = draw_all()
+    monkeypatch.setattr(charts, "_Canvas", FigureCanvasAgg)
+    assert draw_all() == shared
+
+
+def test_rebuild_with_the_same_inputs_renders_nothing(engine, cfg, tmp_path, monkeypatch):
+    """A rebuild renders only audiences whose inputs changed or whose files are missing."""
+    import reviews.bulletin as bulletin
+
+    out = tmp_path / "bulletins"
+    settings = dataclasses.replace(PublishingSettings(), summary=dataclasses.replace(PublishingSettings().summary, pdf=False))
+    first = build_period(engine, cfg, *JUNE, JUNE[1], out, settings)
+    folder = Path(first.folder)
+    files = {p: p.read_bytes() for p in folder.rglob("*") if p.is_file() and p.name != "inputs.json"}
+    asked: list[list[str]] = []
+    real = bulletin.render_bulletins
+    monkeypatch.setattr(bulletin, "render_bulletins", lambda s, c, audiences, st=None: asked.append(list(audiences))
+                        or real(s, c, audiences, st))
+
+    again = build_period(engine, cfg, *JUNE, JUNE[1], out, settings)
+    assert asked[-1] == [] and again.built == [{**b, "new": False} for b in first.built]
+    assert again.briefings == first.briefings
+
+    with engine.connect() as conn:
+        paths = {r.audience: Path(r.path) for r in conn.execute(sa.select(wh.bulletins.c.audience, wh.bulletins.c.path)
+                                                                 .where(wh.bulletins.c.period_end == JUNE[1]))}
+    attachment_paths(paths["knowsley"])[1].unlink()
+    next(iter((folder / "briefings").glob("*.txt"))).unlink()
+    third = build_period(engine, cfg, *JUNE, JUNE[1], out, settings)
+    assert sorted(asked[-1]) == ["knowsley", "region"] and not any(b["new"] for b in third.built)
+    assert {p: p.read_bytes() for p in files} == files  # the missing files are back, the same bytes
+
+    changed = dataclasses.replace(settings, round_regional_totals_to=10)
+    fourth = build_period(engine, cfg, *JUNE, JUNE[1], out, changed)
+    assert sorted(asked[-1]) == sorted(["region", *cfg.partnerships])
+    assert any(b["new"] for b in fourth.built)
+
+
+def test_bulletins_rendered_in_a_pool_match_in_process(summary, cfg, monkeypatch):
+    """summary.workers > 1 renders in spawned processes: the same bulletins, and the same XLSX bytes."""
+    from reviews import bulletin
+    from reviews.bulletin import render_bulletins, workbook_bytes
+
+    monkeypatch.setattr(bulletin, "POOL_MIN_AUDIENCES", 2)
+    audiences = ["region", *cfg.partnerships]
+    one = dataclasses.replace(PublishingSettings(), summary=dataclasses.replace(PublishingSettings().summary, workers=1))
+    two = dataclasses.replace(one, summary=dataclasses.replace(one.summary, workers=2))
+    here, pooled = render_bulletins(summary, cfg, audiences, one), render_bulletins(summary, cfg, audiences, two)
+    assert list(pooled) == audiences
+    for a in audiences:
+        assert dataclasses.replace(pooled[a], xlsx=b"") == here[a]
+        assert pooled[a].xlsx == workbook_bytes(summary, cfg, here[a])
+
+
+def test_a_failing_worker_names_its_audience(summary, cfg, monkeypatch):
+    import copy
+
+    from reviews import bulletin
+    from reviews.bulletin import RenderError, render_bulletins
+
+    monkeypatch.setattr(bulletin, "POOL_MIN_AUDIENCES", 2)
+    broken = copy.deepcopy(summary)
+    del broken["partnerships"][0]["notifications"]
+    two = dataclasses.replace(PublishingSettings(), summary=dataclasses.replace(PublishingSettings().summary, workers=2))
+    with pytest.raises(RenderError, match="audience 'region'"):
+        render_bulletins(broken, cfg, ["region", *cfg.partnerships], two)
+
+
+def test_workers_setting():
+    from reviews.publishing import PublishingConfigError, parse_publishing
+
+    assert parse_publishing({"summary": {"workers": 1}}).summary.workers == 1
+    assert parse_publishing({}).summary.workers == min(2, os.cpu_count() or 1)
+    assert repr(parse_publishing({"summary": {"workers": 3}})) == repr(parse_publishing({}))  # not an input
+    with pytest.raises(PublishingConfigError, match="summary.workers"):
+        parse_publishing({"summary": {"workers": 0}})

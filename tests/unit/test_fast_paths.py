@@ -160,6 +160,43 @@ def test_stored_values_json_and_hash_by_columns_equal_the_row_by_row_ones(cfg):
             assert __import__("hashlib").sha256(texts[i].encode()).hexdigest() == _row_hash(values)
 
 
+def test_json_and_raw_texts_by_columns_equal_the_row_by_row_ones(cfg):
+    """_json_texts (factorized columns, text columns as object or string dtype) and
+    _raw_values_columns give what _values_json and _raw_values give."""
+    from reviews.cleaning import clean_table
+    from reviews.ingest import _json_texts, _quarantine_columns, _raw_values, _raw_values_columns, _record_columns, _values_json
+    from reviews.pseudonymise import check_key
+    from reviews.readers import EXTRA_COLUMN, ROW_COLUMN
+    from reviews.template import DATASETS
+
+    key = check_key("unit-test-key-for-fast-paths")
+    for dataset in ("notifications", "learning"):
+        cols = DATASETS[dataset].column_names
+        rows = [{c: (TEXTS[(i + j) % len(TEXTS)] or "") for j, c in enumerate(cols)} for i in range(40)]
+        for i, r in enumerate(rows):
+            for c in DATASETS[dataset].of_kind("date"):
+                r[c] = ("01/05/2024", "", "31/02/2024", "2024-05-02")[i % 4]
+            for c in DATASETS[dataset].of_kind("age"):
+                r[c] = ("7", "", "12.0")[i % 3]
+        raw = pd.DataFrame(rows, dtype=object)
+        raw[ROW_COLUMN] = range(2, len(rows) + 2)
+        raw[EXTRA_COLUMN] = 0
+        table = clean_table(raw, dataset, cfg.partnership("knowsley"), cfg, key, date(2024, 7, 10))
+        for variant in (table, table.astype({c: "string" for c in table.columns if table[c].dtype == object})):
+            assert _json_texts(variant, dataset) == _values_json(_record_columns(variant, dataset))
+        records = table.to_dict(orient="records")
+        picked = {c: table[c].tolist() for c in table.columns if c in _quarantine_columns(dataset)}
+        assert _raw_values_columns(picked, dataset, len(table)) == [_raw_values(r, dataset) for r in records]
+
+
+def test_copy_columns_equal_the_value_by_value_text():
+    values = [*TEXTS, "x\0y".replace("0", ""), date(2024, 1, 2), 5, True, None]
+    for column in ([v for v in TEXTS if v is not None], TEXTS, [date(2024, 1, 2), None, date(2024, 1, 2)],
+                   [1, None, 1, 7], [True, 1, None], [datetime(2024, 1, 2, 3, 4, tzinfo=timezone.utc), None], values):
+        for is_date in (False, True):
+            assert wh._copy_column(list(column), is_date) == [wh._copy_text(v, is_date) for v in column]
+
+
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_ingest_gives_the_tables_the_row_by_row_load_gave(backend, tmp_path):
     """A small national inbox (faults included) loaded twice (two runs, the second correcting the

@@ -299,3 +299,55 @@ def test_different_figures_change_the_hash(summary, cfg):
 )
 def test_period_label(start, end, expected):
     assert period_label(start, end) == expected
+
+
+def test_timeliness_trend_skipping_old_cases_matches_judging_every_case(tmp_path, cfg, monkeypatch):
+    """The trend reads only cases that may be due in its periods: the same counts as reading all."""
+    import random
+    from datetime import timedelta
+
+    from sqlalchemy import true as sa_true
+
+    from reviews import summary as summary_module
+    from reviews.reporting_periods import period_of, trailing_periods
+
+    engine = wh.make_engine("sqlite:///" + str(tmp_path / "trend.db"))
+    wh.ensure_schema(engine)
+    rnd = random.Random(8)
+    codes = list(cfg.partnerships)
+
+    def day(lo=date(2019, 1, 1), span=2200):  # a date, or blank one time in eight
+        return None if rnd.random() < 0.125 else lo + timedelta(days=rnd.randrange(span))
+
+    notes, rapids, reviews = [], [], []
+    for i in range(900):
+        p = rnd.choice(codes)
+        aware = day()
+        notes.append({**notification(p, f"N{i}", "death", day(aware or date(2019, 1, 1), 60), aware=aware),
+                      "incident_date": day()})
+        for j in range(rnd.randrange(3)):
+            rapids.append({**rapid(p, f"R{i}_{j}", day(aware or date(2019, 1, 1), 120), "lcspr"),
+                           "notification_id": f"N{i}" if rnd.random() < 0.9 else f"N{rnd.randrange(900)}"})
+        decided = day()
+        reviews.append({**review(p, f"P{i}", rnd.choice(["lcspr", "other_review"]), decided,
+                                 day(decided or date(2019, 1, 1), 400)),
+                        "final_report_sent_date": day(decided or date(2019, 1, 1), 500),
+                        "published_date": day(decided or date(2019, 1, 1), 520)})
+    with engine.begin() as conn:
+        conn.execute(insert(wh.notifications), notes)
+        conn.execute(insert(wh.rapid_reviews), rapids)
+        conn.execute(insert(wh.practice_reviews), reviews)
+
+    def trend(every_case: bool, end: date) -> dict:
+        first = end.replace(day=1)
+        periods = trailing_periods(period_of(first, end), 4)
+        if every_case:
+            monkeypatch.setattr(summary_module, "_may_be_due", lambda t, columns, bound: sa_true())
+        else:
+            monkeypatch.undo()
+        with engine.connect() as conn:
+            return summary_module._timeliness_trend(conn, cfg, periods, codes)
+
+    for end in (date(2020, 3, 31), date(2021, 8, 31), date(2023, 1, 31), date(2024, 11, 30), date(2025, 6, 30)):
+        bounded = trend(False, end)
+        assert bounded and bounded == trend(True, end)

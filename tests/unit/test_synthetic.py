@@ -449,3 +449,97 @@ def test_any_window_gives_consistent_returns(seed, start, months, code):
                     for col in DATASETS[dataset].of_kind("date"):
                         if row[col] != "" and (path, dataset, row["_row"], col) not in faulty:
                             assert _parse(row[col], code) <= quarter_end
+
+
+# ----------------------------------------------------------------- fast paths against straightforward code
+
+
+def _tables(cfg, codes, seed=5, inflate=8, fault_rate=0.2, start=date(2022, 1, 1), end=date(2025, 3, 31)):
+    """The tables and styles generate_returns would write (faults in), without writing them."""
+    caught = {}
+
+    def keep(tables, styles, seed, report):
+        caught.update(tables=tables, styles=styles)
+
+    original, synthetic._write_all = synthetic._write_all, keep
+    try:
+        generate_returns(Path("/nonexistent-inbox"), cfg, start=start, end=end, seed=seed, inflate=inflate,
+                         fault_rate=fault_rate, partnerships=codes)
+    finally:
+        synthetic._write_all = original
+    return caught["tables"], caught["styles"]
+
+
+def test_csv_text_is_what_the_csv_writer_writes(tmp_path):
+    """Rows cut once and shared between returns give the bytes _render + csv.writer give."""
+    codes = [c for c in CFG.partnerships if not CFG.partnership(c).file_format == "xlsx"]
+    tables, styles = _tables(CFG, codes)
+    assert any(type(r) is not synthetic._Row for t in tables for r in t.rows)  # faults included
+    assert any(styles[c].columns["notifications"] != list(DATASETS["notifications"].column_names) for c in codes)
+    for t in tables:
+        style = styles[t.code]
+        fast = synthetic._csv_text(t, style, 5).encode("utf-8")
+        again = synthetic._csv_text(t, style, 5).encode("utf-8")  # plans now cached
+        synthetic._write_csv(tmp_path / "plain.csv", style.headers[t.dataset], synthetic._render(t, style, 5))
+        assert fast == again == (tmp_path / "plain.csv").read_bytes(), (t.code, t.dataset, t.return_date)
+
+
+@pytest.mark.parametrize("text", ["plain", "a,b", 'say "hi"', "line\nbreak", "cr\rhere", "", " spaced ", "'quoted'"])
+def test_csv_field_quotes_as_the_csv_writer_does(text):
+    import io
+
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\r\n").writerow([text, "x"])
+    assert synthetic._csv_field(text) + ",x\r\n" == buf.getvalue()
+
+
+def test_shared_rows_are_the_records_as_known():
+    """_snapshot gives _as_known's row at every quarter end, the same object while it reads the same."""
+    cases = synthetic._draw_cases(CFG, "knowsley", 3, 6, date(2021, 1, 1), date(2025, 6, 30))
+    quarter_ends = [q for q, _ in return_schedule(date(2021, 1, 1), date(2026, 12, 31))]
+    extra = synthetic.EXTRA_HEADERS
+    for c in cases:
+        records = [(c.notification, "notifications", extra), (c.rapid_review, "rapid_reviews", ())]
+        records += [(c.review, "practice_reviews", ())] + [(f, "learning", ()) for f in c.findings]
+        for rec, ds, ex in records:
+            if rec is None:
+                continue
+            seen, states = {}, {}
+            for q in quarter_ends:
+                row = synthetic._snapshot(rec, ds, q, ex, states)
+                assert row == synthetic._as_known(rec, ds, q, ex)
+                key = tuple(row.items())
+                assert seen.setdefault(key, row) is row
+
+
+def test_cases_by_quarter_is_the_full_scan():
+    cases = synthetic._draw_cases(CFG, "wirral", 9, 5, date(2020, 6, 1), date(2024, 12, 31))
+    quarters = [(q, synthetic._quarter_end(q - timedelta(days=92))) for q, _ in return_schedule(date(2021, 1, 1), date(2025, 1, 31))]
+    for (q, prev), live in zip(quarters, synthetic._cases_by_quarter(cases, quarters)):
+        assert live == [c for c in cases if not (c.start > q or c.end <= prev)]
+
+
+def test_weighted_draws_as_random_choices():
+    import random
+
+    pairs = [synthetic.ETHNICITIES, (("a", 1), ("b", 0), ("c", 2.5)), ((1, 70), (2, 20), (3, 10))]
+    for p in pairs:
+        ours, theirs = random.Random(4), random.Random(4)
+        values, weights = zip(*p)
+        assert [synthetic._weighted(ours, tuple(p)) for _ in range(500)] == \
+            [theirs.choices(values, weights=weights)[0] for _ in range(500)]
+
+
+def test_working_day_lookup_gives_the_calendars_dates():
+    import random
+
+    from reviews import working_days
+
+    rng = random.Random(7)
+    for _ in range(3000):
+        d = date(2011, 1, 1) + timedelta(days=rng.randrange(29 * 365))
+        n = rng.randint(-15, 60)
+        assert synthetic.add_working_days(d, n) == working_days.add_working_days(d, n), (d, n)
+    with pytest.raises(working_days.OutsideCalendarError):
+        synthetic.add_working_days(date(2040, 12, 20), 30)
+    assert synthetic.add_working_days("2024-05-03", 1) == working_days.add_working_days("2024-05-03", 1)

@@ -1,0 +1,162 @@
+"""The shortcuts in quality.validate give what the straightforward GX run gives.
+
+validate gives GX only the columns the rules read, reuses a suite across calls, loads the batch
+once and memoises three of GX's pure planning steps while it runs. Here the same rows go through
+the plain path as well (a new suite, every column, GX's own methods, Batch.validate) and every
+failing row, rule, sentence and GX result must be the same.
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+from datetime import date
+
+import pandas as pd
+import pytest
+
+from reviews import quality
+from reviews.quality import KEY_COLUMN, RuleContext, _plain_key, _prepare, _rules, validate
+from reviews.readers import EXTRA_COLUMN
+from tests.unit.test_returns_quality import NOTIFICATION, RETURNED, _frame
+
+AS_OF = date(2024, 7, 15)
+
+
+def _straightforward(frame: pd.DataFrame, dataset: str, cfg, context):
+    """The checks the plain way: a new suite, GX given every column (the frame and the derived
+    ones), GX's own methods throughout, and each failing row's sentences from its whole row."""
+    import great_expectations as gx
+
+    _ctx, batch_definition = quality._gx_batch_definition()
+    rules = _rules(dataset, cfg, context)
+    suite = gx.ExpectationSuite(name=f"{dataset}_return")
+    for rule in rules:
+        rule.expectation.meta = {"rule": rule.rule_id, "notes": rule.title}
+        suite.add_expectation(rule.expectation)
+    full = pd.concat([frame, _prepare(frame, dataset, context)], axis=1)
+    full.index = pd.Index(frame[KEY_COLUMN].to_numpy())
+    batch = batch_definition.get_batch(batch_parameters={"dataframe": full})
+    result = batch.validate(suite, result_format={"result_format": "COMPLETE", "return_unexpected_index_query": False})
+    by_rule = {er.expectation_config.meta["rule"]: er for er in result.results}
+    rows = {int(k): row for k, row in zip(full.index, full.to_dict(orient="records"))}
+    failures, failed_rules, counts = defaultdict(list), defaultdict(list), {}
+    for rule in rules:
+        keys = sorted({int(k) for k in by_rule[rule.rule_id].result.get("unexpected_index_list") or []})
+        counts[rule.rule_id] = len(keys)
+        for k in keys:
+            failures[k].append(rule.describe(rows[k]))
+            failed_rules[k].append(rule.rule_id)
+    return dict(failures), dict(failed_rules), counts, by_rule
+
+
+def _batches(cfg) -> dict[str, tuple[pd.DataFrame, RuleContext]]:
+    """A return of each dataset breaking every kind of rule, some rows more than one."""
+    bad_notification = {**NOTIFICATION, "notification_id": "N-2", "child_ref": "", "incident_date": "31/02/2024",
+                        "aware_date": "12/05/2024", "notified_date": "10/05/2024", "incident_type": "accident",
+                        "age_years": "18"}
+    notifications = _frame(cfg, "notifications", [
+        NOTIFICATION, bad_notification, {**NOTIFICATION, "notification_id": "N-1"},  # a repeated id
+        {**NOTIFICATION, "notification_id": "N-3", "notified_date": "12/07/2024"},  # after the return
+        {**NOTIFICATION, "notification_id": "N-4", "age_years": "x", "sex": "?"},
+        {**NOTIFICATION, "notification_id": "N-5"},
+    ])
+    notifications.loc[notifications["notification_id"] == "N-5", EXTRA_COLUMN] = 2  # a ragged row
+    rapid_reviews = _frame(cfg, "rapid_reviews", [
+        {"rapid_review_id": "RR-1", "notification_id": "N-1", "completed_date": "01/05/2024"},  # before awareness
+        {"rapid_review_id": "RR-2", "notification_id": "N-1", "completed_date": "02/05/2024"},
+        {"rapid_review_id": "RR-3", "notification_id": "N-9", "completed_date": "20/07/2024", "outcome": "x"},
+        {"rapid_review_id": "RR-3", "notification_id": "", "panel_response_date": "01/01/2024"},
+    ])
+    base = {"notification_id": "", "review_type": "lcspr", "decision_date": "01/06/2024"}
+    practice_reviews = _frame(cfg, "practice_reviews", [
+        {**base, "review_id": "R-1", "author": "independent reviewer a  (regional list)", "status": "in_progress"},
+        {**base, "review_id": "R-2", "author": "A. Friend", "status": "completed", "completed_date": "01/06/2024",
+         "final_report_sent_date": "01/05/2024"},
+        {**base, "review_id": "R-3", "author": "", "status": "commissioned", "notification_id": "N-7"},
+        {**base, "review_id": "R-4", "author": "", "status": "in_progress", "decision_date": "soon"},
+        {**base, "review_id": "R-5", "review_type": "local_multi_agency", "status": "unknown"},
+    ])
+    learning = _frame(cfg, "learning", [
+        {"finding_id": "F-1", "review_id": "R-1", "theme": "neglect", "action_due_date": "31/12/2024"},
+        {"finding_id": "F-2", "review_id": "R-8", "theme": "weather", "action_status": "maybe",
+         "action_completed_date": "01/08/2024"},
+        {"finding_id": "F-2", "review_id": "", "theme": "", "action_due_date": "2024-13-01"},
+    ])
+    known = {"notifications": {"N-1", "N-2"}, "practice_reviews": {"R-1", "R-2"}}
+    dates = {"notifications": {"aware_date": {"N-1": date(2024, 5, 2)}}}
+    context = RuleContext(as_of=AS_OF, known_ids=known, dates=dates)
+    return {"notifications": (notifications, context), "rapid_reviews": (rapid_reviews, context),
+            "practice_reviews": (practice_reviews, context), "learning": (learning, context)}
+
+
+@pytest.mark.parametrize("dataset", ["notifications", "rapid_reviews", "practice_reviews", "learning"])
+def test_validate_finds_what_the_straightforward_run_finds(cfg, dataset):
+    frame, context = _batches(cfg)[dataset]
+    failures, failed_rules, counts, plain = _straightforward(frame, dataset, cfg, context)
+    assert failures, "the return should break some rules"
+    for _ in range(2):  # the second call reuses the suite the first one built
+        result = validate(frame, dataset, cfg, context)
+        assert result.failures == failures
+        assert result.failed_rules == failed_rules
+        assert result.rule_counts == counts
+        # GX's own result for each rule (what the Data Docs page shows) is the same too.
+        fast = {er.expectation_config.meta["rule"]: er for er in result.gx_result.results}
+        assert fast.keys() == plain.keys()
+        for rule_id, er in fast.items():
+            assert er.success == plain[rule_id].success, rule_id
+            assert er.result == plain[rule_id].result, rule_id
+            assert er.expectation_config.to_json_dict() == plain[rule_id].expectation_config.to_json_dict(), rule_id
+
+
+def test_a_suite_is_reused_only_for_the_same_rules(cfg):
+    quality._gx_batch_definition()  # a suite is built in GX's context
+    context = RuleContext(as_of=RETURNED, known_ids={"notifications": set()})
+    suite, rules = quality._suite("rapid_reviews", _rules("rapid_reviews", cfg, context))
+    assert quality._suite("rapid_reviews", _rules("rapid_reviews", cfg, context))[0] is suite
+    assert [r.rule_id for r in rules] == [r.rule_id for r in _rules("rapid_reviews", cfg, context)]
+    # Without the context there is no reference rule: a different suite.
+    other, other_rules = quality._suite("rapid_reviews", _rules("rapid_reviews", cfg, None))
+    assert other is not suite and "reference:notification_id" not in {r.rule_id for r in other_rules}
+    # Another list of allowed themes is another rule set.
+    fewer = dataclasses.replace(cfg, themes=dict(list(cfg.themes.items())[:2]))
+    learning = quality._suite("learning", _rules("learning", cfg, None))[0]
+    assert quality._suite("learning", _rules("learning", fewer, None))[0] is not learning
+
+
+def test_gx_methods_are_its_own_again_after_validating(cfg):
+    from great_expectations.core.id_dict import IDDict
+    from great_expectations.expectations.expectation import Expectation
+    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+
+    before = (Expectation.__dict__["configuration"], ExpectationConfiguration.__dict__["to_domain_obj"],
+              IDDict.__dict__["to_id"])
+    frame, context = _batches(cfg)["notifications"]
+    validate(frame, "notifications", cfg, context)
+    with pytest.raises(RuntimeError):
+        with quality._gx_planning_memoised():
+            raise RuntimeError("a failing validation")
+    assert (Expectation.__dict__["configuration"], ExpectationConfiguration.__dict__["to_domain_obj"],
+            IDDict.__dict__["to_id"]) == before
+
+
+def test_gx_ids_are_the_same_with_the_memo(cfg):
+    from great_expectations.core.id_dict import IDDict
+
+    samples = [IDDict({"column": "a", "batch_id": "b", "row_condition": None}),
+               IDDict({"value_set": [1, 2], "result_format": {"result_format": "COMPLETE", "partial": 20}}),
+               IDDict({"value_set": [True], "mostly": 1.0}), IDDict({"x": 1}), IDDict()]
+    plain = [s.to_id() for s in samples]
+    with quality._gx_planning_memoised():
+        assert [s.to_id() for s in samples] == plain
+        assert [s.to_id() for s in samples] == plain  # from the memo
+
+
+def test_plain_keys_tell_apart_what_json_tells_apart():
+    assert len({_plain_key(v) for v in (1, 1.0, True, "1", None)}) == 5
+    assert _plain_key([1, "a"]) != _plain_key((1, "a")) != _plain_key([1, "a", None])
+    assert _plain_key({"a": [1], "b": {"c": None}}) == _plain_key({"a": [1], "b": {"c": None}})
+    assert _plain_key({"a": 1}) != _plain_key({"a": True})
+    # Anything else is not memoised.
+    assert _plain_key({"a": date(2024, 1, 1)}) is None
+    assert _plain_key([pd.Timestamp("2024-01-01")]) is None
+    assert _plain_key({1: "a"}) is None
