@@ -261,41 +261,33 @@ def _quarantine_columns(dataset: str) -> frozenset[str]:
     return frozenset([KEY_COLUMN, ROW_COLUMN, ds.id_column, *business_columns(dataset), *raw])
 
 
-def _json_items(name: str, values: list) -> list[str]:
-    """'"name": value' as json.dumps(..., default=str) writes the pair, per value."""
-    prefix = json.dumps(name) + ": "
-    return [prefix + text for text in _json_values(values)]
-
-
-def _json_values(values: list) -> list[str]:
-    """json.dumps(value, default=str) of each value (each distinct value encoded once; text with
-    the encoder json.dumps itself uses for it)."""
+def _encoded_each(values: list, text: Callable[[str], str], other: Callable[[object], str]) -> list[str]:
+    """text(v) for each str, other(v) for anything else, each distinct other value encoded once."""
     done: dict = {}
     out = []
     for v in values:
         if type(v) is str:
-            out.append(_json_text(v))
+            out.append(text(v))
             continue
         key = (type(v), v)  # True == 1, but they are written differently
         try:
-            text = done[key]
+            encoded = done[key]
         except KeyError:
-            text = done[key] = json.dumps(v, default=str)
+            encoded = done[key] = other(v)
         except TypeError:  # unhashable: encoded every time
-            text = json.dumps(v, default=str)
-        out.append(text)
+            encoded = other(v)
+        out.append(encoded)
     return out
 
 
-def _values_json(columns: dict[str, list]) -> list[str]:
-    """json.dumps(values, sort_keys=True, default=str) of each row given as columns: the exact text
-    _row_hash hashes and record_history.values_json keeps."""
-    items = [_json_items(name, columns[name]) for name in sorted(columns)]
-    return ["{" + ", ".join(row) + "}" for row in zip(*items)]
+def _json_values(values: list) -> list[str]:
+    """json.dumps(value, default=str) of each value (text with the encoder json.dumps itself uses)."""
+    return _encoded_each(values, _json_text, lambda v: json.dumps(v, default=str))
 
 
 def _json_texts(table: pd.DataFrame, dataset: str) -> list[str]:
-    """_values_json(_record_columns(table, dataset)) without a Python value per cell: each
+    """json.dumps(_record_values(row, dataset), sort_keys=True, default=str) of each row (the text
+    _row_hash hashes and record_history.values_json keeps), without a Python value per cell: each
     column's distinct values are encoded once (pd.factorize), each row is one % format."""
     names = sorted(business_columns(dataset))
     layout = "{" + ", ".join(json.dumps(name).replace("%", "%%") + ": %s" for name in names) + "}"
@@ -529,21 +521,7 @@ def _raw_values_columns(picked: dict[str, list], dataset: str, n: int) -> list[s
 
 def _raw_json(values: list) -> list[str]:
     """json.dumps(_value(v), default=str, ensure_ascii=False) of each value, as _raw_values writes it."""
-    done: dict = {}
-    out = []
-    for v in values:
-        if type(v) is str:
-            out.append(_json_text_unicode(v))
-            continue
-        key = (type(v), v)
-        try:
-            text = done[key]
-        except KeyError:
-            text = done[key] = json.dumps(_value(v), default=str, ensure_ascii=False)
-        except TypeError:  # unhashable
-            text = json.dumps(_value(v), default=str, ensure_ascii=False)
-        out.append(text)
-    return out
+    return _encoded_each(values, _json_text_unicode, lambda v: json.dumps(_value(v), default=str, ensure_ascii=False))
 
 
 def _load_valid(conn, b: _Batch, prepared: list[_Prepared], file_ids: list[int], now: datetime):

@@ -47,6 +47,7 @@ import numpy as np
 import pandas as pd
 
 from reviews.config import Config, ConfigError, RuleSet
+from reviews.frame_values import column_values
 from reviews.working_days import (
     CALENDAR_END,
     CALENDAR_START,
@@ -606,17 +607,7 @@ def _frame(parts: list[_Part], partnerships: np.ndarray, rules: list[RuleSet], a
 
 def to_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """compute_timeliness rows as the warehouse takes them: `date`, `int`, `str`, None for blanks."""
-    columns = []
-    for c in frame.columns:
-        s = frame[c]
-        if s.dtype.kind == "M":
-            values = s.to_numpy().astype("datetime64[D]").astype(object)  # NaT -> None
-        elif isinstance(s.dtype, pd.Int64Dtype):
-            values = s.to_numpy(dtype=object, na_value=None)
-        else:
-            values = s.astype(object).to_numpy()
-            values = np.where(pd.isna(values), None, values)
-        columns.append(values.tolist())
+    columns = [column_values(frame[c]) for c in frame.columns]
     names = list(frame.columns)
     return [dict(zip(names, row)) for row in zip(*columns)]
 

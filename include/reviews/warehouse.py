@@ -443,26 +443,17 @@ def insert_frame(conn, table: Table, frame) -> None:
         texts = [_frame_copy_column(frame[name], _is_date(table.c[name])) for name in names]
         _pg_copy(conn, table.name, names, "\n".join(map("\t".join, zip(*texts))) + "\n")
         return
-    insert_rows(conn, table, ColumnRows({name: _frame_values(frame[name]) for name in names}, len(frame)))
+    from reviews.frame_values import column_values
 
-
-def _frame_values(series) -> list:
-    """A DataFrame column as the values an INSERT binds: `date`s for datetimes, ints, None for blanks."""
-    import numpy as np
-    import pandas as pd
-
-    if series.dtype.kind == "M":
-        return series.to_numpy().astype("datetime64[D]").astype(object).tolist()  # NaT -> None
-    if isinstance(series.dtype, pd.Int64Dtype):
-        return series.to_numpy(dtype=object, na_value=None).tolist()
-    values = series.astype(object).to_numpy()
-    return np.where(pd.isna(values), None, values).tolist()
+    insert_rows(conn, table, ColumnRows({name: column_values(frame[name]) for name in names}, len(frame)))
 
 
 def _frame_copy_column(series, is_date: bool) -> list[str]:
-    """A DataFrame column in COPY's text format (as _copy_column writes _frame_values of it)."""
+    """A DataFrame column in COPY's text format (as _copy_column writes column_values of it)."""
     import numpy as np
     import pandas as pd
+
+    from reviews.frame_values import column_values
 
     if series.dtype.kind == "M" and is_date:
         out = np.datetime_as_string(series.to_numpy().astype("datetime64[D]")).astype(object)
@@ -475,7 +466,7 @@ def _frame_copy_column(series, is_date: bool) -> list[str]:
         out = series.to_numpy(dtype="int64", na_value=0).astype(str).astype(object)
         out[series.isna().to_numpy()] = "\\N"
         return out.tolist()
-    return _copy_column(_frame_values(series), is_date)
+    return _copy_column(column_values(series), is_date)
 
 
 def _copy_payload(table: Table, rows: Rows) -> str | None:

@@ -127,7 +127,7 @@ def test_insert_rows_stores_what_an_insert_stores(two_engines):
 
 def test_stored_values_json_and_hash_by_columns_equal_the_row_by_row_ones(cfg):
     from reviews.cleaning import clean_table
-    from reviews.ingest import _record_columns, _record_values, _row_hash, _values_json
+    from reviews.ingest import _json_texts, _record_columns, _record_values, _row_hash
     from reviews.pseudonymise import check_key
     from reviews.readers import EXTRA_COLUMN, ROW_COLUMN
     from reviews.template import DATASETS
@@ -152,7 +152,7 @@ def test_stored_values_json_and_hash_by_columns_equal_the_row_by_row_ones(cfg):
         raw[EXTRA_COLUMN] = 0
         table = clean_table(raw, dataset, cfg.partnership("knowsley"), cfg, key, date(2024, 7, 10))
         by_column = _record_columns(table, dataset)
-        texts = _values_json(by_column)
+        texts = _json_texts(table, dataset)
         for i, row in enumerate(table.to_dict(orient="records")):
             values = _record_values(row, dataset)
             assert {k: v[i] for k, v in by_column.items()} == values
@@ -162,9 +162,9 @@ def test_stored_values_json_and_hash_by_columns_equal_the_row_by_row_ones(cfg):
 
 def test_json_and_raw_texts_by_columns_equal_the_row_by_row_ones(cfg):
     """_json_texts (factorized columns, text columns as object or string dtype) and
-    _raw_values_columns give what _values_json and _raw_values give."""
+    _raw_values_columns give what json.dumps of _record_values and _raw_values give, row by row."""
     from reviews.cleaning import clean_table
-    from reviews.ingest import _json_texts, _quarantine_columns, _raw_values, _raw_values_columns, _record_columns, _values_json
+    from reviews.ingest import _json_texts, _quarantine_columns, _raw_values, _raw_values_columns, _record_values
     from reviews.pseudonymise import check_key
     from reviews.readers import EXTRA_COLUMN, ROW_COLUMN
     from reviews.template import DATASETS
@@ -183,7 +183,8 @@ def test_json_and_raw_texts_by_columns_equal_the_row_by_row_ones(cfg):
         raw[EXTRA_COLUMN] = 0
         table = clean_table(raw, dataset, cfg.partnership("knowsley"), cfg, key, date(2024, 7, 10))
         for variant in (table, table.astype({c: "string" for c in table.columns if table[c].dtype == object})):
-            assert _json_texts(variant, dataset) == _values_json(_record_columns(variant, dataset))
+            assert _json_texts(variant, dataset) == [json.dumps(_record_values(r, dataset), default=str, sort_keys=True)
+                                                     for r in variant.to_dict(orient="records")]
         records = table.to_dict(orient="records")
         picked = {c: table[c].tolist() for c in table.columns if c in _quarantine_columns(dataset)}
         assert _raw_values_columns(picked, dataset, len(table)) == [_raw_values(r, dataset) for r in records]

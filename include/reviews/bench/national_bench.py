@@ -251,11 +251,6 @@ def _ingest_task(url: str, n: int, code: str, inbox: str, data: str, as_of: date
             "parts": dict(seconds), "validated_rows": rows.get("validate with GX", 0)}
 
 
-def _warm_worker(url: str, n: int) -> int:
-    _worker_state(url, n)
-    return os.getpid()
-
-
 def run_partnership_returns(url: str, n: int, inbox: Path, data: Path, as_of: date, workers: int = WORKERS) -> dict:
     """Every partnership through the ingest task body, `workers` at a time; wall time and peaks."""
     from reviews.warehouse import ensure_schema, make_engine
@@ -600,29 +595,20 @@ def postgres_available() -> str | None:
 # --------------------------------------------------------------------------- DAG files
 
 
-_DAGBAG_CODE = """
-import json, sys, time
-start = time.perf_counter()
-from airflow.dag_processing.dagbag import DagBag
-imported = time.perf_counter()
-bag = DagBag(dag_folder=sys.argv[1])
-done = time.perf_counter()
-print(json.dumps({"import": imported - start, "load": done - imported, "errors": len(bag.import_errors),
-                  "files": {s.file: s.duration.total_seconds() for s in bag.dagbag_stats}}))
-"""
+PARSE_SCRIPT = PROJECT / "scripts" / "dag_parse_times.py"  # imports Airflow: kept out of include/
 
 
 def dag_parse_times() -> dict:
     """Airflow's own per-file parse time (DagBag, as the dag processor measures it), and the wall
-    time of `python dags/x.py` beside that of a bare `python -c "import airflow.sdk"`."""
+    time of `python dags/x.py` beside that of a process that only loads airflow.sdk (scripts/dag_parse_times.py)."""
     env = dict(os.environ)
     home = tempfile.mkdtemp(prefix="reviews-bench-airflow-")
     env.update(AIRFLOW_HOME=home, AIRFLOW__CORE__DAGS_FOLDER=str(PROJECT / "dags"),
                AIRFLOW__CORE__PLUGINS_FOLDER=str(PROJECT / "plugins"), AIRFLOW__CORE__LOAD_EXAMPLES="False",
                GX_ANALYTICS_ENABLED="false")
     try:
-        out = subprocess.run([sys.executable, "-c", _DAGBAG_CODE, str(PROJECT / "dags")], env=env, capture_output=True,
-                             text=True, timeout=300)
+        out = subprocess.run([sys.executable, str(PARSE_SCRIPT), "dagbag", str(PROJECT / "dags")], env=env,
+                             capture_output=True, text=True, timeout=300)
         bag = json.loads(out.stdout.strip().splitlines()[-1]) if out.returncode == 0 else {"files": {}, "errors": -1}
 
         def wall(args: list[str]) -> float:
@@ -630,28 +616,18 @@ def dag_parse_times() -> dict:
             subprocess.run([sys.executable, *args], env=env, capture_output=True, timeout=300, check=False)
             return time.perf_counter() - start
 
-        bare = min(wall(["-c", "import airflow.sdk"]) for _ in range(2))
+        bare = min(wall([str(PARSE_SCRIPT), "import", "airflow.sdk"]) for _ in range(2))
         files = sorted((PROJECT / "dags").glob("*.py"))
         scripts = {p.name: min(wall([str(p)]) for _ in range(2)) for p in files}
         own = {}
         for p in files:
-            out = subprocess.run([sys.executable, "-c", _OWN_TIME_CODE, str(p)], env=env, capture_output=True,
+            out = subprocess.run([sys.executable, str(PARSE_SCRIPT), "own", str(p)], env=env, capture_output=True,
                                  text=True, timeout=300)
             own[p.name] = float(out.stdout.strip().splitlines()[-1]) if out.returncode == 0 else float("inf")
     finally:
         shutil.rmtree(home, ignore_errors=True)
     return {"dagbag": bag, "bare": bare, "scripts": scripts, "own": own}
 
-
-# `python dags/x.py` less the interpreter and Airflow's own import: the file run as a script
-# (runpy, as `python dags/x.py` runs it) once `airflow.sdk` is imported.
-_OWN_TIME_CODE = """
-import runpy, sys, time
-import airflow.sdk
-start = time.perf_counter()
-runpy.run_path(sys.argv[1], run_name="__main__")
-print(time.perf_counter() - start)
-"""
 
 
 # --------------------------------------------------------------------------- printing
@@ -685,8 +661,8 @@ def _print_cycle(label: str, cycle: dict, rerun: dict | None) -> None:
     again = f"{sum(rerun[n]['seconds'] for n in STAGES):12.1f}" if rerun else f"{'-':>12}"
     say(f"    {'whole run':<30} {total:8.1f} {sum(cycle[n]['cpu'] for n in STAGES):7.1f}  {'':<16} {pr['rows']:>11,} "
         f"{_rate(pr['rows'], total):>11} {again}")
-    say(f"    (cpu s: CPU time of the stage's own processes, both ingest workers summed; the database server's is "
-        f"not in it. rows: rows read; cases judged; bulletins built)")
+    say("    (cpu s: CPU time of the stage's own processes, both ingest workers summed; the database server's is "
+        "not in it. rows: rows read; cases judged; bulletins built)")
     say(f"    partnership_returns: {pr['files_new']:,} files, {pr['rows']:,} rows read, {pr['rows_loaded']:,} loaded, "
         f"{pr['rows_quarantined']:,} quarantined, {pr['reports']:,} quality reports; slowest partnership "
         f"{pr['slowest']:.1f} s")
@@ -854,7 +830,7 @@ def run(options: argparse.Namespace) -> list[Target]:
             files = parse["dagbag"]["files"]
             say("  DAG files: parse time in Airflow's DagBag (first file pays the shared imports); `python dags/x.py`: "
                 "the file's own time (run as a script once airflow.sdk is imported) and the whole command's wall "
-                f"time (a bare `python -c 'import airflow.sdk'` takes {parse['bare']:.2f} s of it):")
+                f"time (a process that only loads airflow.sdk takes {parse['bare']:.2f} s of it):")
             for name, wall in parse["scripts"].items():
                 say(f"    {name:<32} DagBag {files.get(name, float('nan')):6.3f} s   python: own {parse['own'][name]:6.3f} s,"
                     f" whole command {wall:5.2f} s")
