@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, and_, insert, select
+from sqlalchemy import Engine, and_, select
 
 from reviews import warehouse as wh
 from reviews.audit import audit_now
@@ -374,14 +374,38 @@ class _Batch:
     bad: np.ndarray  # per row: quarantined
 
 
-def _batches(prepared: list[_Prepared], failures: dict[str, dict[int, list[str]]]) -> list[_Batch]:
+def _keyed_batch(prepared: list[_Prepared], dataset: str, first_key: int) -> pd.DataFrame | None:
+    """One dataset's rows of every file in file order, each with its row key (KEY_COLUMN, numbered
+    from `first_key`) and its file's position (FILE_COLUMN): what validation and the load read.
+
+    One concat, then the two columns set once over it: the frame that concatenating a copy of
+    each file's table with its own two columns gives, without a copy and two column sets per file.
+    Tables whose columns differ are keyed one by one first, as concat orders differing columns
+    by where they first appear (so the two columns stay where they were)."""
+    owners = [(i, prep.tables[dataset]) for i, prep in enumerate(prepared) if dataset in prep.tables]
+    if not owners:
+        return None
+    tables = [t for _i, t in owners]
+    sizes = [len(t) for t in tables]
+    starts = np.cumsum([first_key, *sizes]).tolist()
+    if any(not t.columns.equals(tables[0].columns) for t in tables[1:]):
+        return pd.concat([t.assign(**{KEY_COLUMN: range(a, a + len(t)), FILE_COLUMN: i})
+                          for (i, t), a in zip(owners, starts)], ignore_index=True)
+    batch = pd.concat(tables, ignore_index=True)
+    batch[KEY_COLUMN] = np.arange(first_key, starts[-1], dtype=np.int64)
+    batch[FILE_COLUMN] = np.repeat(np.array([i for i, _t in owners], dtype=np.int64), sizes)
+    return batch
+
+
+def _batches(frames: dict[str, pd.DataFrame], failures: dict[str, dict[int, list[str]]]) -> list[_Batch]:
+    """The load's view of each dataset's validated frame (see _keyed_batch): its rows' files, and
+    which rows are quarantined."""
     out = []
     for dataset in DATASET_ORDER:
-        owners = [(i, prep.tables[dataset]) for i, prep in enumerate(prepared) if dataset in prep.tables]
-        if not owners:
+        frame = frames.get(dataset)
+        if frame is None:
             continue
-        frame = pd.concat([t for _i, t in owners], ignore_index=True) if len(owners) > 1 else owners[0][1]
-        files = np.repeat([i for i, _t in owners], [len(t) for _i, t in owners])
+        files = frame[FILE_COLUMN].to_numpy(dtype=np.int64)
         bad_keys = [k for k, checks in failures.get(dataset, {}).items() if checks]
         bad = frame[KEY_COLUMN].isin(bad_keys).to_numpy(dtype=bool) if bad_keys else np.zeros(len(frame), dtype=bool)
         out.append(_Batch(dataset, frame, files, bad))
@@ -394,21 +418,23 @@ def _load_files(
     failures: dict[str, dict[int, list[str]]],
     failed_rules: dict[str, dict[int, list[str]]],
     now: datetime,
+    frames: dict[str, pd.DataFrame],
 ) -> list[FileOutcome]:
     """Load every new file of the run in one transaction: the tables end exactly as loading them
     one by one in order leaves them (the same ids too), with one statement per
     table for the run instead of several per file.
 
     Each case table gets, per record, the row of the newest return (the last file of that date),
-    upserted once; the file records are inserted one by one in order (their ids); history and
+    upserted once; the file records are inserted in one statement, in order (their ids); history and
     quarantine rows go in one insert each, in the order the files would have put them. Which
     quarantined rows each file corrects is worked out here, in file order (_resolve_quarantine's
     rule): this run's own rows are inserted already resolved, earlier runs' rows are updated.
+    `frames`: each dataset's rows of every file, as validated (_keyed_batch).
     """
     if not prepared:
         return []
     code = prepared[0].incoming.partnership_code
-    batches = _batches(prepared, failures)
+    batches = _batches(frames, failures)
     outcomes = [FileOutcome(prep.incoming.safe_name, "failed", error=prep.error) for prep in prepared]
     for b in batches:
         read = np.bincount(b.files, minlength=len(prepared))
@@ -424,9 +450,9 @@ def _load_files(
             outcome.error = None
     with engine.begin() as conn:
         pending = _pending_quarantine(conn, code)
-        for prep, outcome in zip(prepared, outcomes):
-            outcome.file_id = _insert_file_record(conn, prep, outcome, now)
-        file_ids = [o.file_id for o in outcomes]
+        file_ids = _insert_file_records(conn, prepared, outcomes, now)
+        for outcome, file_id in zip(outcomes, file_ids):
+            outcome.file_id = file_id
         quarantined: list[tuple] = []  # (file position, dataset rank, row, quarantine row)
         history: list[tuple] = []  # (file position, dataset rank, start, end, dataset, its columns)
         earlier: dict[int, list] = {}  # file_id -> quarantine_ids of earlier runs it resolves
@@ -454,27 +480,38 @@ def _load_files(
     return outcomes
 
 
-def _insert_file_record(conn, prep: _Prepared, outcome: FileOutcome, now: datetime) -> int:
-    """The file's return_files row (with its final counts and status); its file_id."""
-    inc = prep.incoming
-    file_row = {
-        "partnership_code": inc.partnership_code,
-        "file_name": inc.safe_name,
-        "sha256": inc.sha256,
-        "size_bytes": inc.size_bytes,
-        "return_date": inc.return_date,
+def _insert_file_records(conn, prepared: list[_Prepared], outcomes: list[FileOutcome], now: datetime) -> list[int]:
+    """The files' return_files rows (with their final counts and status); their file_ids. The
+    files are one partnership's (as everything _load_files does assumes).
+
+    One insert for all, in file order (COPY on PostgreSQL, where the serial column numbers rows
+    in the order they come; executemany on SQLite): the ids inserting them one by one gives. The
+    ids are then read back by checksum (unique per partnership), not one round trip per file."""
+    incs = [prep.incoming for prep in prepared]
+    wh.insert_rows(conn, wh.return_files, wh.ColumnRows({
+        "partnership_code": incs[0].partnership_code,
+        "file_name": [inc.safe_name for inc in incs],
+        "sha256": [inc.sha256 for inc in incs],
+        "size_bytes": [inc.size_bytes for inc in incs],
+        "return_date": [inc.return_date for inc in incs],
         "received_at": now,
-        "raw_path": str(prep.raw_path),
-        "datasets": ",".join(d for d in DATASET_ORDER if d in prep.tables) or None,
-        "dropped_columns": ", ".join(sorted(prep.dropped)) or None,
-        "notes": "\n".join(prep.notes) or None,
-        "rows_read": outcome.rows_read,
-        "rows_loaded": outcome.rows_loaded,
-        "rows_quarantined": outcome.rows_quarantined,
-        "status": outcome.status,
-        "error": outcome.error,
-    }
-    return conn.execute(insert(wh.return_files).returning(wh.return_files.c.file_id), file_row).scalar_one()
+        "raw_path": [str(prep.raw_path) for prep in prepared],
+        "datasets": [",".join(d for d in DATASET_ORDER if d in prep.tables) or None for prep in prepared],
+        "dropped_columns": [", ".join(sorted(prep.dropped)) or None for prep in prepared],
+        "notes": ["\n".join(prep.notes) or None for prep in prepared],
+        "rows_read": [o.rows_read for o in outcomes],
+        "rows_loaded": [o.rows_loaded for o in outcomes],
+        "rows_quarantined": [o.rows_quarantined for o in outcomes],
+        "status": [o.status for o in outcomes],
+        "error": [o.error for o in outcomes],
+    }, len(prepared)))
+    rf = wh.return_files.c
+    shas = [inc.sha256 for inc in incs]
+    ids: dict[str, int] = {}
+    for i in range(0, len(shas), 500):
+        ids.update(conn.execute(select(rf.sha256, rf.file_id).where(
+            rf.partnership_code == incs[0].partnership_code, rf.sha256.in_(shas[i : i + 500]))).all())
+    return [ids[sha] for sha in shas]
 
 
 def _quarantine_rows(b: _Batch, prepared: list[_Prepared], file_ids: list[int],
@@ -677,21 +714,13 @@ def ingest_partnership(
     known_ids, dates = _known_records(engine, partnership_code)
     stamp = clock()
     next_key = 0
+    frames: dict[str, pd.DataFrame] = {}  # dataset -> its rows of every file, as validated
     for dataset in DATASET_ORDER:
-        frames = []
-        for i, prep in enumerate(prepared):
-            table = prep.tables.get(dataset)
-            if table is None:
-                continue
-            table = table.copy()
-            table[KEY_COLUMN] = range(next_key, next_key + len(table))
-            table[FILE_COLUMN] = i
-            next_key += len(table)
-            prep.tables[dataset] = table
-            frames.append(table)
-        if not frames:
+        batch = _keyed_batch(prepared, dataset, next_key)
+        if batch is None:
             continue
-        batch = pd.concat(frames, ignore_index=True)
+        next_key += len(batch)
+        frames[dataset] = batch
         context = RuleContext(as_of=as_of, known_ids=known_ids, dates=dates)
         result = validate(batch, dataset, cfg, context)
         failures[dataset] = result.failures
@@ -706,7 +735,7 @@ def ingest_partnership(
                 summary.data_docs.append(str(page))
 
     now = clock()
-    for outcome in _load_files(engine, prepared, failures, failed_rules, now):
+    for outcome in _load_files(engine, prepared, failures, failed_rules, now, frames):
         summary.files.append(outcome)
         summary.rows_read += outcome.rows_read
         summary.rows_loaded += outcome.rows_loaded
@@ -765,9 +794,18 @@ def _remember_valid(batch: pd.DataFrame, dataset: str, bad: dict[int, list[str]]
         return
     id_col = DATASETS[dataset].id_column
     valid = batch[~batch[KEY_COLUMN].isin(list(bad))]
+    valid = valid[valid[id_col].notna().to_numpy()]  # a row without its id is known to nobody
+    ids = valid[id_col].tolist()
     if dataset in known:
-        known[dataset].update(v for v in valid[id_col] if _value(v) is not None)
-    for col, lookup in dates.get(dataset, {}).items():
-        for rid, ret, value in zip(valid[id_col], valid[RETURN_DATE_COLUMN], valid[col + DT_SUFFIX]):
-            if _value(rid) is not None:
-                lookup.offer(rid, ret.date(), None if pd.isna(value) else value.date())
+        known[dataset].update(ids)
+    looked_up = dates.get(dataset, {})
+    if not looked_up:
+        return
+    returned = valid[RETURN_DATE_COLUMN].dt.date.tolist()  # dates a column at a time, not a Timestamp per cell
+    for col, lookup in looked_up.items():
+        series = valid[col + DT_SUFFIX]
+        values = series.dt.date.tolist()
+        if series.hasnans:
+            values = [None if blank else v for v, blank in zip(values, series.isna().tolist())]
+        for rid, ret, value in zip(ids, returned, values):
+            lookup.offer(rid, ret, value)

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 
 from reviews.config import Config, Partnership
-from reviews.readers import EXTRA_COLUMN, ROW_COLUMN, word
-from reviews.template import DATASETS
+from reviews.readers import EXTRA_COLUMN, ROW_COLUMN, column_index, word
+from reviews.template import DATASETS, Column
 
 _PLAIN = {str, type(None)}  # the cell types that are mapped once per distinct value
 
@@ -66,7 +66,7 @@ def _all_present(frame: pd.DataFrame, chosen: dict[str, str], template: list[str
     if not all(dtypes[i] == object for i in at):
         return None
     cells = frame.to_numpy(dtype=object)[:, at]
-    out = pd.DataFrame(cells, index=frame.index, columns=[*template, EXTRA_COLUMN], dtype=object)
+    out = pd.DataFrame(cells, index=frame.index, columns=column_index((*template, EXTRA_COLUMN)), dtype=object)
     out.insert(len(template), ROW_COLUMN, frame[ROW_COLUMN].to_numpy())
     return out
 
@@ -78,14 +78,18 @@ def normalise_codes(frame: pd.DataFrame, dataset: str, cfg: Config) -> pd.DataFr
     for col in DATASETS[dataset].columns:
         if col.kind != "code":
             continue
-        if col.name == "theme":
-            lookup = themes
-        else:
-            lookup = {word(c): c for c in col.codes}
-            lookup.update(cfg.code_synonyms.get(col.name, {}))
         values = out[col.name].astype(object)
-        out[col.name] = map_distinct(values, _folder(lookup))
+        out[col.name] = map_distinct(values, code_folder(col, cfg, themes))
     return out
+
+
+def code_folder(col: Column, cfg: Config, themes: dict[str, str]):
+    """The function normalise_codes maps a code column's cells with (`themes`: cfg.theme_lookup())."""
+    if col.name == "theme":
+        return _folder(themes)
+    lookup = {word(c): c for c in col.codes}
+    lookup.update(cfg.code_synonyms.get(col.name, {}))
+    return _folder(lookup)
 
 
 def distinct_codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:

@@ -324,6 +324,11 @@ class ValidationResult:
 
 def validate(frame: pd.DataFrame, dataset: str, cfg: Config, context: RuleContext | None = None) -> ValidationResult:
     """Run the dataset's suite over `frame` (which has KEY_COLUMN and FILE_COLUMN) in one pass."""
+    with _gc_paused():
+        return _validate(frame, dataset, cfg, context)
+
+
+def _validate(frame: pd.DataFrame, dataset: str, cfg: Config, context: RuleContext | None) -> ValidationResult:
     from great_expectations.validator.v1_validator import Validator as V1Validator
 
     _ctx, batch_definition = _gx_batch_definition()
@@ -341,7 +346,7 @@ def validate(frame: pd.DataFrame, dataset: str, cfg: Config, context: RuleContex
     # it loads (copies and fingerprints) the frame once; get_batch() then Batch.validate() loaded it twice.
     validator = V1Validator(batch_definition=batch_definition, batch_parameters={"dataframe": checked},
                             result_format={"result_format": "COMPLETE", "return_unexpected_index_query": False})
-    with _gx_planning_memoised():
+    with _gx_planning_memoised(), _gx_domains_memoised():
         result = validator.validate_expectation_suite(suite)
     failed: list[tuple[Rule, list[int]]] = []
     for er in result.results:
@@ -352,17 +357,7 @@ def validate(frame: pd.DataFrame, dataset: str, cfg: Config, context: RuleContex
                        for item in (er.result.get("unexpected_index_list") or [])})
         counts[rule.rule_id] = len(keys)
         failed.append((rule, keys))
-    # Each failing row as a dict, made once (not once per rule it broke) and only for failing rows.
-    failing = sorted({k for _, keys in failed for k in keys})
-    rows: dict[int, dict] = {}
-    if failing:
-        # The parsed dates (`__dt`) are left out: a sentence quotes what the return said (the raw
-        # text), and turning every parsed date of every failing row into a Timestamp took longer
-        # than the rest of the row.
-        mask = frame[KEY_COLUMN].isin(failing).to_numpy()
-        said = [c for c in frame.columns if c not in derived.columns and not c.endswith(DT_SUFFIX)]
-        picked = pd.concat([frame.loc[mask, said].reset_index(drop=True), derived[mask].reset_index(drop=True)], axis=1)
-        rows = dict(zip((int(k) for k in picked[KEY_COLUMN].tolist()), picked.to_dict(orient="records")))
+    rows = _failing_rows(frame, derived, sorted({k for _, keys in failed for k in keys}))
     for rule, keys in failed:
         for k in keys:
             failures[k].append(rule.describe(rows[k]))
@@ -373,6 +368,43 @@ def validate(frame: pd.DataFrame, dataset: str, cfg: Config, context: RuleContex
         pairs = sorted(zip(failed_rules[k], failures[k]), key=lambda p: rank[p[0]])
         failed_rules[k], failures[k] = [p[0] for p in pairs], [p[1] for p in pairs]
     return ValidationResult(dict(failures), dict(failed_rules), counts, titles, suite.name, result)
+
+
+def _failing_rows(frame: pd.DataFrame, derived: pd.DataFrame, failing: list[int]) -> dict[int, dict]:
+    """Each failing row as a dict by its key, made once (not once per rule it broke) and only for
+    failing rows.
+
+    The parsed dates (`__dt`) are left out: a sentence quotes what the return said (the raw
+    text), and turning every parsed date of every failing row into a Timestamp took longer than
+    the rest of the row.
+    """
+    if not failing:
+        return {}
+    mask = frame[KEY_COLUMN].isin(failing).to_numpy()
+    said = [c for c in frame.columns if c not in derived.columns and not c.endswith(DT_SUFFIX)]
+    picked = pd.concat([frame.loc[mask, said].reset_index(drop=True), derived[mask].reset_index(drop=True)], axis=1)
+    return dict(zip((int(k) for k in picked[KEY_COLUMN].tolist()), _records(picked)))
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    """`frame.to_dict(orient="records")`, the same values, made column by column.
+
+    to_dict walks the frame row by row and boxes each cell of an object or extension column on
+    its own; here each column becomes a list in one step (`tolist`, which gives numpy columns'
+    cells as the Python values to_dict gives) and only those columns' cells go through pandas'
+    `maybe_box_native`, as in to_dict (a nullable integer's NA becomes None, a numpy scalar a
+    Python one).
+    """
+    from pandas.api.extensions import ExtensionDtype
+    from pandas.core.dtypes.cast import maybe_box_native
+
+    columns = frame.columns.tolist()
+    values = []
+    for i, dtype in enumerate(frame.dtypes.tolist()):
+        cells = frame.iloc[:, i].tolist()
+        boxed = dtype == object or isinstance(dtype, ExtensionDtype)
+        values.append(list(map(maybe_box_native, cells)) if boxed else cells)
+    return [dict(zip(columns, row)) for row in zip(*values)]
 
 
 def _checked_frame(frame: pd.DataFrame, derived: pd.DataFrame, rules: list[Rule]) -> pd.DataFrame:
@@ -391,6 +423,154 @@ def _checked_frame(frame: pd.DataFrame, derived: pd.DataFrame, rules: list[Rule]
     own = frame[[c for c in names if c in frame.columns and c not in derived.columns]]
     return pd.concat([own.set_axis(keys, axis=0), derived[[c for c in names if c in derived.columns]].set_axis(keys, axis=0)],
                      axis=1)
+
+
+_GC_LOCK = threading.Lock()
+_gc_pausers = 0  # blocks open now
+_gc_was_enabled = True  # whether the collector was on when the first of them opened
+
+
+@contextmanager
+def _gc_paused():
+    """Python's cyclic garbage collector off while validate runs, back on (if it was) afterwards.
+
+    GX makes hundreds of thousands of short-lived objects per suite (metric configurations,
+    ids, dicts), which sets off many collections, some walking every object the process holds
+    (a full one took 0.2 s in a process holding a few batches): about a sixth of validate's
+    time. What GX makes is freed by reference counting as usual (a validation left no cycles
+    behind when checked); any would wait for the next collection after the block. Nested and
+    concurrent blocks count themselves: the last one out turns the collector back on.
+    """
+    import gc
+
+    global _gc_pausers, _gc_was_enabled
+    with _GC_LOCK:
+        if _gc_pausers == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_pausers += 1
+    try:
+        yield
+    finally:
+        with _GC_LOCK:
+            _gc_pausers -= 1
+            if _gc_pausers == 0 and _gc_was_enabled:
+                gc.enable()
+
+
+_DOMAIN_LOCK = threading.Lock()
+# What GX's pandas `get_domain_records` does with a domain's blank rows: (domain, ignore_row_if)
+# -> how `DataFrame.dropna` drops them, or None to keep them.
+_BLANK_ROWS = {("column_pair", "both_values_are_missing"): "all", ("column_pair", "either_value_is_missing"): "any",
+               ("column_pair", "neither"): None, ("column_list", "all_values_are_missing"): "all",
+               ("column_list", "any_value_is_missing"): "any", ("column_list", "never"): None}
+
+
+def _domain_columns(domain_kwargs: Mapping) -> tuple[str, ...]:
+    """The columns a metric domain names (none for a table domain)."""
+    named = [domain_kwargs.get(k) for k in ("column", "column_A", "column_B")] + list(domain_kwargs.get("column_list") or [])
+    return tuple(dict.fromkeys(c for c in named if isinstance(c, str)))
+
+
+def _domain_key(domain_kwargs: Mapping) -> tuple | None:
+    """A key for domain kwargs by their contents, whatever their order (GX builds them in more
+    than one order), or None when they hold anything but plain values."""
+    if not all(type(name) is str for name in domain_kwargs):
+        return None
+    return _plain_key(dict(sorted(domain_kwargs.items())))
+
+
+def _blank_rows(domain_kwargs: Mapping) -> tuple[bool, str | None]:
+    """Whether GX's `get_domain_records` (1.24.1) would do no more with these kwargs than apply
+    their row condition and then drop blank rows, and if so how it drops them (None: it keeps
+    them all). As it reads them: a column first, then a pair with ignore_row_if, then a column
+    list with ignore_row_if; an ignore_row_if it does not know is GX's to reject."""
+    if "column" in domain_kwargs:
+        return True, None
+    if "column_A" in domain_kwargs and "column_B" in domain_kwargs and "ignore_row_if" in domain_kwargs:
+        found = ("column_pair", domain_kwargs["ignore_row_if"])
+    elif "column_list" in domain_kwargs and "ignore_row_if" in domain_kwargs:
+        found = ("column_list", domain_kwargs["ignore_row_if"])
+    else:
+        return True, None
+    return (True, _BLANK_ROWS[found]) if found in _BLANK_ROWS else (False, None)
+
+
+@contextmanager
+def _gx_domains_memoised():
+    """Within the block, GX gets each metric domain's rows once, narrowed to the domain's columns.
+
+    Checked against great-expectations 1.24.1. Each metric of each expectation asks the pandas
+    engine's `get_domain_records` for its domain's rows: GX runs a row condition's
+    `DataFrame.query` again, and drops a column pair's blank rows (a copy of the whole frame)
+    again, for each of an expectation's four or so metrics; each metric then filters that whole
+    frame, every column, though it reads only the domain's columns and the index.
+    Here GX selects the rows of a row condition once per block (its own `get_domain_records`,
+    given the kwargs without the domain's columns); a domain's rows are those, cut to the
+    columns the domain names (`column`, `column_A`/`column_B`, `column_list`), less the blank
+    rows GX would drop (`_blank_rows`: the same `dropna` on those columns, which keeps the same
+    rows whether the other columns are there or not); a table domain (no column named) gets
+    them whole. Each is kept while the block runs. A column metric that asks again with the
+    compute kwargs `get_compute_domain` split its column off from (the very dict GX handed
+    back: known by identity) gets that column too.
+    Cutting columns is right for what validate asks of GX: an unnamed index, no
+    `unexpected_index_column_names` and no unexpected rows (which would read other columns).
+    GX's metric functions select from the frame they are given and never change it, so one
+    frame serves several metrics. Only the thread that opened the block uses the memo; one
+    thread at a time opens it. GX's methods are put back, and the memo dropped, when it ends.
+    """
+    from great_expectations.execution_engine.pandas_execution_engine import PandasExecutionEngine
+
+    gx_records = PandasExecutionEngine.__dict__["get_domain_records"]
+    gx_compute_domain = PandasExecutionEngine.__dict__["get_compute_domain"]
+    owner = threading.get_ident()
+    memo: dict[tuple, tuple] = {}
+    split_off: dict[int, tuple[dict, tuple[str, ...]]] = {}
+
+    def kept(engine, key, make):
+        found = memo.get((id(engine), key))
+        if found is None:
+            found = memo[(id(engine), key)] = (engine, make())  # the engine kept: its id is not reused
+        return found[1]
+
+    def domain_rows(engine, domain_kwargs, columns):
+        known, how = _blank_rows(domain_kwargs)
+        if not known:
+            return gx_records(engine, domain_kwargs)
+        conditioned = {k: v for k, v in domain_kwargs.items()
+                       if k not in ("column", "column_A", "column_B", "column_list", "ignore_row_if")}
+        data = kept(engine, _domain_key(conditioned), lambda: gx_records(engine, conditioned))
+        if not columns or not all(c in data.columns for c in columns):
+            return gx_records(engine, domain_kwargs)  # GX's own rows, or its own error
+        data = data[list(columns)]
+        return data if how is None else data.dropna(axis=0, how=how, subset=list(columns))
+
+    def get_domain_records(self, domain_kwargs):
+        key = _domain_key(domain_kwargs) if threading.get_ident() == owner else None
+        if key is None:
+            return gx_records(self, domain_kwargs)
+        columns = _domain_columns(domain_kwargs)
+        if not columns:
+            split = split_off.get(id(domain_kwargs))
+            columns = split[1] if split is not None and split[0] is domain_kwargs else ()
+        if not columns:
+            return kept(self, key, lambda: gx_records(self, domain_kwargs))
+        return kept(self, (key, columns), lambda: domain_rows(self, domain_kwargs, columns))
+
+    def get_compute_domain(self, domain_kwargs, domain_type, accessor_keys=None):
+        data, compute, accessor = gx_compute_domain(self, domain_kwargs, domain_type, accessor_keys)
+        if threading.get_ident() == owner and _domain_columns(accessor):
+            split_off[id(compute)] = (compute, _domain_columns(accessor))
+        return data, compute, accessor
+
+    with _DOMAIN_LOCK:
+        PandasExecutionEngine.get_domain_records = get_domain_records
+        PandasExecutionEngine.get_compute_domain = get_compute_domain
+        try:
+            yield
+        finally:
+            PandasExecutionEngine.get_domain_records = gx_records
+            PandasExecutionEngine.get_compute_domain = gx_compute_domain
 
 
 _MEMO_LOCK = threading.Lock()
@@ -532,6 +712,22 @@ def _escaped(value):
     return value
 
 
+def _escaped_result(gx_result):
+    """The GX result as the page shows it: the values GX found HTML-escaped.
+
+    GX puts them into the page without escaping them: a cell holding <script> would run when
+    the page is opened. Only what is escaped is new (each expectation result's `result` dict,
+    where the found values are); the rest, such as the expectation configurations and the run's
+    details, is shared with `gx_result` (which the renderer only reads), and `gx_result` is left
+    as it was: no deep copy of thousands of found values and row indices per page.
+    """
+    shown = copy.copy(gx_result)
+    shown.results = [copy.copy(er) for er in gx_result.results]
+    for er in shown.results:
+        er.result = _escaped(er.result)
+    return shown
+
+
 @lru_cache(maxsize=1)
 def _data_docs_renderer():
     """GX's page renderer and view, made once per process: the view's Jinja environment compiles
@@ -551,12 +747,7 @@ def write_data_docs(result: ValidationResult, path: Path) -> Path | None:
     if result.gx_result is None:
         return None
     renderer, view = _data_docs_renderer()
-    # GX puts the values it found into the page without escaping them: a cell holding
-    # <script> would run when the page is opened. Escape them on a copy of the result first.
-    gx_result = copy.deepcopy(result.gx_result)
-    for er in gx_result.results:
-        er.result = _escaped(er.result)
-    html = view.render(renderer.render(gx_result))
+    html = view.render(renderer.render(_escaped_result(result.gx_result)))
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(html, encoding="utf-8")
     return path

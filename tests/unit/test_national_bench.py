@@ -7,6 +7,7 @@ naive baseline and the pipeline build identical warehouses.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -36,3 +37,42 @@ def test_the_national_benchmark_runs_small_on_both_databases(capsys, tmp_path):
           "--national-skip", "sqlite", "--national-skip", "baseline", "--national-skip", "rerun",
           "--national-data", str(tmp_path / "returns")])
     assert "reused from" in capsys.readouterr().out
+
+
+def test_the_benchmark_measures_postgresql_with_production_settings(tmp_path, monkeypatch):
+    """The national benchmark's PostgreSQL runs with the warehouse-db settings of docker-compose.yml
+    (read from that file), in a private server that is gone afterwards; the shared server is not touched."""
+    import sqlalchemy as sa
+
+    from reviews.bench.postgres_server import benchmark_server, compose_settings
+
+    root = Path(__file__).resolve().parents[2]
+    settings = compose_settings(root / "docker-compose.yml")
+    assert settings["max_wal_size"] == "8GB" and settings["shared_buffers"] == "2GB"
+    monkeypatch.delenv("REVIEWS_BENCH_POSTGRES", raising=False)
+    with benchmark_server(root / "docker-compose.yml") as server:
+        assert ":5432/" not in server.admin_url, server.described
+        engine = sa.create_engine(server.admin_url)
+        with engine.connect() as conn:
+            shown = {name: conn.execute(sa.text(f"show {name}")).scalar() for name in settings}
+        engine.dispose()
+        assert shown == settings and "private PostgreSQL" in server.described
+    with pytest.raises(sa.exc.OperationalError):
+        sa.create_engine(server.admin_url, connect_args={"connect_timeout": 2}).connect()
+    # A server named by the environment is used as it is: nothing is started.
+    monkeypatch.setenv("REVIEWS_BENCH_POSTGRES", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+    with benchmark_server(root / "docker-compose.yml") as named:
+        assert named.admin_url.endswith(":5432/postgres") and named.settings == {}
+
+
+def test_compose_settings_reads_only_name_value_pairs(tmp_path):
+    from reviews.bench.postgres_server import compose_settings
+
+    compose = tmp_path / "compose.yml"
+    compose.write_text('services:\n  warehouse-db:\n    command: ["postgres", "-c", "work_mem = 64MB", "-p", "5433"]\n')
+    assert compose_settings(compose) == {"work_mem": "64MB"}
+    compose.write_text('services:\n  warehouse-db:\n    command: ["postgres", "-c", "work_mem"]\n')
+    with pytest.raises(ValueError, match="not name=value"):
+        compose_settings(compose)
+    compose.write_text("services:\n  warehouse-db:\n    image: postgres:16\n")
+    assert compose_settings(compose) == {}

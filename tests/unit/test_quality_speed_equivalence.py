@@ -1,16 +1,21 @@
 """The shortcuts in quality.validate give what the straightforward GX run gives.
 
 validate gives GX only the columns the rules read, reuses a suite across calls, loads the batch
-once and memoises three of GX's pure planning steps while it runs. Here the same rows go through
-the plain path as well (a new suite, every column, GX's own methods, Batch.validate) and every
-failing row, rule, sentence and GX result must be the same.
+once, memoises three of GX's pure planning steps and each metric domain's rows (cut to the
+domain's columns) while it runs, pauses the garbage collector, and builds the failing rows
+column by column. Here the same rows go through the plain path as well (a new suite, every
+column, GX's own methods, Batch.validate, to_dict) and every failing row, rule, sentence and GX
+result must be the same; the domain rows are compared with GX's own for every kind of domain.
 """
 from __future__ import annotations
 
 import dataclasses
+import gc
+import math
 from collections import defaultdict
 from datetime import date
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -123,20 +128,162 @@ def test_a_suite_is_reused_only_for_the_same_rules(cfg):
     assert quality._suite("learning", _rules("learning", fewer, None))[0] is not learning
 
 
-def test_gx_methods_are_its_own_again_after_validating(cfg):
+def _gx_methods() -> tuple:
     from great_expectations.core.id_dict import IDDict
+    from great_expectations.execution_engine.pandas_execution_engine import PandasExecutionEngine
     from great_expectations.expectations.expectation import Expectation
     from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
-    before = (Expectation.__dict__["configuration"], ExpectationConfiguration.__dict__["to_domain_obj"],
-              IDDict.__dict__["to_id"])
+    return (Expectation.__dict__["configuration"], ExpectationConfiguration.__dict__["to_domain_obj"],
+            IDDict.__dict__["to_id"], PandasExecutionEngine.__dict__["get_domain_records"],
+            PandasExecutionEngine.__dict__["get_compute_domain"])
+
+
+def test_gx_methods_are_its_own_again_after_validating(cfg):
+    before = _gx_methods()
     frame, context = _batches(cfg)["notifications"]
     validate(frame, "notifications", cfg, context)
-    with pytest.raises(RuntimeError):
-        with quality._gx_planning_memoised():
-            raise RuntimeError("a failing validation")
-    assert (Expectation.__dict__["configuration"], ExpectationConfiguration.__dict__["to_domain_obj"],
-            IDDict.__dict__["to_id"]) == before
+    for block in (quality._gx_planning_memoised, quality._gx_domains_memoised):
+        with pytest.raises(RuntimeError):
+            with block():
+                raise RuntimeError("a failing validation")
+    assert _gx_methods() == before
+
+
+def test_the_garbage_collector_is_as_it_was_after_validating(cfg, monkeypatch):
+    frame, context = _batches(cfg)["notifications"]
+    during = []
+    real = quality._validate
+
+    def spy(*args):
+        during.append(gc.isenabled())
+        return real(*args)
+
+    monkeypatch.setattr(quality, "_validate", spy)
+    assert gc.isenabled()
+    validate(frame, "notifications", cfg, context)
+    assert gc.isenabled() and during == [False]
+    gc.disable()
+    try:
+        validate(frame, "notifications", cfg, context)
+        assert not gc.isenabled()  # left off, as the caller had it
+    finally:
+        gc.enable()
+    with pytest.raises(KeyError):  # a failing validation turns it back on too
+        validate(frame.drop(columns=[KEY_COLUMN]), "notifications", cfg, context)
+    assert gc.isenabled()
+    with quality._gc_paused():
+        with quality._gc_paused():
+            pass
+        assert not gc.isenabled()  # the outer block is still open
+    assert gc.isenabled()
+
+
+def _domain_frame() -> pd.DataFrame:
+    """Blanks of every kind in every column, text with quotes, an index of row keys."""
+    nat = pd.NaT
+    return pd.DataFrame({
+        "a": ["x", None, "y", "x", float("nan"), "it's", "z", None],
+        "b": pd.array(["1", "2", None, "4", "5", None, "7", "8"], dtype="str"),
+        "c": ["lcspr", "lcspr", "other", None, "lcspr", "lcspr", "other", "lcspr"],
+        "d1": pd.to_datetime(["2024-01-01", nat, "2024-01-03", nat, "2024-01-05", "2024-01-06", nat, "2024-01-08"]),
+        "d2": pd.to_datetime(["2024-01-02", "2024-01-02", nat, nat, "2024-01-04", "2024-01-07", "2024-01-07", nat]),
+        "n": [0, 1, 2, 3, 4, 5, 6, 7],
+    }, index=pd.Index([10, 11, 12, 13, 14, 15, 16, 17]))
+
+
+CONDITIONS = [{}, {"row_condition": 'c=="lcspr"', "condition_parser": "pandas"},
+              {"row_condition": 'c=="lcspr" and a!="x"', "condition_parser": "pandas"}]
+DOMAINS = ([{}, {"column": "a"}, {"column": "b"}, {"column": "d1"}]
+           + [{"column_A": "d1", "column_B": "d2", "ignore_row_if": how}
+              for how in ("both_values_are_missing", "either_value_is_missing", "neither")]
+           + [{"column_A": "a", "column_B": "a", "ignore_row_if": "either_value_is_missing"}]
+           + [{"column_list": ["a", "b", "d1"], "ignore_row_if": how}
+              for how in ("all_values_are_missing", "any_value_is_missing", "never")]
+           + [{"column_A": "d1", "column_B": "d2"}, {"column_list": ["a", "b"]}])
+
+
+def _engine():
+    from great_expectations.execution_engine.pandas_batch_data import PandasBatchData
+    from great_expectations.execution_engine.pandas_execution_engine import PandasExecutionEngine
+
+    engine = PandasExecutionEngine()
+    engine.load_batch_data("b1", PandasBatchData(engine, _domain_frame()))
+    return engine
+
+
+@pytest.mark.parametrize("condition", CONDITIONS)
+def test_domain_rows_are_gx_rows_cut_to_the_domain_columns(condition):
+    engine = _engine()
+    for domain in DOMAINS:
+        kwargs = {"batch_id": "b1", **condition, **domain}
+        plain = engine.get_domain_records(dict(kwargs))
+        columns = quality._domain_columns(kwargs)
+        expected = plain[list(columns)] if columns else plain
+        with quality._gx_domains_memoised():
+            first = engine.get_domain_records(dict(kwargs))
+            again = engine.get_domain_records(dict(reversed(list(kwargs.items()))))  # other order, same domain
+        pd.testing.assert_frame_equal(first, expected)
+        assert again is first, kwargs  # from the memo
+    assert engine.get_domain_records({"batch_id": "b1", "column": "a"}).columns.tolist() == list(_domain_frame().columns)
+
+
+@pytest.mark.parametrize("condition", CONDITIONS)
+def test_a_column_metric_asking_again_gets_its_column(condition):
+    from great_expectations.core.metric_domain_types import MetricDomainTypes
+
+    engine = _engine()
+    for column in ("a", "b", "d1"):
+        kwargs = {"batch_id": "b1", "column": column, **condition}
+        plain_data, plain_compute, plain_accessor = engine.get_compute_domain(dict(kwargs), MetricDomainTypes.COLUMN)
+        with quality._gx_domains_memoised():
+            data, compute, accessor = engine.get_compute_domain(dict(kwargs), MetricDomainTypes.COLUMN)
+            by_compute = engine.get_domain_records(compute)
+            by_copy = engine.get_domain_records(dict(compute))  # not the dict GX handed back: whole rows
+        assert compute == plain_compute and accessor == plain_accessor
+        pd.testing.assert_frame_equal(data, plain_data[[column]])
+        pd.testing.assert_frame_equal(by_compute, engine.get_domain_records(plain_compute)[[column]])
+        pd.testing.assert_frame_equal(by_copy, engine.get_domain_records(plain_compute))
+
+
+def test_domain_rows_gx_rejects_are_rejected_the_same_way():
+    engine = _engine()
+    for bad in ({"column_A": "d1", "column_B": "d2", "ignore_row_if": "sometimes"},
+                {"column_list": ["a", "b"], "ignore_row_if": "sometimes"}, {"column": "missing"}):
+        kwargs = {"batch_id": "b1", **bad}
+        with pytest.raises(Exception) as plain:
+            engine.get_domain_records(dict(kwargs))[list(quality._domain_columns(kwargs))]
+        with quality._gx_domains_memoised(), pytest.raises(type(plain.value)):
+            engine.get_domain_records(dict(kwargs))[list(quality._domain_columns(kwargs))]
+
+
+def _same(a, b) -> bool:
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, float) and math.isnan(a):
+        return math.isnan(b)
+    if a is pd.NaT or a is pd.NA:
+        return a is b
+    return a == b
+
+
+def test_records_are_to_dict_records():
+    frame = pd.DataFrame({
+        "text": ["a", None, float("nan"), "it's <b>"],
+        "str": pd.array(["x", None, "z", ""], dtype="str"),
+        "int": [1, 2, 3, 4], "float": [1.5, float("nan"), 0.0, -2.0], "bool": [True, False, True, False],
+        "nullable": pd.array([1, None, 3, 4], dtype="Int64"),
+        "when": pd.to_datetime(["2024-01-01", None, "2024-02-29", "2023-12-31"]),
+        "when_s": pd.to_datetime(["2024-01-01", None, "2024-02-29", "2023-12-31"]).astype("datetime64[s]"),
+        "mixed": [None, True, np.int64(3), "x"], "numpy": [np.float64(1.5), np.bool_(True), np.int64(-1), pd.NA],
+    })
+    for picked in (frame, frame.iloc[[3, 1]], frame.iloc[0:0]):
+        expected = picked.to_dict(orient="records")
+        got = quality._records(picked)
+        assert len(got) == len(expected)
+        for row, want in zip(got, expected):
+            assert list(row) == list(want)
+            assert all(_same(row[c], want[c]) for c in want), (row, want)
 
 
 def test_gx_ids_are_the_same_with_the_memo(cfg):

@@ -42,12 +42,13 @@ import tempfile
 import time
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from reviews.bench import Target, benchmark, say
+from reviews.bench.postgres_server import benchmark_server
 
 LOCAL_AUTHORITIES = 152
 INFLATE = 100
@@ -63,7 +64,6 @@ WORKERS = 2
 KEY = b"national-benchmark-pseudonymisation-key"
 QUICK = {"partnerships": 8, "first": date(2023, 1, 1), "baseline": 1}
 PROJECT = Path(__file__).resolve().parents[3]
-POSTGRES_ADMIN = os.environ.get("REVIEWS_BENCH_POSTGRES", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 FIXED_NOW = datetime(2026, 1, 1, 6, 0, tzinfo=timezone.utc)  # the baseline comparison's clock
 
 TARGET_RUN_SECONDS = 300.0
@@ -561,16 +561,16 @@ def table_digest(engine) -> str:
 
 
 @contextmanager
-def postgres_database(name: str, keep: bool = False):
-    """A fresh database on the local server (its URL), dropped afterwards unless `keep`."""
+def postgres_database(admin_url: str, name: str, keep: bool = False):
+    """A fresh database on the server of `admin_url` (its URL), dropped afterwards unless `keep`."""
     import sqlalchemy as sa
 
-    admin = sa.create_engine(POSTGRES_ADMIN, isolation_level="AUTOCOMMIT")
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     try:
-        yield POSTGRES_ADMIN.rsplit("/", 1)[0] + "/" + name
+        yield admin_url.rsplit("/", 1)[0] + "/" + name
     finally:
         if not keep:
             with admin.connect() as conn:
@@ -578,12 +578,12 @@ def postgres_database(name: str, keep: bool = False):
         admin.dispose()
 
 
-def postgres_available() -> str | None:
+def postgres_available(admin_url: str) -> str | None:
     """None when the server answers, else why not."""
     import sqlalchemy as sa
 
     try:
-        engine = sa.create_engine(POSTGRES_ADMIN)
+        engine = sa.create_engine(admin_url)
         with engine.connect() as conn:
             conn.execute(sa.text("select 1"))
         engine.dispose()
@@ -705,7 +705,8 @@ def _add_arguments(group: argparse._ArgumentGroup) -> None:
                        choices=("sqlite", "postgres", "rerun", "baseline", "dags"), help="leave out a part (repeatable)")
     group.add_argument("--national-keep", type=Path, default=None, metavar="DIR",
                        help="keep the warehouses for a look afterwards: the SQLite file and data under DIR, the "
-                            "PostgreSQL database not dropped (its name is printed)")
+                            "PostgreSQL database not dropped (its name is printed; on a server of your own, named "
+                            "by REVIEWS_BENCH_POSTGRES: the private server is deleted at the end)")
 
 
 def _database_runs(label: str, url: str, db_dir: Path, n: int, inbox: Path, rerun: bool, keep: bool) -> tuple:
@@ -733,6 +734,7 @@ def run(options: argparse.Namespace) -> list[Target]:
     targets: list[Target] = []
     work = Path(tempfile.mkdtemp(prefix="reviews-national-"))
     kept = options.national_keep
+    stack = ExitStack()
     try:
         # ---- the returns
         inbox_dir = options.national_data or (work / "inbox")
@@ -761,14 +763,18 @@ def run(options: argparse.Namespace) -> list[Target]:
             + f"; {data['faults']:,} faults injected")
 
         results: dict[str, tuple[dict, dict]] = {}
-        # ---- PostgreSQL, then SQLite
-        pg_problem = postgres_available() if "postgres" not in skip else "skipped"
-        if pg_problem is None:
-            with postgres_database(f"reviews_bench_{os.getpid()}", keep=bool(kept)) as url:
+        # ---- PostgreSQL (production's warehouse settings: postgres_server), then SQLite
+        server = stack.enter_context(benchmark_server(PROJECT / "docker-compose.yml")) if "postgres" not in skip \
+            or "baseline" not in skip else None
+        pg_problem = postgres_available(server.admin_url) if server is not None else "skipped"
+        if server is not None and pg_problem is None:
+            say(f"  PostgreSQL server: {server.described}")
+        if pg_problem is None and "postgres" not in skip:
+            with postgres_database(server.admin_url, f"reviews_bench_{os.getpid()}", keep=bool(kept)) as url:
                 results["PostgreSQL"] = _database_runs("PostgreSQL", url, (kept or work) / "postgres", n, inbox_dir,
                                                        "rerun" not in skip, bool(kept))
         elif "postgres" not in skip:
-            say(f"  PostgreSQL: not reachable at {POSTGRES_ADMIN} ({pg_problem})")
+            say(f"  PostgreSQL: not reachable at {server.admin_url} ({pg_problem})")
             targets.append(Target("PostgreSQL reachable", "no", False))
         if "sqlite" not in skip:
             db_dir = (kept or work) / "sqlite"
@@ -800,8 +806,8 @@ def run(options: argparse.Namespace) -> list[Target]:
         if "baseline" not in skip and baseline_n > 0:
             codes = list(national_config(n).partnerships)[:baseline_n]
             if pg_problem is None:
-                with postgres_database(f"reviews_bench_naive_{os.getpid()}") as naive_url, \
-                        postgres_database(f"reviews_bench_fast_{os.getpid()}") as fast_url:
+                with postgres_database(server.admin_url, f"reviews_bench_naive_{os.getpid()}") as naive_url, \
+                        postgres_database(server.admin_url, f"reviews_bench_fast_{os.getpid()}") as fast_url:
                     naive = in_child(_baseline_run, naive_url, n, codes, str(inbox_dir), str(work / "baseline"), True)
                     fast = in_child(_baseline_run, fast_url, n, codes, str(inbox_dir), str(work / "baseline"), False)
                 where = "PostgreSQL"
@@ -844,5 +850,6 @@ def run(options: argparse.Namespace) -> list[Target]:
         say(f"  national benchmark total (generation, both databases, reruns, baseline, DAG files): "
             f"{time.perf_counter() - began:.0f} s")
     finally:
+        stack.close()
         shutil.rmtree(work, ignore_errors=True)
     return targets
