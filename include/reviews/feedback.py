@@ -35,6 +35,7 @@ from sqlalchemy import Engine, case, func, insert, select
 from reviews import warehouse as wh
 from reviews.audit import audit_now
 from reviews.config import Config
+from reviews.gc_pause import gc_paused
 from reviews.quality import rule_title
 from reviews.template import DATASET_ORDER
 
@@ -135,6 +136,7 @@ def store_documents(conn, *, kind: str, code: str, folder: Path, docs: list[Docu
 # ------------------------------------------------------------------------- quality reports
 
 
+@gc_paused()  # see reviews.gc_pause
 def build_quality_reports(
     engine: Engine, cfg: Config, partnership_code: str, out_dir: Path, as_of: date,
     clock: Callable[[], datetime] = audit_now,

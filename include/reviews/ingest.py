@@ -41,6 +41,7 @@ from reviews.audit import audit_now
 from reviews.cleaning import DT_SUFFIX, RAW_SUFFIX, RETURN_DATE_COLUMN, business_columns, clean_table
 from reviews.config import Config, Partnership
 from reviews.freetext import redact_free_text, redaction_note
+from reviews.gc_pause import gc_paused
 from reviews.landing import IncomingFile, discover, keep_raw
 from reviews.mapping import MappingError, map_columns
 from reviews.quality import CROSS_DATE_ORDER, FILE_COLUMN, KEY_COLUMN, RuleContext, validate, write_data_docs
@@ -665,6 +666,7 @@ def _pending_quarantine(conn, partnership_code: str) -> dict[str, dict]:
     return out
 
 
+@gc_paused()  # millions of short-lived objects: see reviews.gc_pause
 def ingest_partnership(
     engine: Engine,
     cfg: Config,

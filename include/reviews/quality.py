@@ -47,6 +47,7 @@ import pandas as pd
 
 from reviews.cleaning import DT_SUFFIX, RAW_SUFFIX, RETURN_DATE_COLUMN
 from reviews.config import Config, normalise_word
+from reviews.gc_pause import gc_paused
 from reviews.readers import EXTRA_COLUMN
 from reviews.template import DATASETS
 
@@ -324,7 +325,7 @@ class ValidationResult:
 
 def validate(frame: pd.DataFrame, dataset: str, cfg: Config, context: RuleContext | None = None) -> ValidationResult:
     """Run the dataset's suite over `frame` (which has KEY_COLUMN and FILE_COLUMN) in one pass."""
-    with _gc_paused():
+    with gc_paused():  # GX's many short-lived objects set off collections: reviews.gc_pause
         return _validate(frame, dataset, cfg, context)
 
 
@@ -423,39 +424,6 @@ def _checked_frame(frame: pd.DataFrame, derived: pd.DataFrame, rules: list[Rule]
     own = frame[[c for c in names if c in frame.columns and c not in derived.columns]]
     return pd.concat([own.set_axis(keys, axis=0), derived[[c for c in names if c in derived.columns]].set_axis(keys, axis=0)],
                      axis=1)
-
-
-_GC_LOCK = threading.Lock()
-_gc_pausers = 0  # blocks open now
-_gc_was_enabled = True  # whether the collector was on when the first of them opened
-
-
-@contextmanager
-def _gc_paused():
-    """Python's cyclic garbage collector off while validate runs, back on (if it was) afterwards.
-
-    GX makes hundreds of thousands of short-lived objects per suite (metric configurations,
-    ids, dicts), which sets off many collections, some walking every object the process holds
-    (a full one took 0.2 s in a process holding a few batches): about a sixth of validate's
-    time. What GX makes is freed by reference counting as usual (a validation left no cycles
-    behind when checked); any would wait for the next collection after the block. Nested and
-    concurrent blocks count themselves: the last one out turns the collector back on.
-    """
-    import gc
-
-    global _gc_pausers, _gc_was_enabled
-    with _GC_LOCK:
-        if _gc_pausers == 0:
-            _gc_was_enabled = gc.isenabled()
-            gc.disable()
-        _gc_pausers += 1
-    try:
-        yield
-    finally:
-        with _GC_LOCK:
-            _gc_pausers -= 1
-            if _gc_pausers == 0 and _gc_was_enabled:
-                gc.enable()
 
 
 _DOMAIN_LOCK = threading.Lock()

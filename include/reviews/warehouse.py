@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
-    Boolean,
     Column,
     Date,
     DateTime,
@@ -29,6 +28,7 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    inspect,
     insert,
     select,
     tuple_,
@@ -305,12 +305,21 @@ def make_engine(url: str) -> Engine:
 
 
 def ensure_schema(engine: Engine) -> None:
-    """Create any missing tables, and any index missing from a table made before it (idempotent)."""
+    """Create any missing tables, and any index missing from a table made before it (idempotent).
+
+    Only a missing index is created: PostgreSQL's CREATE INDEX IF NOT EXISTS locks its table
+    before it looks for the index, so on every task it waited for any other task's open load
+    into that table (concurrent ingest tasks took turns)."""
     metadata.create_all(engine)
     with engine.begin() as conn:
+        inspector = inspect(conn)
         for table in metadata.sorted_tables:
+            if not table.indexes:
+                continue
+            present = {ix["name"] for ix in inspector.get_indexes(table.name)}
             for index in table.indexes:
-                conn.execute(CreateIndex(index, if_not_exists=True))
+                if index.name not in present:
+                    conn.execute(CreateIndex(index, if_not_exists=True))
 
 
 def ddl(dialect_name: str) -> str:

@@ -201,3 +201,40 @@ def _reference_file_record(conn, prep, outcome, now) -> int:
         "rows_read": outcome.rows_read, "rows_loaded": outcome.rows_loaded,
         "rows_quarantined": outcome.rows_quarantined, "status": outcome.status, "error": outcome.error,
     }).scalar_one()
+
+
+@pytest.mark.postgres
+def test_ensure_schema_does_not_wait_for_another_tasks_open_load(postgres_url):
+    """Concurrent ingest tasks each call ensure_schema: with every index there, it must not take
+    a lock that waits for another task's open load (CREATE INDEX IF NOT EXISTS did), and a
+    dropped index is still made again."""
+    import sqlalchemy as sa
+
+    from reviews import warehouse as wh
+
+    engine = wh.make_engine(postgres_url)
+    wh.ensure_schema(engine)
+    loading = engine.connect()
+    tx = loading.begin()
+    loading.execute(sa.text("insert into quarantine (partnership_code, dataset, file_id, file_name, row_number, "
+                            "failed_checks, raw_values, quarantined_at) values ('x', 'notifications', 1, 'f', 2, "
+                            "'c', '{}', now())"))
+    try:
+        other = wh.make_engine(postgres_url)
+
+        @sa.event.listens_for(other, "connect")
+        def _no_waiting(dbapi_conn, _record):
+            with dbapi_conn.cursor() as cur:
+                cur.execute("set lock_timeout = '2s'")
+
+        wh.ensure_schema(other)  # raised "canceling statement due to lock timeout" before
+        other.dispose()
+    finally:
+        tx.rollback()
+        loading.close()
+    with engine.begin() as conn:
+        conn.execute(sa.text("drop index ix_quarantine_record"))
+    wh.ensure_schema(engine)
+    with engine.connect() as conn:
+        assert "ix_quarantine_record" in {ix["name"] for ix in sa.inspect(conn).get_indexes("quarantine")}
+    engine.dispose()

@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 
 from reviews import quality
+from reviews.gc_pause import gc_paused
 from reviews.quality import KEY_COLUMN, RuleContext, _plain_key, _prepare, _rules, validate
 from reviews.readers import EXTRA_COLUMN
 from tests.unit.test_returns_quality import NOTIFICATION, RETURNED, _frame
@@ -172,8 +173,8 @@ def test_the_garbage_collector_is_as_it_was_after_validating(cfg, monkeypatch):
     with pytest.raises(KeyError):  # a failing validation turns it back on too
         validate(frame.drop(columns=[KEY_COLUMN]), "notifications", cfg, context)
     assert gc.isenabled()
-    with quality._gc_paused():
-        with quality._gc_paused():
+    with gc_paused():
+        with gc_paused():
             pass
         assert not gc.isenabled()  # the outer block is still open
     assert gc.isenabled()
@@ -307,3 +308,34 @@ def test_plain_keys_tell_apart_what_json_tells_apart():
     assert _plain_key({"a": date(2024, 1, 1)}) is None
     assert _plain_key([pd.Timestamp("2024-01-01")]) is None
     assert _plain_key({1: "a"}) is None
+
+
+
+def test_a_partnerships_ingest_and_its_reports_run_with_the_collector_paused(cfg, sqlite_url, tmp_path):
+    """ingest_partnership and build_quality_reports pause the cyclic collector (reviews.gc_pause)
+    and put it back as it was, also when they fail."""
+    from reviews import feedback, ingest
+    from reviews.warehouse import make_engine
+
+    class Watching:
+        """A config that notes whether the collector is on when it is first asked, then fails."""
+
+        def __init__(self):
+            self.seen = []
+
+        def partnership(self, code):
+            self.seen.append(gc.isenabled())
+            raise LookupError(code)
+
+    for run in (lambda c: ingest.ingest_partnership(make_engine(sqlite_url), c, "knowsley", tmp_path, tmp_path,
+                                                    b"k", date(2025, 1, 1)),
+                lambda c: feedback.build_quality_reports(make_engine(sqlite_url), c, "knowsley", tmp_path,
+                                                         date(2025, 1, 1))):
+        watching = Watching()
+        with pytest.raises(LookupError):
+            run(watching)
+        assert watching.seen == [False] and gc.isenabled()
+    (tmp_path / "inbox" / "knowsley").mkdir(parents=True)
+    ingest.ingest_partnership(make_engine(sqlite_url), cfg, "knowsley", tmp_path / "inbox", tmp_path / "raw", b"k",
+                              date(2025, 1, 1))  # a real run (no files) leaves it on
+    assert gc.isenabled()
