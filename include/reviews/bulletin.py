@@ -669,42 +669,76 @@ def render_bulletins(summary: dict, cfg: Config, audiences: list[str],
 _WORKER: dict[str, Any] = {}  # in a pool worker: what every audience is rendered from
 
 
-def _worker_init(summary: dict, cfg: Config, settings: PublishingSettings) -> None:
-    """Receive the inputs once per worker, not once per audience."""
-    _WORKER.update(summary=summary, cfg=cfg, settings=settings, grids=None)
+def _worker_init(ready, path: str) -> None:
+    """Wait for the inputs (read once per worker, not once per audience): the summary, config,
+    settings and the suppressed grids, which the parent makes while the workers import."""
+    import pickle
+
+    ready.wait()
+    try:
+        summary, cfg, settings, made = pickle.loads(Path(path).read_bytes())
+    except FileNotFoundError:
+        raise RenderError("the parent process gave no inputs to render from") from None
+    grids = _Grids(summary, cfg)
+    grids._made.update(made)
+    _WORKER.update(summary=summary, cfg=cfg, settings=settings, grids=grids)
 
 
 def _worker_render(audience: str) -> RenderedBulletin:
     """One audience's bulletin and its XLSX, in a pool worker (an error here reaches the caller)."""
     w = _WORKER
-    if w["grids"] is None:
-        w["grids"] = _Grids(w["summary"], w["cfg"])
-    r = render_bulletin(w["summary"], w["cfg"], audience, w["settings"], _grids=w["grids"])
-    return dataclasses.replace(r, xlsx=workbook_bytes(w["summary"], w["cfg"], r))
+    return _with_workbook(w["summary"], w["cfg"], render_bulletin(w["summary"], w["cfg"], audience, w["settings"],
+                                                                  _grids=w["grids"]))
+
+
+def _with_workbook(summary: dict, cfg: Config, r: RenderedBulletin) -> RenderedBulletin:
+    return dataclasses.replace(r, xlsx=workbook_bytes(summary, cfg, r))
+
+
+def _rendered(audience: str, render: Callable[[], RenderedBulletin]) -> RenderedBulletin:
+    """render(), its failure named by audience (a worker's traceback stays in the worker)."""
+    try:
+        return render()
+    except Exception as exc:
+        raise RenderError(f"rendering the learning bulletin for audience {audience!r} failed: "
+                          f"{type(exc).__name__}: {exc}") from exc
 
 
 def _render_in_pool(summary: dict, cfg: Config, audiences: list[str], settings: PublishingSettings,
                     workers: int) -> dict[str, RenderedBulletin]:
-    """Render the audiences in `workers` spawned processes (safe inside a forked Airflow task)."""
+    """Render the audiences in `workers` spawned processes (safe inside a forked Airflow task).
+
+    The first audience is rendered here while the workers start: that makes every suppressed
+    grid (a few seconds nationally), which the workers then receive instead of each making them.
+    """
     import multiprocessing
+    import pickle
+    import tempfile
     from concurrent.futures import ProcessPoolExecutor
 
     ctx = multiprocessing.get_context("spawn")
+    ready = ctx.Event()
+    first, rest = audiences[0], audiences[1:]
     out: dict[str, RenderedBulletin] = {}
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init,
-                             initargs=(summary, cfg, settings)) as pool:
-        futures = {a: pool.submit(_worker_render, a) for a in audiences}
-        try:
-            for a, fut in futures.items():
+    with tempfile.TemporaryDirectory(prefix="bulletins-") as tmp:
+        path = Path(tmp) / "inputs.pickle"
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init,
+                                 initargs=(ready, str(path))) as pool:
+            futures = {a: pool.submit(_worker_render, a) for a in rest}
+            try:
                 try:
-                    out[a] = fut.result()
-                except Exception as exc:
-                    raise RenderError(f"rendering the learning bulletin for audience {a!r} failed: "
-                                      f"{type(exc).__name__}: {exc}") from exc
-        finally:
-            for fut in futures.values():
-                fut.cancel()
-    return out
+                    grids = _Grids(summary, cfg)
+                    mine = _rendered(first, lambda: render_bulletin(summary, cfg, first, settings, _grids=grids))
+                    path.write_bytes(pickle.dumps((summary, cfg, settings, grids._made), pickle.HIGHEST_PROTOCOL))
+                finally:
+                    ready.set()  # the workers wait for this; with no inputs written they stop
+                out[first] = _rendered(first, lambda: _with_workbook(summary, cfg, mine))
+                for a, fut in futures.items():
+                    out[a] = _rendered(a, fut.result)
+            finally:
+                for fut in futures.values():
+                    fut.cancel()
+    return {a: out[a] for a in audiences}
 
 
 def render_bulletin(summary: dict, cfg: Config, audience: str = REGION,

@@ -115,12 +115,32 @@ def _renderer_digest() -> str:
     return h.hexdigest()
 
 
-def _inputs_digest(summary_json: str, cfg: Config, settings: PublishingSettings, audience: str) -> str:
-    """A digest of everything one audience's bulletin is rendered from."""
-    h = hashlib.sha256()
-    for part in (_renderer_digest(), summary_json, repr(cfg), repr(settings), audience):
-        h.update(part.encode("utf-8") + b"\0")
-    return h.hexdigest()
+def _inputs_digests(summary_json: str, cfg: Config, settings: PublishingSettings, audiences: list[str]) -> dict[str, str]:
+    """Per audience, a digest of everything its bulletin is rendered from (the shared inputs,
+    then the audience: the shared part, megabytes nationally, is hashed once)."""
+    shared = hashlib.sha256()
+    for part in (_renderer_digest(), summary_json, repr(cfg), repr(settings)):
+        shared.update(part.encode("utf-8") + b"\0")
+    out = {}
+    for audience in audiences:
+        h = shared.copy()
+        h.update(audience.encode("utf-8") + b"\0")
+        out[audience] = h.hexdigest()
+    return out
+
+
+def _latest_versions(engine: Engine, start: date, end: date, audiences: list[str]) -> dict:
+    """Each audience's latest stored version of the period's bulletin (None if none), in one query."""
+    b = wh.bulletins.c
+    latest = dict.fromkeys(audiences)
+    with engine.connect() as conn:
+        for row in conn.execute(
+            select(b.audience, b.bulletin_id, b.version, b.content_hash, b.path)
+            .where(b.period_start == start, b.period_end == end, b.audience.in_(audiences))
+            .order_by(b.audience, b.version)
+        ):
+            latest[row.audience] = row
+    return latest
 
 
 def _read_inputs(path: Path) -> dict:
@@ -182,20 +202,10 @@ def build_period(engine: Engine, cfg: Config, period_start: date, period_end: da
                     len(summary["redactions"]), period_start, period_end, internal / "redactions.csv")
 
     audiences = [REGION, *cfg.partnerships]
-    b = wh.bulletins.c
-    with engine.connect() as conn:
-        latest = {
-            audience: conn.execute(
-                select(b.bulletin_id, b.version, b.content_hash, b.path)
-                .where(b.period_start == period_start, b.period_end == period_end, b.audience == audience)
-                .order_by(b.version.desc())
-                .limit(1)
-            ).first()
-            for audience in audiences
-        }
+    latest = _latest_versions(engine, period_start, period_end, audiences)
     inputs_path = internal / "inputs.json"
     recorded = _read_inputs(inputs_path)
-    digests = {a: _inputs_digest(summary_json, cfg, settings, a) for a in audiences}
+    digests = _inputs_digests(summary_json, cfg, settings, audiences)
     kept = {a for a in audiences
             if _unchanged(latest[a], recorded.get(a), digests[a], Path(latest[a].path) if latest[a] else folder,
                           settings.summary.pdf)}

@@ -51,7 +51,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, case, exists, func, or_, select
+from sqlalchemy import Engine, and_, case, exists, func, literal, or_, select, tuple_
 
 from reviews import warehouse as wh
 from reviews.config import Config
@@ -129,24 +129,69 @@ def _learning_join():
     return lr.join(pr, and_(lr.c.partnership_code == pr.c.partnership_code, lr.c.review_id == pr.c.review_id))
 
 
-def _theme_counts(conn, where, codes: list[str]) -> dict[tuple[str, str], int]:
-    lr = wh.learning
+def _learning_of_reviews(reviews_where, codes: list[str]):
+    """Learning rows whose review matches `reviews_where`, for the period's few reviews.
+
+    The reviews are picked first and the learning matched against that short list (learning has
+    no index on review_id): a join instead looks up the review of every learning row.
+    """
+    lr, pr = wh.learning, wh.practice_reviews
+    reviews = select(pr.c.partnership_code, pr.c.review_id).where(pr.c.partnership_code.in_(codes), reviews_where)
+    return and_(lr.c.partnership_code.in_(codes), tuple_(lr.c.partnership_code, lr.c.review_id).in_(reviews))
+
+
+def _theme_counts(conn, start: date, end: date, periods: list[Period], codes: list[str]) -> tuple[dict, dict, dict]:
+    """(to date, in the period, by trend period) theme counts from one pass over the learning.
+
+    Each is a pass over the whole learning table joined to its reviews (most of this module's
+    time on a national warehouse), so the rows are counted once by the few date buckets that
+    tell them apart: (code, theme, trend period index or -1, in the period) -> count.
+    """
+    lr, pr = wh.learning, wh.practice_reviews
+    done = pr.c.completed_date
+    first, last = periods[0].start, periods[-1].end
+    if last > end:
+        raise ValueError(f"the trend periods end ({last}) after the period ({end})")
+    bucket = case(*((_in_period(done, p.start, p.end), literal(k)) for k, p in enumerate(periods)),
+                  (_in_period(done, first, last), literal(-2)), else_=literal(-1))
+    in_period = case((_in_period(done, start, end), literal(1)), else_=literal(0))
     stmt = (
-        select(lr.c.partnership_code, lr.c.theme, func.count())
+        select(lr.c.partnership_code, lr.c.theme, bucket, in_period, func.count())
         .select_from(_learning_join())
-        .where(lr.c.partnership_code.in_(codes), lr.c.theme.is_not(None), where)
-        .group_by(lr.c.partnership_code, lr.c.theme)
+        .where(lr.c.partnership_code.in_(codes), lr.c.theme.is_not(None), done <= end)
+        .group_by(lr.c.partnership_code, lr.c.theme, bucket, in_period)
     )
-    return {(p, t): int(n) for p, t, n in conn.execute(stmt)}
+    to_date: dict[tuple[str, str], int] = {}
+    period: dict[tuple[str, str], int] = {}
+    by_period: dict[tuple[str, str], list[int]] = {}
+    for code, theme, k, here, n in conn.execute(stmt):
+        key, n = (code, theme), int(n)
+        to_date[key] = to_date.get(key, 0) + n
+        if here:
+            period[key] = period.get(key, 0) + n
+        if k != -1:  # within the trend (-2: between its periods, which are contiguous: never)
+            counts = by_period.setdefault(key, [0] * len(periods))
+            if k >= 0:
+                counts[k] += n
+    return to_date, period, by_period
+
+
+def _by_code(counts: dict[tuple, Any]) -> dict[str | None, dict[tuple, Any]]:
+    """Counts keyed (code, ...) split by code, and all of them under None (the region)."""
+    out: dict[str | None, dict[tuple, Any]] = {None: counts}
+    for key, n in counts.items():
+        out.setdefault(key[0], {})[key] = n
+    return out
 
 
 def _themes(to_date: dict, period: dict, code: str | None) -> list[dict[str, Any]]:
-    """Themes with any finding to date, most frequent first (then in the period, then by code)."""
+    """Themes with any finding to date, most frequent first (then in the period, then by code).
+
+    to_date and period are _by_code splits: one area's counts are read without the others'."""
     acc: dict[str, list[int]] = {}
     for idx, counts in enumerate((to_date, period)):
-        for (p, t), n in counts.items():
-            if code is None or p == code:
-                acc.setdefault(t, [0, 0])[idx] += n
+        for (p, t), n in counts.get(code, {}).items():
+            acc.setdefault(t, [0, 0])[idx] += n
     rows = [
         {"theme": t, "label": theme_label(t), "to_date": a, "period": b}
         for t, (a, b) in acc.items()
@@ -185,8 +230,7 @@ def _key_findings(conn, start: date, end: date, codes: list[str], region_period:
     lr, pr = wh.learning, wh.practice_reviews
     stmt = (
         select(lr.c.partnership_code, lr.c.finding_id, lr.c.review_id, lr.c.theme, lr.c.finding, lr.c.recommendation)
-        .select_from(_learning_join())
-        .where(lr.c.partnership_code.in_(codes), _in_period(pr.c.completed_date, start, end))
+        .where(_learning_of_reviews(_in_period(pr.c.completed_date, start, end), codes))
     )
     rows = sorted(
         (dict(r) for r in conn.execute(stmt).mappings() if (r["finding"] or "").strip()),
@@ -199,9 +243,12 @@ def _key_findings(conn, start: date, end: date, codes: list[str], region_period:
         k = (r["partnership_code"], r["theme"])
         r["_turn"], seen[k] = seen.get(k, 0), seen.get(k, 0) + 1
     rows.sort(key=lambda r: (r["_turn"], -region_period.get(r["theme"], 0), r["theme"] or "", r["review_id"], r["finding_id"]))
+    by_code: dict[str, list[dict]] = {}
+    for r in rows:
+        by_code.setdefault(r["partnership_code"], []).append(r)
     findings = []
     for code in codes:
-        for r in [r for r in rows if r["partnership_code"] == code][:per_partnership]:
+        for r in by_code.get(code, [])[:per_partnership]:
             item = {"partnership_code": code, "review_id": r["review_id"], "finding_id": r["finding_id"],
                     "theme": r["theme"], "theme_label": theme_label(r["theme"] or "")}
             for field in ("finding", "recommendation"):
@@ -327,22 +374,6 @@ def _timeliness_trend(conn, cfg: Config, periods: list[Period], codes: list[str]
     return out
 
 
-def _themes_by_period(conn, periods: list[Period], codes: list[str]) -> dict[tuple[str, str], list[int]]:
-    lr, pr = wh.learning, wh.practice_reviews
-    stmt = (
-        select(lr.c.partnership_code, lr.c.theme, pr.c.completed_date)
-        .select_from(_learning_join())
-        .where(lr.c.partnership_code.in_(codes), lr.c.theme.is_not(None),
-               _in_period(pr.c.completed_date, periods[0].start, periods[-1].end))
-    )
-    out: dict[tuple[str, str], list[int]] = {}
-    for p_code, theme, done in conn.execute(stmt):
-        for k, p in enumerate(periods):
-            if p.start <= done <= p.end:
-                out.setdefault((p_code, theme), [0] * len(periods))[k] += 1
-    return out
-
-
 def _recurring(by_period: dict, codes: list[str], n_periods: int, s: SummarySettings) -> list[dict]:
     themes = sorted({t for _, t in by_period})
     rows = []
@@ -377,8 +408,7 @@ def _briefings(conn, start: date, end: date, codes: list[str], screener: _Screen
     for x in conn.execute(
         select(lr.c.partnership_code, lr.c.review_id, lr.c.finding_id, lr.c.theme, lr.c.finding, lr.c.recommendation,
                lr.c.owner_agency, lr.c.action_due_date, lr.c.action_status, lr.c.action_completed_date)
-        .select_from(_learning_join())
-        .where(pr.c.partnership_code.in_(codes), _in_period(pr.c.published_date, start, end))
+        .where(_learning_of_reviews(_in_period(pr.c.published_date, start, end), codes))
     ).mappings():
         learning.setdefault((x["partnership_code"], x["review_id"]), []).append(dict(x))
     out = []
@@ -449,9 +479,7 @@ def compile_summary(engine: Engine, cfg: Config, period_start: date, period_end:
         )
         timely = {(p, s, st): int(n) for p, s, st, n in conn.execute(stmt)}
         trend_counts = _timeliness_trend(conn, cfg, trend, codes)
-        themes_to_date = _theme_counts(conn, pr.c.completed_date <= period_end, codes)
-        themes_period = _theme_counts(conn, _in_period(pr.c.completed_date, period_start, period_end), codes)
-        by_period = _themes_by_period(conn, trend, codes)
+        themes_to_date, themes_period, by_period = _theme_counts(conn, period_start, period_end, trend, codes)
         region_period: dict[str, int] = {}
         for (_, t), n in themes_period.items():
             region_period[t] = region_period.get(t, 0) + n
@@ -474,6 +502,7 @@ def compile_summary(engine: Engine, cfg: Config, period_start: date, period_end:
     # Counts per partnership and for the region (code None), summed once: looking them up per
     # area keeps the areas linear in the number of partnerships (152 nationally, not 5).
     timely_by, trend_by = _with_region(timely), _with_region(trend_counts)
+    themes_by_code = (_by_code(themes_to_date), _by_code(themes_period))
     zeros = [0] * len(trend)
     themes_by = {}
     for (c, t), counts in by_period.items():
@@ -500,7 +529,7 @@ def compile_summary(engine: Engine, cfg: Config, period_start: date, period_end:
             "national_review_referrals": sum(n for c, n in national.items() if mine(c)),
             "timeliness": timeliness,
             "timeliness_trend": trend_rows,
-            "themes": _themes(themes_to_date, themes_period, code),
+            "themes": _themes(themes_by_code[0], themes_by_code[1], code),
             "themes_by_period": {t: list(themes_by.get((code, t), zeros)) for t in theme_codes},
             "actions": act,
         }
