@@ -30,9 +30,10 @@ VOLATILE = {"file_id", "source_file_id", "resolved_by_file_id", "quality_report_
 
 
 class BackendKiller:
-    """Kills the warehouse connection from another session just after ingest has inserted the
-    `return_files` row of the `nth` file of the run: that file's transaction is open, its record
-    is written and its rows are about to follow (an INSERT or, on PostgreSQL, a COPY). Once."""
+    """Kills the warehouse connection from another session in the `nth` load of the run, just
+    after ingest has written the run's `return_files` rows and read their ids back: the load's
+    transaction is open, the file records are written and the case, history and quarantine rows
+    are about to follow (COPY on PostgreSQL). Once."""
 
     def __init__(self, database: str, nth: int):
         self.database, self.nth, self.seen, self.killed_pid = database, nth, 0, None
@@ -40,7 +41,7 @@ class BackendKiller:
     def __call__(self, conn, cursor, statement, parameters, context, executemany):
         if self.killed_pid is not None or conn.engine.url.database != self.database:
             return
-        if not statement.lstrip().upper().startswith("INSERT INTO RETURN_FILES"):
+        if not statement.lstrip().upper().startswith("SELECT RETURN_FILES.SHA256, RETURN_FILES.FILE_ID"):
             return
         self.seen += 1
         if self.seen < self.nth:
@@ -95,13 +96,13 @@ def test_killed_backend_mid_load_retries_and_ends_like_a_clean_run(dagbag, tmp_p
     clean = _tables(clean_url, clean_env.data_dir)
     assert len(clean["notifications"]) > 10 and len(clean["record_history"]) > 20
 
-    killer = BackendKiller(faulty_url.rsplit("/", 1)[1], nth=3)
+    killer = BackendKiller(faulty_url.rsplit("/", 1)[1], nth=2)
     event.listen(Engine, "after_cursor_execute", killer)
     try:
         faulty_env, dr, tis = _run(dagbag, monkeypatch, tmp_path, "killed", faulty_url)
     finally:
         event.remove(Engine, "after_cursor_execute", killer)
-    assert killer.killed_pid is not None  # the fault really happened, mid-file
+    assert killer.killed_pid is not None  # the fault really happened, mid-load
     assert dr.state == "success", {k: ti.state for k, ti in tis.items()}
     retried = [ti for (task, _i), ti in tis.items() if task == "ingest" and ti.try_number > 1]
     assert len(retried) == 1 and retried[0].state == "success"  # only the partnership that met it, once
