@@ -60,9 +60,19 @@ def _postgres_database(name: str) -> str:
 
 
 @pytest.fixture
-def postgres_url(request) -> str:
+def postgres_url(request):
+    """A fresh database on the local server for the test, dropped after it (the shared server
+    kept every test's database before)."""
+    import sqlalchemy as sa
+
     name = f"reviews_test_{os.getpid()}_{request.node.name[:20].lower()}".replace("[", "_").replace("]", "_").replace("-", "_")
-    return _postgres_database(name)
+    yield _postgres_database(name)
+    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
 
 
 @pytest.fixture
