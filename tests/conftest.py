@@ -63,16 +63,42 @@ def _postgres_database(name: str) -> str:
 def postgres_url(request):
     """A fresh database on the local server for the test, dropped after it (the shared server
     kept every test's database before)."""
-    import sqlalchemy as sa
-
     name = f"reviews_test_{os.getpid()}_{request.node.name[:20].lower()}".replace("[", "_").replace("]", "_").replace("-", "_")
     yield _postgres_database(name)
+    _drop_postgres_database(name)
+
+
+def _drop_postgres_database(name: str) -> None:
+    import sqlalchemy as sa
+
     admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     finally:
         admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def two_engines(request, tmp_path):
+    """Two empty warehouses (schema made) on the same kind of database, for a fast path and its
+    reference; PostgreSQL ones are dropped afterwards."""
+    from reviews import warehouse as wh
+
+    names = [f"reviews_test_{os.getpid()}_pair_{x}" for x in ("a", "b")]
+    if request.param == "sqlite":
+        urls = [f"sqlite:///{tmp_path / 'a.db'}", f"sqlite:///{tmp_path / 'b.db'}"]
+    else:
+        urls = [_postgres_database(name) for name in names]
+    engines = [wh.make_engine(u) for u in urls]
+    for e in engines:
+        wh.ensure_schema(e)
+    yield engines
+    for e in engines:
+        e.dispose()
+    if request.param == "postgres":
+        for name in names:
+            _drop_postgres_database(name)
 
 
 @pytest.fixture

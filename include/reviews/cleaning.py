@@ -43,9 +43,14 @@ def _cell(value):
     return None if value is None or pd.isna(value) else value
 
 
+def _stripped(texts) -> list:
+    """What _cell gives each of these str (stripped, None for blank), without a call per cell."""
+    return [s or None for s in map(str.strip, texts)]
+
+
 def _blank_to_none(series: pd.Series) -> pd.Series:
     if series.dtype == object and set(map(type, series.to_numpy())) == {str}:
-        cells = [s or None for s in map(str.strip, series.to_numpy())]  # what _cell gives a str
+        cells = _stripped(series.to_numpy())
     else:
         cells = [_cell(v) for v in series]
     return pd.Series(cells, index=series.index, dtype=object)
@@ -65,7 +70,7 @@ def _blanks_to_none(mapped: pd.DataFrame, names: list[str]) -> pd.DataFrame:
         flat = block.ravel()
         if set(map(type, flat)) == {str}:
             cells = np.empty(flat.shape, dtype=object)
-            cells[:] = [s or None for s in map(str.strip, flat)]  # what _cell gives a str
+            cells[:] = _stripped(flat)
     if cells is None:
         out = pd.DataFrame(index=mapped.index)
         for col in mapped.columns:
@@ -88,14 +93,18 @@ def _dates(values: pd.Series, date_format: str) -> tuple[pd.Series, pd.Series]:
     """
     found = distinct_codes(values) if len(values) else None
     if found is None:
-        parsed, bad = parse_dates(values.fillna(""), date_format)
-        return parsed, to_iso(parsed).where(~bad, values)
+        return _parsed_and_shown(values, date_format)
     codes, uniques = found
-    written = pd.Series(uniques, dtype=object)
-    parsed, bad = parse_dates(written.fillna(""), date_format)
-    shown = to_iso(parsed).where(~bad, written).to_numpy(dtype=object)
+    parsed, shown = _parsed_and_shown(pd.Series(uniques, dtype=object), date_format)
     return (pd.Series(parsed._values.take(codes), index=values.index, name=values.name),
-            pd.Series(shown.take(codes), index=values.index, name=values.name, dtype=object))
+            pd.Series(shown.to_numpy(dtype=object).take(codes), index=values.index, name=values.name, dtype=object))
+
+
+def _parsed_and_shown(written: pd.Series, date_format: str) -> tuple[pd.Series, pd.Series]:
+    """(parse_dates of cells of text and None, the cells as checks see them: ISO text, None for
+    blank, text that is not a date as written)."""
+    parsed, bad = parse_dates(written.fillna(""), date_format)
+    return parsed, to_iso(parsed).where(~bad, written)
 
 
 def clean_table(
@@ -188,7 +197,7 @@ def _blanked(values: pd.Series, *, distinct: bool) -> tuple[np.ndarray | None, n
         return None
     codes, texts = pd.factorize(cells) if distinct else (None, cells)
     blanked = np.empty(len(texts), dtype=object)
-    blanked[:] = [s or None for s in map(str.strip, texts)]  # what _cell gives a str (always a str)
+    blanked[:] = _stripped(texts)
     return codes, blanked
 
 
@@ -236,9 +245,8 @@ def _read_dates(values: np.ndarray, date_format: str) -> dict:
 
 
 def _distinct_dates_apart(values: np.ndarray, date_format: str) -> tuple[np.ndarray, np.ndarray]:
-    written = pd.Series(values, dtype=object)
-    parsed, bad = parse_dates(written.fillna(""), date_format)
-    return parsed.to_numpy(), to_iso(parsed).where(~bad, written).to_numpy(dtype=object)
+    parsed, shown = _parsed_and_shown(pd.Series(values, dtype=object), date_format)
+    return parsed.to_numpy(), shown.to_numpy(dtype=object)
 
 
 def business_columns(dataset: str) -> list[str]:

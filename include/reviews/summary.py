@@ -502,7 +502,7 @@ def compile_summary(engine: Engine, cfg: Config, period_start: date, period_end:
     # Counts per partnership and for the region (code None), summed once: looking them up per
     # area keeps the areas linear in the number of partnerships (152 nationally, not 5).
     timely_by, trend_by = _with_region(timely), _with_region(trend_counts)
-    themes_by_code = (_by_code(themes_to_date), _by_code(themes_period))
+    to_date_by, period_by = _by_code(themes_to_date), _by_code(themes_period)
     zeros = [0] * len(trend)
     themes_by = {}
     for (c, t), counts in by_period.items():
@@ -529,7 +529,7 @@ def compile_summary(engine: Engine, cfg: Config, period_start: date, period_end:
             "national_review_referrals": sum(n for c, n in national.items() if mine(c)),
             "timeliness": timeliness,
             "timeliness_trend": trend_rows,
-            "themes": _themes(themes_by_code[0], themes_by_code[1], code),
+            "themes": _themes(to_date_by, period_by, code),
             "themes_by_period": {t: list(themes_by.get((code, t), zeros)) for t in theme_codes},
             "actions": act,
         }

@@ -50,22 +50,6 @@ def _reference_upsert(conn, table, rows, keys, keep_newer):
         wh._delete_then_insert(conn, table, kept, keys)
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def two_engines(request, tmp_path):
-    if request.param == "sqlite":
-        urls = [f"sqlite:///{tmp_path / 'a.db'}", f"sqlite:///{tmp_path / 'b.db'}"]
-    else:
-        from tests.conftest import _postgres_database
-
-        urls = [_postgres_database(f"reviews_test_fast_{name}") for name in ("a", "b")]
-    engines = [wh.make_engine(u) for u in urls]
-    for e in engines:
-        wh.ensure_schema(e)
-    yield engines
-    for e in engines:
-        e.dispose()
-
-
 def test_upsert_gives_the_tables_delete_then_insert_gave(two_engines):
     fast, slow = two_engines
     keys = ["partnership_code", "notification_id"]
@@ -216,7 +200,8 @@ def test_ingest_gives_the_tables_the_row_by_row_load_gave(backend, tmp_path):
     else:
         from tests.conftest import _postgres_database
 
-        urls = [_postgres_database(f"reviews_test_fast_ingest_{name}") for name in ("naive", "fast")]
+        names = [f"reviews_test_fast_ingest_{name}" for name in ("naive", "fast")]
+        urls = [_postgres_database(name) for name in names]
     naive, fast = (wh.make_engine(u) for u in urls)
     raw = tmp_path / "raw"
     for as_of in (date(2024, 3, 31), date(2024, 12, 31)):
@@ -230,6 +215,11 @@ def test_ingest_gives_the_tables_the_row_by_row_load_gave(backend, tmp_path):
     assert table_digest(fast) == table_digest(naive)
     naive.dispose()
     fast.dispose()
+    if backend != "sqlite":
+        from tests.conftest import _drop_postgres_database
+
+        for name in names:
+            _drop_postgres_database(name)
 
 
 def test_timeliness_counts_and_rows_are_what_the_row_by_row_version_gave(cfg, tmp_path):

@@ -20,7 +20,7 @@ from reviews import ingest
 from reviews import warehouse as wh
 from reviews.cleaning import DT_SUFFIX, RETURN_DATE_COLUMN
 from reviews.landing import IncomingFile
-from reviews.quality import FILE_COLUMN, KEY_COLUMN
+from reviews.quality import KEY_COLUMN
 from reviews.template import DATASET_ORDER
 
 NOW = datetime(2026, 1, 1, 6, 0, tzinfo=timezone.utc)
@@ -33,18 +33,12 @@ def _prep(i: int, tables: dict, return_date: date | None = date(2024, 3, 31), **
 
 
 def _reference_batch(prepared, dataset, first_key):
-    """What ingest_partnership did: each file's table copied, given its keys and file, concatenated."""
-    frames, next_key = [], first_key
-    for i, prep in enumerate(prepared):
-        table = prep.tables.get(dataset)
-        if table is None:
-            continue
-        table = table.copy()
-        table[KEY_COLUMN] = range(next_key, next_key + len(table))
-        table[FILE_COLUMN] = i
-        next_key += len(table)
-        frames.append(table)
-    return pd.concat(frames, ignore_index=True) if frames else None
+    """What ingest_partnership did (the naive baseline still does it): each file's table copied,
+    given its keys and file, concatenated."""
+    from reviews.bench.national_bench import naive_keyed_tables
+
+    keyed = naive_keyed_tables(prepared, dataset, first_key)
+    return pd.concat(list(keyed.values()), ignore_index=True) if keyed else None
 
 
 def _table(n: int, seed: int, columns=("notification_id", "sex", "incident_date")) -> pd.DataFrame:
@@ -147,29 +141,6 @@ def _prepared_files() -> tuple[list[ingest._Prepared], list[ingest.FileOutcome]]
                                            rows_read=i * 10, rows_loaded=i * 7, rows_quarantined=i * 3,
                                            error=texts[i % 6] + " error" if i % 4 == 3 else None))
     return prepared, outcomes
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def two_engines(request, tmp_path):
-    if request.param == "sqlite":
-        urls = [f"sqlite:///{tmp_path / 'a.db'}", f"sqlite:///{tmp_path / 'b.db'}"]
-    else:
-        from tests.conftest import POSTGRES_ADMIN_URL, _postgres_database
-
-        names = [f"reviews_test_load_files_{name}" for name in ("a", "b")]
-        urls = [_postgres_database(name) for name in names]
-    engines = [wh.make_engine(u) for u in urls]
-    for e in engines:
-        wh.ensure_schema(e)
-    yield engines
-    for e in engines:
-        e.dispose()
-    if request.param == "postgres":
-        admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            for name in names:
-                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def test_file_records_in_one_insert_get_the_ids_and_rows_of_one_insert_each(two_engines):

@@ -409,7 +409,7 @@ def naive_ingest_partnership(engine, cfg, code: str, inbox: Path, raw_root: Path
     from reviews import ingest
     from reviews import warehouse as wh
     from reviews.landing import discover, keep_raw
-    from reviews.quality import FILE_COLUMN, KEY_COLUMN, RuleContext, validate
+    from reviews.quality import RuleContext, validate
     from reviews.template import DATASET_ORDER
 
     partnership = cfg.partnership(code)
@@ -426,20 +426,13 @@ def naive_ingest_partnership(engine, cfg, code: str, inbox: Path, raw_root: Path
     known_ids, dates = ingest._known_records(engine, code)
     next_key = 0
     for dataset in DATASET_ORDER:
-        frames = []
-        for i, prep in enumerate(prepared):
-            table = prep.tables.get(dataset)
-            if table is None:
-                continue
-            table = table.copy()
-            table[KEY_COLUMN] = range(next_key, next_key + len(table))
-            table[FILE_COLUMN] = i
-            next_key += len(table)
-            prep.tables[dataset] = table
-            frames.append(table)
-        if not frames:
+        keyed = naive_keyed_tables(prepared, dataset, next_key)
+        if not keyed:
             continue
-        batch = pd.concat(frames, ignore_index=True)
+        for i, table in keyed.items():
+            prepared[i].tables[dataset] = table
+        next_key += sum(map(len, keyed.values()))
+        batch = pd.concat(list(keyed.values()), ignore_index=True)
         result = validate(batch, dataset, cfg, RuleContext(as_of=as_of, known_ids=known_ids, dates=dates))
         failures[dataset], failed_rules[dataset] = result.failures, result.failed_rules
         ingest._remember_valid(batch, dataset, result.failures, known_ids, dates)
@@ -448,6 +441,24 @@ def naive_ingest_partnership(engine, cfg, code: str, inbox: Path, raw_root: Path
     for prep in prepared:
         rows += _naive_load_file(engine, prep, failures, failed_rules, now)
     return rows
+
+
+def naive_keyed_tables(prepared: list, dataset: str, first_key: int) -> dict:
+    """The old way of keying a run's rows: file position -> a copy of that file's table of
+    `dataset` with its row keys (numbered on from `first_key`) and its file's position."""
+    from reviews.quality import FILE_COLUMN, KEY_COLUMN
+
+    out, next_key = {}, first_key
+    for i, prep in enumerate(prepared):
+        table = prep.tables.get(dataset)
+        if table is None:
+            continue
+        table = table.copy()
+        table[KEY_COLUMN] = range(next_key, next_key + len(table))
+        table[FILE_COLUMN] = i
+        next_key += len(table)
+        out[i] = table
+    return out
 
 
 def _naive_load_file(engine, prep, failures, failed_rules, now) -> int:
