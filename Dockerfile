@@ -2,7 +2,7 @@
 # the business-logic package and the DAGs. Built by docker-compose.yml.
 FROM apache/airflow:3.3.2-python3.11
 
-# Headless Chromium prints the bulletin PDFs (include/reviews/browser.py); Debian's package.
+# Headless Chromium prints the bulletin PDFs (include/reviews/learning/browser.py); Debian's package.
 USER root
 RUN apt-get update \
     && apt-get install -y --no-install-recommends chromium \

@@ -11,12 +11,12 @@ export GX_ANALYTICS_ENABLED := false
 
 venv: $(STAMP)
 
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.txt pyproject.toml dev/pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade "pip==26.3"
 	$(BIN)/pip install --quiet -r requirements.txt
-	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/pip install --quiet --no-deps -e . -e dev
 	@touch $(STAMP)
 
 ## Headless Chromium (Debian's package) prints the bulletin PDFs and runs the accessibility test.
@@ -40,17 +40,17 @@ up: venv
 
 ## Benchmarks that print their figures.
 bench: venv
-	$(BIN)/python -m reviews.bench $(BENCH_ARGS)
+	$(BIN)/python -m reviews_dev.bench $(BENCH_ARGS)
 
 ## Rotate the pseudonymisation key: re-key the warehouse from the raw copies, in one transaction.
 ## Keys from the environment only: REVIEWS_REKEY_OLD_KEY, REVIEWS_REKEY_NEW_KEY (docs/security.md).
 ## Pause the DAGs first; REKEY_ARGS="--dry-run" checks everything and rolls back.
 rekey: venv
-	$(BIN)/python -m reviews.rekey $(REKEY_ARGS)
+	$(BIN)/python -m reviews.admin.rekey $(REKEY_ARGS)
 
 ## Regenerate sql/ DDL from the SQLAlchemy metadata (the one source of truth).
 schema: venv
-	$(BIN)/python -m reviews.warehouse --write-ddl sql
+	$(BIN)/python -m reviews.core.warehouse --write-ddl sql
 
 ## Re-pin requirements.txt from the current venv.
 lock: venv

@@ -1,4 +1,4 @@
-"""DAG file parse times, for the national benchmark (reviews.bench.national_bench), which runs
+"""DAG file parse times, for the national benchmark (reviews_dev.bench.national_bench), which runs
 this in a fresh interpreter so that nothing it imported itself is counted. It lives here, not
 under include/, because it imports Airflow.
 

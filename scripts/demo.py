@@ -90,8 +90,8 @@ def main() -> None:
         return
     reset_demo_data()
 
-    from reviews.config import load_config
-    from reviews.synthetic import generate_returns
+    from reviews.core.config import load_config
+    from reviews_dev.synthetic import generate_returns
 
     report = generate_returns(VAR / "inbox", load_config(), start=SYNTHETIC_START, end=SYNTHETIC_END,
                               seed=2024, inflate=INFLATE)
@@ -109,8 +109,8 @@ def main() -> None:
         took = run([airflow, "dags", "test", dag_id, day], test_env, logs / f"{dag_id}.log")
         print(f"  airflow dags test {dag_id} {day}: success in {took:.1f}s (log: {logs / (dag_id + '.log')})")
 
-    from reviews.report import cycle_report
-    from reviews.warehouse import make_engine
+    from reviews.status.cycle_report import cycle_report
+    from reviews.core.warehouse import make_engine
 
     engine = make_engine(env["AIRFLOW_CONN_REVIEWS_WAREHOUSE"])
     print()

@@ -1,4 +1,4 @@
--- Generated from include/reviews/warehouse.py by `make schema`; do not edit by hand.
+-- Generated from include/reviews/core/warehouse.py by `make schema`; do not edit by hand.
 
 CREATE TABLE bulletin_redactions (
 	redaction_id INTEGER NOT NULL, 

@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta, timezone
 
 from sqlalchemy import insert
 
-from reviews import warehouse as wh
+from reviews.core import warehouse as wh
 
 JUNE = (date(2024, 6, 1), date(2024, 6, 30))
 NHS_NUMBER = "943 476 5919"  # passes the modulus-11 check
@@ -33,7 +33,7 @@ def _month(m: int, day: int) -> date:
 
 def build(engine, cfg) -> None:
     """Fill an empty warehouse (schema created here) and judge timeliness as of 30 June 2024."""
-    from reviews.pipeline import run_timeliness
+    from reviews.timeliness.run import run_timeliness
 
     wh.ensure_schema(engine)
     notifications, rapid, reviews, learning = [], [], [], []

@@ -83,7 +83,7 @@ def _drop_postgres_database(name: str) -> None:
 def two_engines(request, tmp_path):
     """Two empty warehouses (schema made) on the same kind of database, for a fast path and its
     reference; PostgreSQL ones are dropped afterwards."""
-    from reviews import warehouse as wh
+    from reviews.core import warehouse as wh
 
     names = [f"reviews_test_{os.getpid()}_pair_{x}" for x in ("a", "b")]
     if request.param == "sqlite":
@@ -108,6 +108,6 @@ def sqlite_url(tmp_path) -> str:
 
 @pytest.fixture
 def cfg():
-    from reviews.config import load_config
+    from reviews.core.config import load_config
 
     return load_config()

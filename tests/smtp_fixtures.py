@@ -22,7 +22,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from reviews.mail import SmtpSettings
+from reviews.core.mail import SmtpSettings
 
 # aiosmtpd warns that AUTH without TLS is unsafe; on 127.0.0.1 in a test that is the point.
 AIOSMTPD_WARNING = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")

@@ -31,7 +31,7 @@ def deadline_alert(after: timedelta, what: str):
 
 
 def deadline_message(dag_id: str, run_id: str, what: str, allowed_minutes: int, sender: str, to: tuple[str, ...]):
-    from reviews.mail import Message
+    from reviews.core.mail import Message
 
     text = (
         f"Deadline missed: {what}\n"

@@ -25,7 +25,7 @@ class BusinessUnitNotifier(BaseNotifier):
     template_fields = ()
 
     def notify(self, context) -> None:
-        from reviews.mail import Message
+        from reviews.core.mail import Message
 
         from reviews_airflow import settings
 

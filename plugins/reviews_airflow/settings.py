@@ -61,13 +61,13 @@ def inbox() -> Path:
 
 
 def config():
-    from reviews.config import load_config
+    from reviews.core.config import load_config
 
     return load_config(_variable("reviews_config", None))
 
 
 def _warehouse_url(conn, data: Path) -> str:
-    from reviews.connections import sqlalchemy_url
+    from reviews.core.connections import sqlalchemy_url
 
     if conn is None:
         return f"sqlite:///{data / 'warehouse.db'}"
@@ -89,7 +89,7 @@ def config_path_for_server() -> str | None:
 
 
 def warehouse_engine():
-    from reviews.warehouse import ensure_schema, make_engine
+    from reviews.core.warehouse import ensure_schema, make_engine
 
     engine = make_engine(warehouse_url())
     ensure_schema(engine)
@@ -97,7 +97,7 @@ def warehouse_engine():
 
 
 def pseudonymisation_key() -> bytes:
-    from reviews.pseudonymise import check_key
+    from reviews.privacy.pseudonymise import check_key
 
     conn = _connection(PSEUDONYMISATION_CONN)
     secret = conn.password if conn is not None and conn.password else os.environ.get(KEY_ENV)
@@ -105,8 +105,8 @@ def pseudonymisation_key() -> bytes:
 
 
 def _transport(conn, data: Path):
-    from reviews.connections import smtp_settings
-    from reviews.mail import OutboxTransport, SmtpTransport
+    from reviews.core.connections import smtp_settings
+    from reviews.core.mail import OutboxTransport, SmtpTransport
 
     if conn is None:
         return OutboxTransport(data / "outbox")
@@ -126,12 +126,12 @@ def transport_for_server():
 
 
 def config_for_server():
-    from reviews.config import load_config
+    from reviews.core.config import load_config
 
     return load_config(config_path_for_server())
 
 
-# ---- partnership sources (partnership_returns): plain objects for reviews.sources.gather ----
+# ---- partnership sources (partnership_returns): plain objects for reviews.returns.sources.gather ----
 
 
 def staging_dir() -> Path:
@@ -151,7 +151,7 @@ def source_access(partnership):
         with SFTPHook(ssh_conn_id=conn_id).get_managed_conn() as client:
             yield {"sftp": client}
     elif kind == "sql":
-        from reviews.connections import sqlalchemy_url
+        from reviews.core.connections import sqlalchemy_url
 
         conn = _connection(conn_id)
         if conn is None:

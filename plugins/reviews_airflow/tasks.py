@@ -19,7 +19,7 @@ def run_dates(context) -> dict:
     An asset-triggered run has no interval: it is about the date the triggering runs were about
     (their asset events carry `as_of`), or failing that the day it was asked to run.
     """
-    from reviews.periods import as_of_date, period_bounds
+    from reviews.core.run_dates import as_of_date, period_bounds
 
     start, end, logical = context.get("data_interval_start"), context.get("data_interval_end"), context.get("logical_date")
     if start is None and end is None and logical is None:
@@ -32,7 +32,7 @@ def _triggering_as_of(context):
     """The latest `as_of` named by the asset events that triggered this run, as a datetime."""
     from datetime import datetime, time
 
-    from reviews.periods import LONDON
+    from reviews.core.run_dates import LONDON
 
     days = []
     for events in (context.get("triggering_asset_events") or {}).values():
@@ -60,9 +60,9 @@ def partnership_codes() -> list[str]:
 
 def ingest(partnership: str, context) -> dict:
     """One partnership: gather from its source, load, write Data Docs, build its quality reports."""
-    from reviews.feedback import build_quality_reports
-    from reviews.ingest import ingest_partnership
-    from reviews.sources import gather
+    from reviews.returns.quality_reports import build_quality_reports
+    from reviews.returns.ingest import ingest_partnership
+    from reviews.returns.sources import gather
 
     cfg = settings.config()
     p = cfg.partnership(partnership)
@@ -106,7 +106,7 @@ def report_returns(summaries: list[dict]) -> dict:
 
 def check_returns_due(context) -> dict:
     """Late and missing returns as of the run's as-of date (table return_expectations + notices)."""
-    from reviews.expectations import check_returns
+    from reviews.returns.returns_due import check_returns
 
     as_of = run_dates(context)["as_of"]
     result = check_returns(settings.warehouse_engine(), settings.config(), as_of,
@@ -124,7 +124,7 @@ def send_feedback() -> dict:
     """
     import os
 
-    from reviews.feedback import send_feedback as send
+    from reviews.circulation.feedback_sends import send_feedback as send
 
     backoff = float(os.environ.get("REVIEWS_SEND_BACKOFF_SECONDS", "2"))  # tests set 0
     result = send(settings.warehouse_engine(), settings.config(), settings.transport(),
@@ -137,7 +137,7 @@ def send_feedback() -> dict:
 
 
 def judge_timeliness(context, as_of=None) -> dict:
-    from reviews.pipeline import run_timeliness
+    from reviews.timeliness.run import run_timeliness
 
     as_of = as_of or run_dates(context)["as_of"]
     counts = run_timeliness(settings.warehouse_engine(), settings.config(), as_of)
@@ -168,7 +168,7 @@ def alerts_wanted(context) -> tuple[bool, str | None]:
 
 def send_timeliness_alerts(context) -> dict:
     """Email the business unit the cases that became at risk or overdue, once each (counts to XCom)."""
-    from reviews.alerts import run_alerts
+    from reviews.timeliness.alerts import run_alerts
 
     as_of = run_dates(context)["as_of"]
     send, why = alerts_wanted(context)
@@ -190,8 +190,8 @@ def summary_period(context) -> dict:
     """
     from airflow.sdk.exceptions import AirflowSkipException
 
-    from reviews.publishing import publishing_settings
-    from reviews.reporting_periods import period_for_run
+    from reviews.core.publishing import publishing_settings
+    from reviews.core.reporting_periods import period_for_run
 
     kind = publishing_settings(settings.config()).summary.period
     p = period_for_run(context.get("data_interval_start"), context.get("data_interval_end"),
@@ -206,7 +206,7 @@ def build_bulletins(period: dict, context) -> dict:
     """Every audience's bulletin for the period (HTML, text, PDF, XLSX), briefings, redaction list."""
     from datetime import date
 
-    from reviews.publication import build_period
+    from reviews.learning.publication import build_period
 
     from reviews_airflow.assets import BULLETINS
 
@@ -251,9 +251,9 @@ def periods_to_send(context, engine) -> list[tuple]:
     import pendulum
     from sqlalchemy import select
 
-    from reviews.publishing import publishing_settings
-    from reviews.reporting_periods import period_containing, period_for_run, period_of
-    from reviews.warehouse import bulletins
+    from reviews.core.publishing import publishing_settings
+    from reviews.core.reporting_periods import period_containing, period_for_run, period_of
+    from reviews.core.warehouse import bulletins
 
     from reviews_airflow.timetables import circulation_timetable
 
@@ -306,7 +306,7 @@ def periods_to_send(context, engine) -> list[tuple]:
 
 
 def queue_sends(context) -> dict:
-    from reviews.circulation import queue_bulletin_sends
+    from reviews.circulation.bulletin_sends import queue_bulletin_sends
 
     engine = settings.warehouse_engine()
     if _is_backfill(context) and not (context.get("params") or {}).get("send_in_backfill"):
@@ -339,8 +339,8 @@ def send_queued(context=None) -> dict:
     """
     import os
 
-    from reviews.circulation import send_pending
-    from reviews.publication import attachments_for_factory
+    from reviews.circulation.bulletin_sends import send_pending
+    from reviews.learning.publication import attachments_for_factory
 
     if context is not None and _is_backfill(context) and not (context.get("params") or {}).get("send_in_backfill"):
         log.info("a backfill of bulletin_circulation sends nothing (run parameter send_in_backfill is false)")
@@ -372,7 +372,7 @@ def _plain(report) -> dict:
 
 
 def apply_retention(context) -> list[dict]:
-    from reviews.retention import apply_retention as apply
+    from reviews.admin.retention import apply_retention as apply
 
     as_of = run_dates(context)["as_of"]
     done = apply(settings.warehouse_engine(), settings.config(), as_of)

@@ -7,7 +7,7 @@ period ends:
   of June are built in the first minutes of 1 July;
 - bulletin_circulation: the business unit's schedule from config (`circulation.schedule`),
   by default 09:00 UK time on the first working Tuesday after the period ends.
-Working days are those of reviews.working_days (England and Wales bank holidays, the same
+Working days are those of reviews.core.working_days (England and Wales bank holidays, the same
 calendar the statutory clocks use), so a Tuesday that is a bank holiday is skipped.
 
 A manual run (`airflow dags test DAG DATE`, or a trigger in the UI) covers the latest period
@@ -107,20 +107,20 @@ class ReportingPeriodTimetable(Timetable):
         if self.not_before_working_day == 0 and self.weekday is None:
             day = p.end + timedelta(days=1)
         else:
-            from reviews.reporting_periods import send_day
+            from reviews.core.reporting_periods import send_day
 
             day = send_day(p, self.weekday, self.not_before_working_day)
         local = pendulum.datetime(day.year, day.month, day.day, self.hour, self.minute, tz=self._tz)
         return local.in_timezone("UTC")
 
     def infer_manual_data_interval(self, *, run_after) -> DataInterval:
-        from reviews.reporting_periods import last_complete_period
+        from reviews.core.reporting_periods import last_complete_period
 
         return self._interval(last_complete_period(self._local_date(run_after), self.period))
 
     def next_dagrun_info(self, *, last_automated_data_interval: DataInterval | None,
                          restriction: TimeRestriction) -> DagRunInfo | None:
-        from reviews.reporting_periods import last_complete_period, period_containing
+        from reviews.core.reporting_periods import last_complete_period, period_containing
 
         if last_automated_data_interval is not None:
             p = period_containing(self._local_date(last_automated_data_interval.start), self.period).next()
@@ -159,7 +159,7 @@ def _config_path() -> Path:
 
 
 def _settings():
-    from reviews.publishing import PublishingSettings, publishing_settings_from
+    from reviews.core.publishing import PublishingSettings, publishing_settings_from
 
     path = _config_path()
     return publishing_settings_from(path) if path.is_file() else PublishingSettings()

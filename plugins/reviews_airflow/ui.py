@@ -52,7 +52,7 @@ def _fmt(value) -> str:
 
 
 def render(dashboard) -> str:
-    from reviews.dashboard import TIMELINESS_COLUMNS
+    from reviews.status.dashboard import TIMELINESS_COLUMNS
 
     head = ["Partnership", "Last return", "Files in it", "Status", "Rows loaded", "Rows quarantined", "Files failed",
             *[c.replace("_", " ") for c in TIMELINESS_COLUMNS], "Latest bulletin sent"]
@@ -93,9 +93,9 @@ async def status_page(request: Request):
 
 
 def _dashboard_html() -> str:
-    from reviews.config import load_config
-    from reviews.dashboard import build_dashboard
-    from reviews.warehouse import ensure_schema, make_engine
+    from reviews.core.config import load_config
+    from reviews.status.dashboard import build_dashboard
+    from reviews.core.warehouse import ensure_schema, make_engine
 
     from reviews_airflow import settings
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from reviews.browser import HeadlessChromium, chromium_available
+from reviews.learning.browser import HeadlessChromium, chromium_available
 from tests.bulletin_data import JUNE, NHS_NUMBER, build
 
 AXE = Path(__file__).resolve().parents[1] / "assets" / "axe-core" / "axe.min.js"
@@ -23,9 +23,9 @@ AXE_SHA256 = "29348999450cdf2849a8e70b7912fc2da85a849da39c0d0d5394f51d4a9ed95c" 
 def built(tmp_path_factory):
     if not chromium_available():
         pytest.fail("headless Chromium is needed (apt-get install chromium; `make test` installs it)")
-    from reviews.config import load_config
-    from reviews.publication import build_period
-    from reviews.warehouse import make_engine
+    from reviews.core.config import load_config
+    from reviews.learning.publication import build_period
+    from reviews.core.warehouse import make_engine
 
     root = tmp_path_factory.mktemp("bulletins")
     cfg = load_config()

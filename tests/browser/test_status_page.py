@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 import requests
 
-from reviews.browser import HeadlessChromium, chromium_available
-from reviews.config import load_config
-from reviews.ingest import ingest_partnership
-from reviews.pipeline import run_timeliness
-from reviews.synthetic import generate_returns
-from reviews.warehouse import ensure_schema, make_engine
+from reviews.learning.browser import HeadlessChromium, chromium_available
+from reviews.core.config import load_config
+from reviews.returns.ingest import ingest_partnership
+from reviews.timeliness.run import run_timeliness
+from reviews_dev.synthetic import generate_returns
+from reviews.core.warehouse import ensure_schema, make_engine
 from tests.integration.deployment import PASSWORD, USER, free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]

@@ -12,7 +12,7 @@ from pathlib import Path
 import sqlalchemy as sa
 import yaml
 
-from reviews import warehouse as wh
+from reviews.core import warehouse as wh
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "test-key-for-pseudonymisation-returns-0123"

@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 import pytest
 import sqlalchemy as sa
 
-from reviews import warehouse as wh
+from reviews.core import warehouse as wh
 from tests.bulletin_data import NHS_NUMBER, build
 from tests.smtp_fixtures import AIOSMTPD_WARNING, smtp_server  # noqa: F401
 

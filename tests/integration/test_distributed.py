@@ -13,8 +13,8 @@ import pytest
 import redis
 import sqlalchemy as sa
 
-from reviews.config import load_config
-from reviews.synthetic import generate_returns
+from reviews.core.config import load_config
+from reviews_dev.synthetic import generate_returns
 from tests.conftest import _postgres_database
 from tests.integration.deployment import ROOT, deployment_env, free_port, start_deployment
 

@@ -17,7 +17,7 @@ from datetime import date
 
 import pytest
 
-from reviews.synthetic import generate_returns
+from reviews_dev.synthetic import generate_returns
 from tests.integration.returns_support import prepare, write_config
 from tests.smtp_fixtures import AIOSMTPD_WARNING, smtp_server  # noqa: F401
 

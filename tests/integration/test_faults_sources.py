@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from reviews.config import load_config
-from reviews.synthetic import generate_returns
+from reviews.core.config import load_config
+from reviews_dev.synthetic import generate_returns
 from tests.integration.returns_support import prepare, set_connection, write_config
 from tests.sftp_server import PASSWORD, USER, _server_class
 

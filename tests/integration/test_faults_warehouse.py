@@ -14,8 +14,8 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from reviews import warehouse as wh
-from reviews.synthetic import generate_returns
+from reviews.core import warehouse as wh
+from reviews_dev.synthetic import generate_returns
 from tests.conftest import POSTGRES_ADMIN_URL, _postgres_database
 from tests.integration.returns_support import prepare, write_config
 
@@ -74,7 +74,7 @@ def _tables(url: str, data_dir: Path) -> dict[str, list[tuple]]:
 
 def _run(dagbag, monkeypatch, tmp_path: Path, name: str, url: str):
     """partnership_returns over the same returns, with its own warehouse and data dir."""
-    from reviews.config import load_config
+    from reviews.core.config import load_config
 
     root = tmp_path / name
     root.mkdir()

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from reviews.config import load_config
-from reviews.synthetic import generate_returns
+from reviews.core.config import load_config
+from reviews_dev.synthetic import generate_returns
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]

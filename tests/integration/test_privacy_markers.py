@@ -35,7 +35,7 @@ from pathlib import Path
 
 import pytest
 
-from reviews.synthetic import generate_returns
+from reviews_dev.synthetic import generate_returns
 from tests.integration.returns_support import KEY, prepare, write_config
 
 pytestmark = pytest.mark.slow

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from reviews import warehouse as wh
-from reviews.synthetic import generate_returns
+from reviews.core import warehouse as wh
+from reviews_dev.synthetic import generate_returns
 
 pytestmark = pytest.mark.slow
 
@@ -76,7 +76,7 @@ def assert_succeeded(dr, states):
 
 
 def _prepare(tmp_path: Path, url: str, monkeypatch, smtp=None) -> Cycle:
-    from reviews.config import load_config
+    from reviews.core.config import load_config
 
     data_dir = tmp_path / "data"
     inbox = data_dir / "inbox"

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from reviews import warehouse as wh
+from reviews.core import warehouse as wh
 
 pytestmark = pytest.mark.slow
 

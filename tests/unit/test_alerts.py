@@ -10,8 +10,8 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import insert, select
 
-from reviews import warehouse as wh
-from reviews.alerts import (
+from reviews.core import warehouse as wh
+from reviews.timeliness.alerts import (
     PENDING,
     SENDING,
     SENT,
@@ -20,8 +20,8 @@ from reviews.alerts import (
     resolve_unconfirmed,
     run_alerts,
 )
-from reviews.config import load_config
-from reviews.mail import DeliveryUnknownError, OutboxTransport, PermanentSendError, SmtpTransport
+from reviews.core.config import load_config
+from reviews.core.mail import DeliveryUnknownError, OutboxTransport, PermanentSendError, SmtpTransport
 from tests.smtp_fixtures import AIOSMTPD_WARNING, smtp_server  # noqa: F401
 
 D = date

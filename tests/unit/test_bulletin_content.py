@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from reviews import warehouse as wh
-from reviews.bulletin import render_bulletin, round_to
-from reviews.config import load_config
-from reviews.mail import Message, build_mime
-from reviews.publication import attachment_paths, attachments_for_factory, build_period
-from reviews.publishing import PublishingSettings, parse_publishing
-from reviews.summary import compile_summary
+from reviews.core import warehouse as wh
+from reviews.learning.bulletin import render_bulletin, round_to
+from reviews.core.config import load_config
+from reviews.core.mail import Message, build_mime
+from reviews.learning.publication import attachment_paths, attachments_for_factory, build_period
+from reviews.core.publishing import PublishingSettings, parse_publishing
+from reviews.learning.summary import compile_summary
 from tests.bulletin_data import JUNE, NHS_NUMBER, PUBLISHED_REVIEW, build
 
 
@@ -193,7 +193,7 @@ def test_build_store_rebuild_and_attach(engine, cfg, tmp_path):
 
 
 def test_publishing_settings_defaults(cfg):
-    from reviews.publishing import publishing_settings
+    from reviews.core.publishing import publishing_settings
 
     s = publishing_settings(cfg)
     assert (s.summary.period, s.schedule.weekday, s.schedule.hour, s.round_regional_totals_to) == ("month", 1, 9, None)
@@ -202,7 +202,7 @@ def test_publishing_settings_defaults(cfg):
 
 def test_action_states_counted_by_group_match_row_by_row(engine, cfg):
     """summary._actions counts groups in the database: the same states as judging every row."""
-    from reviews import summary as sm
+    from reviews.learning import summary as sm
     from tests.bulletin_data import _lineage
 
     codes = list(cfg.partnerships)
@@ -248,7 +248,7 @@ def test_action_states_counted_by_group_match_row_by_row(engine, cfg):
 
 def test_bulletins_rendered_together_match_one_at_a_time(summary, cfg):
     """render_bulletins shares the suppressed grids between audiences: the same bulletins."""
-    from reviews.bulletin import render_bulletins
+    from reviews.learning.bulletin import render_bulletins
 
     audiences = ["region", *cfg.partnerships]
     together = render_bulletins(summary, cfg, audiences, PublishingSettings())
@@ -261,7 +261,7 @@ def test_charts_on_a_shared_renderer_match_a_fresh_canvas(monkeypatch):
     """charts._Canvas reuses renderers between charts: the PNG bytes of a fresh Agg canvas each time."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-    from reviews import charts
+    from reviews.learning import charts
 
     def draw_all():
         out = []
@@ -280,7 +280,7 @@ def test_charts_on_a_shared_renderer_match_a_fresh_canvas(monkeypatch):
 
 def test_rebuild_with_the_same_inputs_renders_nothing(engine, cfg, tmp_path, monkeypatch):
     """A rebuild renders only audiences whose inputs changed or whose files are missing."""
-    import reviews.bulletin as bulletin
+    import reviews.learning.bulletin as bulletin
 
     out = tmp_path / "bulletins"
     settings = dataclasses.replace(PublishingSettings(), summary=dataclasses.replace(PublishingSettings().summary, pdf=False))
@@ -313,8 +313,8 @@ def test_rebuild_with_the_same_inputs_renders_nothing(engine, cfg, tmp_path, mon
 
 def test_bulletins_rendered_in_a_pool_match_in_process(summary, cfg, monkeypatch):
     """summary.workers > 1 renders in spawned processes: the same bulletins, and the same XLSX bytes."""
-    from reviews import bulletin
-    from reviews.bulletin import render_bulletins, workbook_bytes
+    from reviews.learning import bulletin
+    from reviews.learning.bulletin import render_bulletins, workbook_bytes
 
     monkeypatch.setattr(bulletin, "POOL_MIN_AUDIENCES", 2)
     audiences = ["region", *cfg.partnerships]
@@ -330,8 +330,8 @@ def test_bulletins_rendered_in_a_pool_match_in_process(summary, cfg, monkeypatch
 def test_a_failing_worker_names_its_audience(summary, cfg, monkeypatch):
     import copy
 
-    from reviews import bulletin
-    from reviews.bulletin import RenderError, render_bulletins
+    from reviews.learning import bulletin
+    from reviews.learning.bulletin import RenderError, render_bulletins
 
     monkeypatch.setattr(bulletin, "POOL_MIN_AUDIENCES", 2)
     broken = copy.deepcopy(summary)
@@ -342,7 +342,7 @@ def test_a_failing_worker_names_its_audience(summary, cfg, monkeypatch):
 
 
 def test_workers_setting():
-    from reviews.publishing import PublishingConfigError, parse_publishing
+    from reviews.core.publishing import PublishingConfigError, parse_publishing
 
     assert parse_publishing({"summary": {"workers": 1}}).summary.workers == 1
     assert parse_publishing({}).summary.workers == min(2, os.cpu_count() or 1)

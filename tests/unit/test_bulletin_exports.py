@@ -6,8 +6,8 @@ import io
 import pytest
 from openpyxl import load_workbook
 
-from reviews.bulletin import TableView
-from reviews.exports import build_workbook, neutralise
+from reviews.learning.bulletin import TableView
+from reviews.learning.exports import build_workbook, neutralise
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -52,10 +52,10 @@ def test_workbook_is_byte_stable():
 
 def test_bulletin_workbook_is_suppressed(tmp_path):
     """Every table of a real bulletin, as written: no count from 1 to 5 anywhere."""
-    from reviews.bulletin import render_bulletin
-    from reviews.config import load_config
-    from reviews.summary import compile_summary
-    from reviews.warehouse import make_engine
+    from reviews.learning.bulletin import render_bulletin
+    from reviews.core.config import load_config
+    from reviews.learning.summary import compile_summary
+    from reviews.core.warehouse import make_engine
     from tests.bulletin_data import JUNE, build
 
     cfg = load_config()

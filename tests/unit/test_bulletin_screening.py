@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from reviews.screening import REDACTED, nhs_number_valid, screen, screen_free_text
+from reviews.privacy.screening import REDACTED, nhs_number_valid, screen, screen_free_text
 
 
 @pytest.mark.parametrize("number, valid", [

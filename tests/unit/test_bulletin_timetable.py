@@ -8,8 +8,8 @@ import pendulum
 import pytest
 from airflow.timetables.base import DataInterval, TimeRestriction
 
-from reviews.publishing import PublishingConfigError, parse_publishing
-from reviews.reporting_periods import (
+from reviews.core.publishing import PublishingConfigError, parse_publishing
+from reviews.core.reporting_periods import (
     last_complete_period,
     period_containing,
     period_for_run,

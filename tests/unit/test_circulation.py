@@ -11,15 +11,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import insert, select
 
-from reviews.circulation import (
+from reviews.circulation.bulletin_sends import (
     queue_bulletin_sends,
     recipients_for,
     resolve_unconfirmed,
     send_pending,
 )
-from reviews.config import load_config
-from reviews.mail import OutboxTransport, SmtpTransport
-from reviews.warehouse import bulletins, circulation_log, ensure_schema, make_engine
+from reviews.core.config import load_config
+from reviews.core.mail import OutboxTransport, SmtpTransport
+from reviews.core.warehouse import bulletins, circulation_log, ensure_schema, make_engine
 from tests.smtp_fixtures import AIOSMTPD_WARNING, smtp_server  # noqa: F401
 
 pytestmark = AIOSMTPD_WARNING

@@ -15,8 +15,8 @@ import uuid
 
 import pytest
 
-from reviews import quality
-from reviews.quality import RuleContext, validate, write_data_docs
+from reviews.returns import quality
+from reviews.returns.quality import RuleContext, validate, write_data_docs
 from tests.unit.test_quality_speed_equivalence import _batches
 from tests.unit.test_returns_quality import NOTIFICATION, RETURNED, _frame
 

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from reviews import warehouse as wh
+from reviews.core import warehouse as wh
 
 NOW = datetime(2026, 1, 1, 6, 0, tzinfo=timezone.utc)
 TEXTS = ["plain", "tab\there", "new\nline", "back\\slash", "cr\rx", "quote \" and ' ", "Café ünïcode ✓", "", None,
@@ -110,11 +110,11 @@ def test_insert_rows_stores_what_an_insert_stores(two_engines):
 
 
 def test_stored_values_json_and_hash_by_columns_equal_the_row_by_row_ones(cfg):
-    from reviews.cleaning import clean_table
-    from reviews.ingest import _json_texts, _record_columns, _record_values, _row_hash
-    from reviews.pseudonymise import check_key
-    from reviews.readers import EXTRA_COLUMN, ROW_COLUMN
-    from reviews.template import DATASETS
+    from reviews.returns.cleaning import clean_table
+    from reviews.returns.ingest import _json_texts, _record_columns, _record_values, _row_hash
+    from reviews.privacy.pseudonymise import check_key
+    from reviews.returns.readers import EXTRA_COLUMN, ROW_COLUMN
+    from reviews.core.template import DATASETS
 
     key = check_key("unit-test-key-for-fast-paths")
     for dataset, rows in {
@@ -147,11 +147,11 @@ def test_stored_values_json_and_hash_by_columns_equal_the_row_by_row_ones(cfg):
 def test_json_and_raw_texts_by_columns_equal_the_row_by_row_ones(cfg):
     """_json_texts (factorized columns, text columns as object or string dtype) and
     _raw_values_columns give what json.dumps of _record_values and _raw_values give, row by row."""
-    from reviews.cleaning import clean_table
-    from reviews.ingest import _json_texts, _quarantine_columns, _raw_values, _raw_values_columns, _record_values
-    from reviews.pseudonymise import check_key
-    from reviews.readers import EXTRA_COLUMN, ROW_COLUMN
-    from reviews.template import DATASETS
+    from reviews.returns.cleaning import clean_table
+    from reviews.returns.ingest import _json_texts, _quarantine_columns, _raw_values, _raw_values_columns, _record_values
+    from reviews.privacy.pseudonymise import check_key
+    from reviews.returns.readers import EXTRA_COLUMN, ROW_COLUMN
+    from reviews.core.template import DATASETS
 
     key = check_key("unit-test-key-for-fast-paths")
     for dataset in ("notifications", "learning"):
@@ -187,9 +187,9 @@ def test_ingest_gives_the_tables_the_row_by_row_load_gave(backend, tmp_path):
     """A small national inbox (faults included) loaded twice (two runs, the second correcting the
     first's quarantined rows): the pipeline and the benchmark's naive baseline end with identical
     tables, row for row."""
-    from reviews.bench.national_bench import FIXED_NOW, KEY, naive_ingest_partnership, national_config, table_digest
-    from reviews.ingest import ingest_partnership
-    from reviews.synthetic import generate_returns
+    from reviews_dev.bench.national_bench import FIXED_NOW, KEY, naive_ingest_partnership, national_config, table_digest
+    from reviews.returns.ingest import ingest_partnership
+    from reviews_dev.synthetic import generate_returns
 
     cfg = national_config(3)
     inbox = tmp_path / "inbox"
@@ -223,8 +223,8 @@ def test_ingest_gives_the_tables_the_row_by_row_load_gave(backend, tmp_path):
 
 
 def test_timeliness_counts_and_rows_are_what_the_row_by_row_version_gave(cfg, tmp_path):
-    from reviews.pipeline import run_timeliness
-    from reviews.timeliness import compute_timeliness, to_records
+    from reviews.timeliness.run import run_timeliness
+    from reviews.timeliness.compute import compute_timeliness, to_records
 
     engine = wh.make_engine(f"sqlite:///{tmp_path / 'w.db'}")
     wh.ensure_schema(engine)

@@ -12,14 +12,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from reviews import cleaning, freetext, mapping, readers
-from reviews.cleaning import DT_SUFFIX, RAW_SUFFIX, RETURN_DATE_COLUMN, clean_table
-from reviews.config import normalise_word
-from reviews.dates import parse_dates, to_iso
-from reviews.pseudonymise import child_key, pseudonymise_series
-from reviews.readers import EXTRA_COLUMN, ROW_COLUMN, ReadError
-from reviews.screening import screen
-from reviews.template import DATASETS
+from reviews.returns import cleaning
+
+from reviews.privacy import ingest_redaction as freetext
+
+from reviews.returns import mapping
+
+from reviews.returns import readers
+from reviews.returns.cleaning import DT_SUFFIX, RAW_SUFFIX, RETURN_DATE_COLUMN, clean_table
+from reviews.core.config import normalise_word
+from reviews.core.dates import parse_dates, to_iso
+from reviews.privacy.pseudonymise import child_key, pseudonymise_series
+from reviews.returns.readers import EXTRA_COLUMN, ROW_COLUMN, ReadError
+from reviews.privacy.screening import screen
+from reviews.core.template import DATASETS
 
 KEY = b"unit-test-key-for-fast-reading-0"
 
@@ -283,8 +289,8 @@ def test_screening_distinct_texts_gives_the_cell_by_cell_redactions_and_counts()
 
 
 def test_cleaning_all_files_at_once_gives_each_files_own_cleaning(tmp_path, cfg):
-    from reviews import ingest
-    from reviews.landing import discover
+    from reviews.returns import ingest
+    from reviews.returns.landing import discover
 
     folder = tmp_path / "knowsley"
     folder.mkdir()

@@ -19,12 +19,12 @@ import pandas as pd
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from reviews.cleaning import clean_table
-from reviews.config import load_config
-from reviews.dates import parse_dates
-from reviews.mapping import MappingError, map_columns, normalise_codes
-from reviews.readers import ReadError, read_csv_return, read_xlsx_return
-from reviews.template import DATASETS
+from reviews.returns.cleaning import clean_table
+from reviews.core.config import load_config
+from reviews.core.dates import parse_dates
+from reviews.returns.mapping import MappingError, map_columns, normalise_codes
+from reviews.returns.readers import ReadError, read_csv_return, read_xlsx_return
+from reviews.core.template import DATASETS
 
 CFG = load_config()
 KEY = b"fuzz-test-key-0123456789"

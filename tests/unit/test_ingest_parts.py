@@ -7,15 +7,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from reviews.config import ConfigError, load_config
-from reviews.connections import smtp_settings, sqlalchemy_url
-from reviews.dates import parse_dates, to_iso
-from reviews.landing import discover, keep_raw, parse_name, safe_name
-from reviews.mapping import map_columns, normalise_codes
-from reviews.periods import as_of_date, period_bounds
-from reviews.pseudonymise import PseudonymisationKeyError, check_key, child_key
-from reviews.readers import EXTRA_COLUMN, ROW_COLUMN, ReadError, read_csv_return, read_xlsx_return
-from reviews.warehouse import ddl
+from reviews.core.config import ConfigError, load_config
+from reviews.core.connections import smtp_settings, sqlalchemy_url
+from reviews.core.dates import parse_dates, to_iso
+from reviews.returns.landing import discover, keep_raw, parse_name, safe_name
+from reviews.returns.mapping import map_columns, normalise_codes
+from reviews.core.run_dates import as_of_date, period_bounds
+from reviews.privacy.pseudonymise import PseudonymisationKeyError, check_key, child_key
+from reviews.returns.readers import EXTRA_COLUMN, ROW_COLUMN, ReadError, read_csv_return, read_xlsx_return
+from reviews.core.warehouse import ddl
 
 ROOT = Path(__file__).resolve().parents[2]
 

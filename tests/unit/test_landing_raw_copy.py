@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from reviews.landing import discover, keep_raw
+from reviews.returns.landing import discover, keep_raw
 
 
 def _one(tmp_path, data: bytes, name: str = "notifications_2024-07-10.csv"):

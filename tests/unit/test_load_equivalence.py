@@ -16,12 +16,12 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from reviews import ingest
-from reviews import warehouse as wh
-from reviews.cleaning import DT_SUFFIX, RETURN_DATE_COLUMN
-from reviews.landing import IncomingFile
-from reviews.quality import KEY_COLUMN
-from reviews.template import DATASET_ORDER
+from reviews.returns import ingest
+from reviews.core import warehouse as wh
+from reviews.returns.cleaning import DT_SUFFIX, RETURN_DATE_COLUMN
+from reviews.returns.landing import IncomingFile
+from reviews.returns.quality import KEY_COLUMN
+from reviews.core.template import DATASET_ORDER
 
 NOW = datetime(2026, 1, 1, 6, 0, tzinfo=timezone.utc)
 
@@ -35,7 +35,7 @@ def _prep(i: int, tables: dict, return_date: date | None = date(2024, 3, 31), **
 def _reference_batch(prepared, dataset, first_key):
     """What ingest_partnership did (the naive baseline still does it): each file's table copied,
     given its keys and file, concatenated."""
-    from reviews.bench.national_bench import naive_keyed_tables
+    from reviews_dev.bench.national_bench import naive_keyed_tables
 
     keyed = naive_keyed_tables(prepared, dataset, first_key)
     return pd.concat(list(keyed.values()), ignore_index=True) if keyed else None
@@ -181,7 +181,7 @@ def test_ensure_schema_does_not_wait_for_another_tasks_open_load(postgres_url):
     dropped index is still made again."""
     import sqlalchemy as sa
 
-    from reviews import warehouse as wh
+    from reviews.core import warehouse as wh
 
     engine = wh.make_engine(postgres_url)
     wh.ensure_schema(engine)

@@ -1,4 +1,4 @@
-"""reviews.mail against a real SMTP server on localhost (aiosmtpd), and the outbox."""
+"""reviews.core.mail against a real SMTP server on localhost (aiosmtpd), and the outbox."""
 from __future__ import annotations
 
 import email
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 
-from reviews.mail import (
+from reviews.core.mail import (
     DeliveryUnknownError,
     HeaderInjectionError,
     InvalidAddressError,

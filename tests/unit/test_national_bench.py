@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from reviews.bench import discover, main
+from reviews_dev.bench import discover, main
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -44,7 +44,7 @@ def test_the_benchmark_measures_postgresql_with_production_settings(tmp_path, mo
     (read from that file), in a private server that is gone afterwards; the shared server is not touched."""
     import sqlalchemy as sa
 
-    from reviews.bench.postgres_server import benchmark_server, compose_settings
+    from reviews_dev.bench.postgres_server import benchmark_server, compose_settings
 
     root = Path(__file__).resolve().parents[2]
     settings = compose_settings(root / "docker-compose.yml")
@@ -66,7 +66,7 @@ def test_the_benchmark_measures_postgresql_with_production_settings(tmp_path, mo
 
 
 def test_compose_settings_reads_only_name_value_pairs(tmp_path):
-    from reviews.bench.postgres_server import compose_settings
+    from reviews_dev.bench.postgres_server import compose_settings
 
     compose = tmp_path / "compose.yml"
     compose.write_text('services:\n  warehouse-db:\n    command: ["postgres", "-c", "work_mem = 64MB", "-p", "5433"]\n')

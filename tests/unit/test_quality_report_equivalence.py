@@ -13,10 +13,10 @@ import pytest
 import sqlalchemy as sa
 from jinja2 import DictLoader, Environment, StrictUndefined, select_autoescape
 
-from reviews import warehouse as wh
-from reviews.feedback import TEMPLATES, build_quality_reports
-from reviews.quality import rule_title
-from reviews.template import DATASET_ORDER
+from reviews.core import warehouse as wh
+from reviews.returns.quality_reports import TEMPLATES, build_quality_reports
+from reviews.returns.quality import rule_title
+from reviews.core.template import DATASET_ORDER
 
 AS_OF = date(2024, 8, 31)
 D0, D1, D3 = date(2024, 6, 10), date(2024, 7, 10), date(2024, 8, 1)

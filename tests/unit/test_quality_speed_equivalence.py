@@ -19,10 +19,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from reviews import quality
-from reviews.gc_pause import gc_paused
-from reviews.quality import KEY_COLUMN, RuleContext, _plain_key, _prepare, _rules, validate
-from reviews.readers import EXTRA_COLUMN
+from reviews.returns import quality
+from reviews.core.gc_pause import gc_paused
+from reviews.returns.quality import KEY_COLUMN, RuleContext, _plain_key, _prepare, _rules, validate
+from reviews.returns.readers import EXTRA_COLUMN
 from tests.unit.test_returns_quality import NOTIFICATION, RETURNED, _frame
 
 AS_OF = date(2024, 7, 15)
@@ -312,10 +312,11 @@ def test_plain_keys_tell_apart_what_json_tells_apart():
 
 
 def test_a_partnerships_ingest_and_its_reports_run_with_the_collector_paused(cfg, sqlite_url, tmp_path):
-    """ingest_partnership and build_quality_reports pause the cyclic collector (reviews.gc_pause)
+    """ingest_partnership and build_quality_reports pause the cyclic collector (reviews.core.gc_pause)
     and put it back as it was, also when they fail."""
-    from reviews import feedback, ingest
-    from reviews.warehouse import make_engine
+    from reviews.returns import quality_reports as feedback
+    from reviews.returns import ingest
+    from reviews.core.warehouse import make_engine
 
     class Watching:
         """A config that notes whether the collector is on when it is first asked, then fails."""

@@ -16,12 +16,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from reviews import cleaning, readers
-from reviews.cleaning import clean_table
-from reviews.dates import parse_dates, reads_at_one_unit
-from reviews.mapping import map_columns
-from reviews.readers import EXTRA_COLUMN, ROW_COLUMN, ReadError
-from reviews.template import DATASETS
+from reviews.returns import cleaning
+
+from reviews.returns import readers
+from reviews.returns.cleaning import clean_table
+from reviews.core.dates import parse_dates, reads_at_one_unit
+from reviews.returns.mapping import map_columns
+from reviews.returns.readers import EXTRA_COLUMN, ROW_COLUMN, ReadError
+from reviews.core.template import DATASETS
 from tests.unit.test_fast_paths_reading import (
     _reference_clean_table,
     _reference_map_columns,

@@ -6,9 +6,9 @@ from datetime import date, datetime, timezone
 
 import sqlalchemy as sa
 
-from reviews import warehouse as wh
-from reviews.config import RetentionRule
-from reviews.retention import apply_retention, case_last_dates, cutoff_date, lift_legal_hold, place_legal_hold
+from reviews.core import warehouse as wh
+from reviews.core.config import RetentionRule
+from reviews.admin.retention import apply_retention, case_last_dates, cutoff_date, lift_legal_hold, place_legal_hold
 
 NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
 AS_OF = date(2021, 1, 1)  # cut-off 1 January 2011 with keep_years 10

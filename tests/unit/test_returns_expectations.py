@@ -6,9 +6,9 @@ from datetime import date, datetime, timezone
 import pytest
 import sqlalchemy as sa
 
-from reviews import warehouse as wh
-from reviews.config import ReturnsRule, load_config
-from reviews.expectations import check_returns, judge, periods
+from reviews.core import warehouse as wh
+from reviews.core.config import ReturnsRule, load_config
+from reviews.returns.returns_due import check_returns, judge, periods
 from tests.integration.returns_support import write_config
 
 QUARTERLY = ReturnsRule("quarterly", 10, date(2024, 3, 31))

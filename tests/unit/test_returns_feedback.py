@@ -6,12 +6,13 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from reviews import warehouse as wh
-from reviews.circulation import recipients_for
-from reviews.feedback import build_quality_reports, send_feedback
-from reviews.ingest import ingest_partnership
-from reviews.mail import OutboxTransport
-from reviews.pseudonymise import check_key
+from reviews.core import warehouse as wh
+from reviews.circulation.bulletin_sends import recipients_for
+from reviews.circulation.feedback_sends import send_feedback
+from reviews.returns.quality_reports import build_quality_reports
+from reviews.returns.ingest import ingest_partnership
+from reviews.core.mail import OutboxTransport
+from reviews.privacy.pseudonymise import check_key
 
 KEY = check_key("unit-test-key-for-feedback-0000")
 NOW = datetime(2030, 1, 1, tzinfo=timezone.utc)

@@ -6,9 +6,9 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from reviews.cleaning import clean_table
-from reviews.pseudonymise import check_key
-from reviews.quality import (
+from reviews.returns.cleaning import clean_table
+from reviews.privacy.pseudonymise import check_key
+from reviews.returns.quality import (
     FILE_COLUMN,
     KEY_COLUMN,
     RuleContext,
@@ -17,8 +17,8 @@ from reviews.quality import (
     validate,
     write_data_docs,
 )
-from reviews.readers import EXTRA_COLUMN, ROW_COLUMN
-from reviews.template import DATASETS
+from reviews.returns.readers import EXTRA_COLUMN, ROW_COLUMN
+from reviews.core.template import DATASETS
 
 KEY = check_key("unit-test-key-for-quality-rules")
 RETURNED = date(2024, 7, 10)

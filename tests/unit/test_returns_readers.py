@@ -5,10 +5,10 @@ from datetime import date, datetime, timezone
 
 import pytest
 
-from reviews import warehouse as wh
-from reviews.landing import parse_name
-from reviews.pseudonymise import check_key
-from reviews.readers import ReadError, read_csv_return, read_xlsx_return
+from reviews.core import warehouse as wh
+from reviews.returns.landing import parse_name
+from reviews.privacy.pseudonymise import check_key
+from reviews.returns.readers import ReadError, read_csv_return, read_xlsx_return
 
 
 def test_dataset_workbook_names():
@@ -58,7 +58,7 @@ def test_spacer_columns_with_values_are_kept_to_be_dropped_by_name(tmp_path):
 
 
 def test_a_reader_crash_fails_the_file_not_the_partnership(tmp_path, sqlite_url, cfg, monkeypatch):
-    from reviews import ingest
+    from reviews.returns import ingest
 
     def boom(*args, **kwargs):
         raise ValueError("could not convert 'CHILD-SECRET-9' to a number")

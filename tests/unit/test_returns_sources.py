@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from reviews.config import ConfigError, load_config
-from reviews.sources import SourceError, fetch_sftp, gather, snapshot_sql
+from reviews.core.config import ConfigError, load_config
+from reviews.returns.sources import SourceError, fetch_sftp, gather, snapshot_sql
 from tests.integration.returns_support import write_config
 from tests.sftp_server import PASSWORD, USER, sftp_server  # noqa: F401  (fixture)
 

@@ -19,14 +19,14 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from reviews import landing
-from reviews import warehouse as wh
-from reviews.config import Limits
-from reviews.exports import build_workbook
-from reviews.feedback import build_quality_reports
-from reviews.ingest import ingest_partnership
-from reviews.readers import ReadError, read_csv_return, read_xlsx_return
-from reviews.sources import fetch_sftp
+from reviews.returns import landing
+from reviews.core import warehouse as wh
+from reviews.core.config import Limits
+from reviews.learning.exports import build_workbook
+from reviews.returns.quality_reports import build_quality_reports
+from reviews.returns.ingest import ingest_partnership
+from reviews.returns.readers import ReadError, read_csv_return, read_xlsx_return
+from reviews.returns.sources import fetch_sftp
 
 KEY = b"bad-input-test-key-0123456789"
 AS_OF = date(2024, 7, 31)
@@ -194,7 +194,7 @@ class _Records(logging.Handler):
 @pytest.fixture(scope="module")
 def ingested(tmp_path_factory):
     """One ingest run over the whole folder (module-scoped: the 1,000,000-row workbook is made once)."""
-    from reviews.config import load_config
+    from reviews.core.config import load_config
 
     tmp_path = tmp_path_factory.mktemp("bad-input")
     cfg = load_config()
@@ -352,7 +352,7 @@ def test_row_limit_and_size_limit_from_config_apply_to_csv(tmp_path):
 def test_limits_are_checked_in_the_config(tmp_path):
     import yaml
 
-    from reviews.config import ConfigError, load_config
+    from reviews.core.config import ConfigError, load_config
     from tests.integration.returns_support import write_config
 
     path = write_config(tmp_path, {"knowsley": {}}, limits={"max_rows": 10, "max_file_bytes": 1000})

@@ -1,5 +1,5 @@
 """Rotating the pseudonymisation key: the warehouse is re-keyed from the raw copies, in one
-transaction, or not at all (reviews/rekey.py, docs/security.md)."""
+transaction, or not at all (reviews/admin/rekey.py, docs/security.md)."""
 from __future__ import annotations
 
 import os
@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from reviews import warehouse as wh
-from reviews.ingest import ingest_partnership
-from reviews.pseudonymise import child_key
-from reviews.rekey import NEW_KEY_ENV, OLD_KEY_ENV, RekeyError, rekey
+from reviews.core import warehouse as wh
+from reviews.returns.ingest import ingest_partnership
+from reviews.privacy.pseudonymise import child_key
+from reviews.admin.rekey import NEW_KEY_ENV, OLD_KEY_ENV, RekeyError, rekey
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY_A = "key-A-the-one-in-use-0123456789"
@@ -129,7 +129,7 @@ def test_rekey_then_a_new_return_under_the_new_key_matches(loaded, cfg):
     assert now["KNO-1"] == keys["KNO-1"] and now["KNO-4"] == b("REF-FOUR")
     assert len(versions) == 3 and len({re.search(r'"child_key": "(\w+)"', v).group(1) for v, _ in versions}) == 1
     # Row hashes were recomputed with the new keys, so they are what ingest would write today.
-    from reviews.ingest import _row_hash
+    from reviews.returns.ingest import _row_hash
     import json
 
     assert all(_row_hash(json.loads(v)) == digest for v, digest in versions)
@@ -180,7 +180,7 @@ def test_command_line_takes_the_keys_from_the_environment_only(loaded, cfg, tmp_
     engine, _inbox, _raw = loaded
     url = str(engine.url.render_as_string(hide_password=False))
     base = {k: v for k, v in os.environ.items() if not k.startswith(("REVIEWS_REKEY", "AIRFLOW_CONN_REVIEWS"))}
-    cmd = [sys.executable, "-m", "reviews.rekey", "--warehouse", url, "--config", str(ROOT / "config" / "reviews.yaml")]
+    cmd = [sys.executable, "-m", "reviews.admin.rekey", "--warehouse", url, "--config", str(ROOT / "config" / "reviews.yaml")]
 
     missing = subprocess.run(cmd, env=base, capture_output=True, text=True, timeout=120)
     assert missing.returncode == 2 and OLD_KEY_ENV in missing.stderr

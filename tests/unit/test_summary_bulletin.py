@@ -9,10 +9,10 @@ from datetime import date, datetime, timezone
 import pytest
 from sqlalchemy import insert
 
-from reviews import warehouse as wh
-from reviews.bulletin import RenderedBulletin, period_label, render_bulletin
-from reviews.config import ConfigError, load_config
-from reviews.summary import compile_summary, screen_free_text
+from reviews.core import warehouse as wh
+from reviews.learning.bulletin import RenderedBulletin, period_label, render_bulletin
+from reviews.core.config import ConfigError, load_config
+from reviews.learning.summary import compile_summary, screen_free_text
 
 JUNE = (date(2024, 6, 1), date(2024, 6, 30))
 AS_OF = date(2024, 6, 30)
@@ -308,8 +308,8 @@ def test_timeliness_trend_skipping_old_cases_matches_judging_every_case(tmp_path
 
     from sqlalchemy import true as sa_true
 
-    from reviews import summary as summary_module
-    from reviews.reporting_periods import period_of, trailing_periods
+    from reviews.learning import summary as summary_module
+    from reviews.core.reporting_periods import period_of, trailing_periods
 
     engine = wh.make_engine("sqlite:///" + str(tmp_path / "trend.db"))
     wh.ensure_schema(engine)

@@ -10,9 +10,9 @@ from datetime import date, datetime, timezone
 import pytest
 import sqlalchemy as sa
 
-from reviews import summary as sm
-from reviews import warehouse as wh
-from reviews.reporting_periods import period_of, trailing_periods
+from reviews.learning import summary as sm
+from reviews.core import warehouse as wh
+from reviews.core.reporting_periods import period_of, trailing_periods
 
 CODES = ["p1", "p2", "p3"]
 PERIOD = period_of(date(2025, 9, 1), date(2025, 9, 30))

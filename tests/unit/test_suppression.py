@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from reviews.suppression import (
+from reviews.privacy.suppression import (
     TOTAL,
     recoverable_cells,
     suppress_counts,

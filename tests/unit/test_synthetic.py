@@ -20,10 +20,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reviews import synthetic
-from reviews.config import load_config, normalise_word
-from reviews.synthetic import FAULT_KINDS, GenerationReport, generate_returns, return_schedule
-from reviews.template import DATASETS, DATASET_ORDER
+from reviews_dev import synthetic
+from reviews.core.config import load_config, normalise_word
+from reviews_dev.synthetic import FAULT_KINDS, GenerationReport, generate_returns, return_schedule
+from reviews.core.template import DATASETS, DATASET_ORDER
 
 START, END = date(2023, 10, 1), date(2026, 9, 30)  # the demo window
 CFG = load_config()
@@ -533,7 +533,7 @@ def test_weighted_draws_as_random_choices():
 def test_working_day_lookup_gives_the_calendars_dates():
     import random
 
-    from reviews import working_days
+    from reviews.core import working_days
 
     rng = random.Random(7)
     for _ in range(3000):

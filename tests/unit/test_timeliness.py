@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 from sqlalchemy import create_engine, insert, select
 
-from reviews import warehouse
-from reviews.config import ConfigError, load_config
-from reviews.timeliness import OUTPUT_COLUMNS, STAGES, STATUSES, compute_timeliness, to_records
-from reviews.working_days import add_working_days, working_days_between
+from reviews.core import warehouse
+from reviews.core.config import ConfigError, load_config
+from reviews.timeliness.compute import OUTPUT_COLUMNS, STAGES, STATUSES, compute_timeliness, to_records
+from reviews.core.working_days import add_working_days, working_days_between
 
 D = date
 AS_OF = D(2024, 6, 21)  # a Friday; with 3 at-risk working days the at-risk window ends Wed 26 June

@@ -9,8 +9,8 @@ import re
 
 import numpy as np
 
-from reviews.bench import discover, main
-from reviews.bench.timeliness_bench import LOCAL_AUTHORITIES, synthetic_tables
+from reviews_dev.bench import discover, main
+from reviews_dev.bench.timeliness_bench import LOCAL_AUTHORITIES, synthetic_tables
 
 
 def test_the_timeliness_benchmark_is_registered():

@@ -13,9 +13,9 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from reviews.config import load_config
-from reviews.timeliness import compute_timeliness, to_records
-from reviews.timeliness_reference import compute_timeliness_reference
+from reviews.core.config import load_config
+from reviews.timeliness.compute import compute_timeliness, to_records
+from reviews_dev.timeliness_reference import compute_timeliness_reference
 
 D = date
 AS_OF = D(2028, 12, 29)

@@ -13,9 +13,9 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reviews.config import load_config
-from reviews.timeliness import compute_timeliness, to_records
-from reviews.timeliness_reference import compute_timeliness_reference
+from reviews.core.config import load_config
+from reviews.timeliness.compute import compute_timeliness, to_records
+from reviews_dev.timeliness_reference import compute_timeliness_reference
 
 CFG = load_config()
 CODES = ("knowsley", "sefton", "wirral")

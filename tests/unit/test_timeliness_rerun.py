@@ -1,6 +1,6 @@
 """A timeliness rerun whose inputs have not changed keeps the partition; any change judges again.
 
-`pipeline.run_timeliness` stores, per as-of date, a digest of what the judgement read (every case
+`timeliness.run.run_timeliness` stores, per as-of date, a digest of what the judgement read (every case
 value it uses, the config, the rules' code). These tests change each of those in turn and check
 that the partition is judged again, and that an unchanged rerun is not (its stamp stays).
 """
@@ -12,8 +12,8 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 import sqlalchemy as sa
 
-from reviews import warehouse as wh
-from reviews.pipeline import run_timeliness
+from reviews.core import warehouse as wh
+from reviews.timeliness.run import run_timeliness
 
 AS_OF = date(2024, 6, 28)
 LOADED = datetime(2024, 7, 1, 6, 0, tzinfo=timezone.utc)
@@ -100,7 +100,7 @@ def test_insert_frame_stores_what_insert_rows_stores(engine):
     """The column-wise COPY text of a frame (PostgreSQL) against the rows insert_rows binds."""
     import pandas as pd
 
-    from reviews.timeliness import to_records
+    from reviews.timeliness.compute import to_records
 
     texts = ["plain", "tab\there", "new\nline", "back\\slash", "cr\rx", "\\N", "", None, "Café ✓"]
     n = len(texts)

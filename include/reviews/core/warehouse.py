@@ -1,0 +1,715 @@
+"""The warehouse schema (the one source of truth) and the few ways code touches it.
+
+Tables follow the contract in DESIGN.md. The DDL in `sql/` is generated from this metadata by
+`make schema` and a test checks it has not drifted. Works on SQLite and PostgreSQL alike: every
+statement is SQLAlchemy Core with bound parameters.
+"""
+from __future__ import annotations
+
+import io
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, datetime, time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Date,
+    DateTime,
+    Engine,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+    inspect,
+    insert,
+    select,
+    tuple_,
+)
+from sqlalchemy.schema import CreateIndex, CreateTable
+from sqlalchemy.dialects import postgresql, sqlite
+
+from reviews.core.template import DATASETS
+
+metadata = MetaData()
+
+# Lineage columns carried by every case table: which file and row a record's current state came from.
+def _lineage() -> list[Column]:
+    return [
+        Column("return_date", Date, nullable=False),  # the date in the return's file name
+        Column("source_file_id", Integer, nullable=False),
+        Column("source_row", Integer, nullable=False),
+        Column("row_hash", String(64), nullable=False),
+        Column("loaded_at", DateTime(timezone=True), nullable=False),
+    ]
+
+
+def _case_table(dataset_name: str) -> Table:
+    ds = DATASETS[dataset_name]
+    cols: list[Column] = [Column("partnership_code", String(40), primary_key=True)]
+    for c in ds.columns:
+        if c.name == "child_ref":
+            cols.append(Column("child_key", String(64), nullable=False))
+        elif c.name == ds.id_column:
+            cols.append(Column(c.name, String(100), primary_key=True))
+        elif c.kind == "date":
+            cols.append(Column(c.name, Date))
+        elif c.kind == "age":
+            cols.append(Column(c.name, Integer))
+        elif c.kind == "freetext":
+            cols.append(Column(c.name, Text))
+        else:
+            cols.append(Column(c.name, String(200)))
+    return Table(dataset_name, metadata, *cols, *_lineage())
+
+
+notifications = _case_table("notifications")
+rapid_reviews = _case_table("rapid_reviews")
+practice_reviews = _case_table("practice_reviews")
+learning = _case_table("learning")
+CASE_TABLES: dict[str, Table] = {
+    "notifications": notifications,
+    "rapid_reviews": rapid_reviews,
+    "practice_reviews": practice_reviews,
+    "learning": learning,
+}
+
+return_files = Table(
+    "return_files",
+    metadata,
+    Column("file_id", Integer, primary_key=True, autoincrement=True),
+    Column("partnership_code", String(40), nullable=False),
+    Column("file_name", String(255), nullable=False),  # sanitised name as received
+    Column("sha256", String(64), nullable=False),
+    Column("size_bytes", Integer, nullable=False),
+    Column("return_date", Date),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("raw_path", Text, nullable=False),  # where the immutable raw copy is kept
+    Column("datasets", String(200)),
+    Column("rows_read", Integer, nullable=False, default=0),
+    Column("rows_loaded", Integer, nullable=False, default=0),
+    Column("rows_quarantined", Integer, nullable=False, default=0),
+    Column("dropped_columns", Text),  # names only, never values
+    Column("notes", Text),  # what reading it noticed (sheets ignored, ...), one per line
+    Column("status", String(20), nullable=False),  # loaded | partial | rejected | failed
+    Column("error", Text),
+    Column("quality_report_id", Integer),  # bulletins.bulletin_id of the data quality report covering it
+    UniqueConstraint("partnership_code", "sha256", name="uq_return_files_sha"),
+)
+
+quarantine = Table(
+    "quarantine",
+    metadata,
+    Column("quarantine_id", Integer, primary_key=True, autoincrement=True),
+    Column("partnership_code", String(40), nullable=False),
+    Column("dataset", String(40), nullable=False),
+    Column("file_id", Integer, nullable=False),
+    Column("file_name", String(255), nullable=False),
+    Column("row_number", Integer, nullable=False),  # as a spreadsheet shows it (header is row 1)
+    Column("record_id", String(100)),
+    Column("failed_checks", Text, nullable=False),  # plain words, one per line
+    Column("failed_rules", Text),  # the rule ids (quality.py), one per line, parallel to failed_checks
+    Column("raw_values", Text, nullable=False),  # JSON; child_ref already pseudonymised
+    Column("quarantined_at", DateTime(timezone=True), nullable=False),
+    Column("resolved_by_file_id", Integer),  # the later file whose valid row for the record replaced it
+    Column("resolved_at", DateTime(timezone=True)),
+    UniqueConstraint("file_id", "dataset", "row_number", name="uq_quarantine_row"),
+)
+# A resubmission looks up the quarantined rows of the records it brings (ingest._resolve_quarantine);
+# a data quality report, the rows a return corrected (feedback._report_context). The second index
+# holds resolved rows only: on a server without statistics (autovacuum off) a full index tempted
+# the planner to read every unresolved row for "resolved_by_file_id IS NULL".
+Index("ix_quarantine_record", quarantine.c.partnership_code, quarantine.c.dataset, quarantine.c.record_id)
+Index("ix_quarantine_resolved_by", quarantine.c.resolved_by_file_id,
+      postgresql_where=quarantine.c.resolved_by_file_id.is_not(None),
+      sqlite_where=quarantine.c.resolved_by_file_id.is_not(None))
+
+record_history = Table(
+    "record_history",
+    metadata,
+    Column("history_id", Integer, primary_key=True, autoincrement=True),
+    Column("partnership_code", String(40), nullable=False),
+    Column("dataset", String(40), nullable=False),
+    Column("record_id", String(100), nullable=False),
+    Column("file_id", Integer, nullable=False),
+    Column("return_date", Date, nullable=False),
+    Column("row_hash", String(64), nullable=False),
+    Column("values_json", Text, nullable=False),
+    Column("loaded_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("partnership_code", "dataset", "record_id", "file_id", name="uq_history_version"),
+)
+
+# Late and missing returns, judged per partnership and period as of a run's as-of date (a partition
+# per as_of_date, replaced by each run, like timeliness). Periods not yet due with no return have no row.
+return_expectations = Table(
+    "return_expectations",
+    metadata,
+    Column("partnership_code", String(40), primary_key=True),
+    Column("period_end", Date, primary_key=True),
+    Column("as_of_date", Date, primary_key=True),
+    Column("period_start", Date, nullable=False),
+    Column("due_date", Date, nullable=False),
+    Column("received_date", Date),  # the date of the first return for the period (its file name's)
+    Column("file_id", Integer),  # that return's first file
+    Column("status", String(20), nullable=False),  # on_time | late | missing
+)
+
+timeliness = Table(
+    "timeliness",
+    metadata,
+    Column("partnership_code", String(40), primary_key=True),
+    Column("stage", String(30), primary_key=True),
+    Column("record_id", String(100), primary_key=True),
+    Column("as_of_date", Date, primary_key=True),
+    Column("start_date", Date),
+    Column("due_date", Date),
+    Column("completed_date", Date),
+    Column("working_days_taken", Integer),
+    Column("status", String(20), nullable=False),
+    Column("rule_set", String(60)),
+    Column("reason", Text),
+)
+
+# Timeliness alerts to the business unit (reviews/timeliness/alerts.py): one row per case, stage and status it
+# became (open_at_risk, open_overdue), written before the email is sent, so each change is told once.
+timeliness_alerts = Table(
+    "timeliness_alerts",
+    metadata,
+    Column("alert_id", Integer, primary_key=True, autoincrement=True),
+    Column("partnership_code", String(40), nullable=False),
+    Column("stage", String(30), nullable=False),
+    Column("record_id", String(100), nullable=False),  # notification_id / review_id: a case reference
+    Column("status", String(20), nullable=False),  # the timeliness status it became
+    Column("first_seen_as_of", Date, nullable=False),  # as_of_date of the run that first saw it
+    Column("due_date", Date),
+    Column("working_days_left", Integer),  # as of first_seen_as_of; negative when overdue
+    Column("rule_set", String(60)),
+    Column("send_status", String(20), nullable=False),  # pending | sending | sent | failed | withdrawn
+    Column("attempt", Integer, nullable=False, default=0),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("sent_at", DateTime(timezone=True)),
+    Column("transport", String(20)),  # smtp | outbox
+    Column("message_ref", Text),  # Message-ID of the alert email that listed it (or the outbox file)
+    Column("error", Text),
+    UniqueConstraint("partnership_code", "stage", "record_id", "status", name="uq_timeliness_alert_once"),
+)
+
+# One row per timeliness partition: a digest of what it was judged from (case values, config,
+# rules), so a rerun with the same inputs keeps the partition (timeliness.run.run_timeliness).
+timeliness_runs = Table(
+    "timeliness_runs",
+    metadata,
+    Column("as_of_date", Date, primary_key=True),
+    Column("inputs_digest", String(64), nullable=False),
+    Column("rows", Integer, nullable=False),
+    Column("counts_json", Text, nullable=False),  # status counts per stage, as run_timeliness returns them
+    Column("judged_at", DateTime(timezone=True), nullable=False),
+)
+
+bulletins = Table(
+    "bulletins",
+    metadata,
+    Column("bulletin_id", Integer, primary_key=True, autoincrement=True),
+    Column("period_start", Date, nullable=False),
+    Column("period_end", Date, nullable=False),
+    Column("audience", String(40), nullable=False),  # 'region' or a partnership code
+    Column("version", Integer, nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("subject", String(300), nullable=False),
+    Column("built_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("period_start", "period_end", "audience", "version", name="uq_bulletin_version"),
+)
+
+# Every redaction made in a period's free text before it went into a bulletin (business unit only;
+# replaced for the period by each build). The redacted value itself is never stored.
+bulletin_redactions = Table(
+    "bulletin_redactions",
+    metadata,
+    Column("redaction_id", Integer, primary_key=True, autoincrement=True),
+    Column("period_start", Date, nullable=False),
+    Column("period_end", Date, nullable=False),
+    Column("partnership_code", String(40), nullable=False),
+    Column("review_id", String(100)),
+    Column("record_id", String(100), nullable=False),  # finding_id, or review_id for review fields
+    Column("field", String(40), nullable=False),  # finding | recommendation | owner_agency | methodology | author
+    Column("kind", String(20), nullable=False),  # nhs_number | postcode | email | phone | date_of_birth | date
+    Column("used_in", String(200)),  # key findings; 7-minute briefing
+    Column("excerpt", Text),  # the words around it, already redacted
+    Column("found_at", DateTime(timezone=True), nullable=False),
+)
+
+circulation_log = Table(
+    "circulation_log",
+    metadata,
+    Column("send_id", Integer, primary_key=True, autoincrement=True),
+    Column("bulletin_id", Integer, nullable=False),
+    Column("recipient", String(320), nullable=False),
+    Column("status", String(20), nullable=False),  # pending | sending | sent | failed | refused
+    Column("attempt", Integer, nullable=False, default=0),
+    Column("queued_at", DateTime(timezone=True), nullable=False),
+    Column("sent_at", DateTime(timezone=True)),
+    Column("error", Text),
+    Column("transport", String(20)),  # smtp | outbox
+    Column("message_ref", Text),  # Message-ID, or the outbox file
+    UniqueConstraint("bulletin_id", "recipient", name="uq_circulation_once"),
+)
+
+
+legal_holds = Table(
+    "legal_holds",
+    metadata,
+    Column("partnership_code", String(40), primary_key=True),
+    Column("case_id", String(100), primary_key=True),  # a notification_id (the case: its reviews and learning too) or a review_id
+    Column("reason", Text, nullable=False),
+    Column("placed_by", String(200), nullable=False),
+    Column("placed_at", DateTime(timezone=True), nullable=False),
+)
+
+retention_log = Table(
+    "retention_log",
+    metadata,
+    Column("retention_id", Integer, primary_key=True, autoincrement=True),
+    Column("as_of_date", Date, nullable=False),
+    Column("cutoff_date", Date, nullable=False),
+    Column("action", String(20), nullable=False),  # anonymise | delete
+    Column("partnership_code", String(40), nullable=False),
+    Column("dataset", String(40), nullable=False),
+    Column("records", Integer, nullable=False),
+    Column("held", Integer, nullable=False),  # past retention but under a legal hold
+    Column("done_at", DateTime(timezone=True), nullable=False),
+)
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for the warehouse URL. Bound values are kept out of error messages (they reach logs)."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 60}, hide_parameters=True)
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn, _record):  # pragma: no cover - trivial
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True, hide_parameters=True)
+
+
+def ensure_schema(engine: Engine) -> None:
+    """Create any missing tables, and any index missing from a table made before it (idempotent).
+
+    Only a missing index is created: PostgreSQL's CREATE INDEX IF NOT EXISTS locks its table
+    before it looks for the index, so on every task it waited for any other task's open load
+    into that table (concurrent ingest tasks took turns)."""
+    metadata.create_all(engine)
+    with engine.begin() as conn:
+        inspector = inspect(conn)
+        for table in metadata.sorted_tables:
+            if not table.indexes:
+                continue
+            present = {ix["name"] for ix in inspector.get_indexes(table.name)}
+            for index in table.indexes:
+                if index.name not in present:
+                    conn.execute(CreateIndex(index, if_not_exists=True))
+
+
+def ddl(dialect_name: str) -> str:
+    """The CREATE statements for one dialect, as kept in sql/."""
+    dialect = {"sqlite": sqlite.dialect(), "postgresql": postgresql.dialect()}[dialect_name]
+    parts = [
+        "-- Generated from include/reviews/core/warehouse.py by `make schema`; do not edit by hand.\n"
+    ]
+    for table in metadata.sorted_tables:
+        parts.append(str(CreateTable(table).compile(dialect=dialect)).strip() + ";\n")
+        for index in sorted(table.indexes, key=lambda i: i.name or ""):
+            parts.append(str(CreateIndex(index).compile(dialect=dialect)).strip() + ";\n")
+    return "\n".join(parts)
+
+
+class ColumnRows:
+    """Rows given a column at a time (name -> list of values, or one value for every row): what
+    bulk loads build anyway, without a dict per row. upsert and insert_rows take these too."""
+
+    def __init__(self, columns: Mapping[str, Any], length: int):
+        self.columns = dict(columns)
+        self.length = length
+        for name, values in self.columns.items():
+            if isinstance(values, list) and len(values) != length:
+                raise ValueError(f"column {name} has {len(values)} values for {length} rows")
+
+    def __len__(self) -> int:
+        return self.length
+
+    def column(self, name: str) -> list:
+        values = self.columns[name]
+        return values if isinstance(values, list) else [values] * self.length
+
+    def records(self) -> list[dict]:
+        names = list(self.columns)
+        return [dict(zip(names, row)) for row in zip(*(self.column(n) for n in names))]
+
+
+Rows = Sequence[Mapping[str, Any]] | ColumnRows
+
+
+def _names(rows: Rows) -> list[str]:
+    return list(rows.columns) if isinstance(rows, ColumnRows) else list(rows[0])
+
+
+def _records(rows: Rows) -> list:
+    return rows.records() if isinstance(rows, ColumnRows) else list(rows)
+
+
+def upsert(conn, table: Table, rows: Rows, keys: Iterable[str], *, keep_newer: str | None = None) -> None:
+    """Insert rows, replacing those whose key already exists.
+
+    One INSERT ... ON CONFLICT (keys) DO UPDATE (SQLite 3.24+, PostgreSQL) that sets every other
+    column of the table to the new row's value (a column the rows do not give gets its default),
+    so a replaced row ends exactly as deleting it and inserting the new one would leave it. On
+    PostgreSQL the rows go through COPY into a temporary table first (see `_pg_copy`).
+    `keep_newer`: a column such as `return_date`; an existing row whose value there is greater
+    than the new row's is kept as it is (the new row is not written).
+    Two rows with the same key are refused (ValueError), as the insert of the old delete-then-insert
+    refused them. Runs inside the caller's transaction, so a failure leaves the table as it was.
+    """
+    if not rows:
+        return
+    keys = list(keys)
+    key_values = zip(*(rows.column(k) for k in keys)) if isinstance(rows, ColumnRows) else (
+        tuple(r[k] for k in keys) for r in rows)
+    if len(set(key_values)) != len(rows):
+        raise ValueError(f"upsert into {table.name}: two rows have the same key ({', '.join(keys)})")
+    others = [c for c in table.columns if c.name not in keys]
+    dialect = conn.dialect.name
+    payload = _copy_payload(table, rows) if dialect == "postgresql" else None
+    if payload is not None:
+        _pg_upsert(conn, table, rows, keys, others, keep_newer, payload)
+        return
+    if dialect == "sqlite" and _sqlite_upsert(conn, table, rows, keys, others, keep_newer):
+        return
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    else:  # pragma: no cover - the warehouse is SQLite or PostgreSQL
+        _delete_then_insert(conn, table, _records(rows), keys)
+        return
+    stmt = dialect_insert(table)
+    where = None if keep_newer is None else table.c[keep_newer] <= stmt.excluded[keep_newer]
+    if others:
+        stmt = stmt.on_conflict_do_update(index_elements=keys, set_={c.name: stmt.excluded[c.name] for c in others},
+                                          where=where)
+    else:
+        stmt = stmt.on_conflict_do_nothing(index_elements=keys)
+    conn.execute(stmt, _records(rows))
+
+
+def _delete_then_insert(conn, table: Table, rows: Sequence[Mapping[str, Any]], keys: list[str]) -> None:
+    """The portable upsert this module used before ON CONFLICT (kept as the benchmark's baseline)."""
+    key_cols = [table.c[k] for k in keys]
+    values = [tuple(r[k] for k in keys) for r in rows]
+    for i in range(0, len(values), 500):
+        chunk = values[i : i + 500]
+        conn.execute(table.delete().where(tuple_(*key_cols).in_(chunk)))
+    conn.execute(insert(table), list(rows))
+
+
+def insert_rows(conn, table: Table, rows: Rows) -> None:
+    """Insert many rows (all with the same columns): COPY on PostgreSQL, executemany elsewhere."""
+    if not rows:
+        return
+    if conn.dialect.name == "sqlite":
+        params = _sqlite_params(conn, table, rows)
+        if params is not None:
+            cols = ", ".join(f'"{c}"' for c in _names(rows))
+            marks = ", ".join("?" for _ in _names(rows))
+            conn.exec_driver_sql(f'INSERT INTO "{table.name}" ({cols}) VALUES ({marks})', params)
+            return
+    payload = _copy_payload(table, rows) if conn.dialect.name == "postgresql" else None
+    if payload is None:
+        conn.execute(insert(table), _records(rows))
+    else:
+        _pg_copy(conn, table.name, _names(rows), payload)
+
+
+def insert_frame(conn, table: Table, frame) -> None:
+    """Insert a DataFrame's rows (columns named as the table's). On PostgreSQL the COPY text is
+    made a column at a time with numpy (dates, categoricals, nullable ints: no Python object per
+    value); elsewhere the rows go through insert_rows."""
+    if frame.empty:
+        return
+    names = list(frame.columns)
+    if conn.dialect.name == "postgresql" and all(name in table.c for name in names):
+        texts = [_frame_copy_column(frame[name], _is_date(table.c[name])) for name in names]
+        _pg_copy(conn, table.name, names, "\n".join(map("\t".join, zip(*texts))) + "\n")
+        return
+    from reviews.core.frame_values import column_values
+
+    insert_rows(conn, table, ColumnRows({name: column_values(frame[name]) for name in names}, len(frame)))
+
+
+def _frame_copy_column(series, is_date: bool) -> list[str]:
+    """A DataFrame column in COPY's text format (as _copy_column writes column_values of it)."""
+    import numpy as np
+    import pandas as pd
+
+    from reviews.core.frame_values import column_values
+
+    if series.dtype.kind == "M" and is_date:
+        out = np.datetime_as_string(series.to_numpy().astype("datetime64[D]")).astype(object)
+        out[series.isna().to_numpy()] = "\\N"
+        return out.tolist()
+    if isinstance(series.dtype, pd.CategoricalDtype) and all(type(c) is str for c in series.cat.categories):
+        texts = [_copy_text(c, False) for c in series.cat.categories] + ["\\N"]  # code -1 (blank) is last
+        return np.array(texts, dtype=object)[series.cat.codes.to_numpy()].tolist()
+    if isinstance(series.dtype, pd.Int64Dtype):
+        out = series.to_numpy(dtype="int64", na_value=0).astype(str).astype(object)
+        out[series.isna().to_numpy()] = "\\N"
+        return out.tolist()
+    return _copy_column(column_values(series), is_date)
+
+
+def _copy_payload(table: Table, rows: Rows) -> str | None:
+    """The rows in COPY's text format, or None when COPY would not store what an INSERT would:
+    a column left out has a Python-side default (SQLAlchemy fills it in), a row has other
+    columns than the first, or a value is of a type this does not write."""
+    columns = _names(rows)
+    if any(name not in table.c for name in columns):
+        return None
+    if any(c.default is not None for c in table.columns if c.name not in columns):
+        return None
+    n = len(rows)
+    try:
+        if isinstance(rows, ColumnRows):
+            texts = []
+            for name in columns:
+                values = rows.columns[name]
+                if isinstance(values, list):
+                    texts.append(_copy_column(values, _is_date(table.c[name])))
+                else:  # the same value in every row: written once
+                    texts.append([_copy_text(values, _is_date(table.c[name]))] * n)
+        else:
+            width = len(columns)
+            if any(len(r) != width for r in rows):
+                return None
+            texts = [_copy_column([r[name] for r in rows], _is_date(table.c[name])) for name in columns]
+    except (KeyError, TypeError):
+        return None
+    return "\n".join(map("\t".join, zip(*texts))) + "\n"
+
+
+def _is_date(column: Column) -> bool:
+    return isinstance(column.type, Date) and not isinstance(column.type, DateTime)
+
+
+def _copy_column(values: list, is_date: bool) -> list[str]:
+    """A column's values in COPY's text format; each distinct non-text value converted once."""
+    texts = _copy_texts(values)
+    if texts is not None:
+        return texts
+    types = set(map(type, values))
+    if types == {str, type(None)}:  # text with blanks
+        texts = _copy_texts(["" if v is None else v for v in values])
+        if texts is not None:
+            return ["\\N" if v is None else t for v, t in zip(values, texts)]
+    elif len(types - {type(None)}) == 1 and str not in types:  # one type: equal values are the same text
+        try:
+            done = {v: _copy_text(v, is_date) for v in dict.fromkeys(values)}
+        except TypeError:  # unhashable, or not written by COPY: as below
+            pass
+        else:
+            return list(map(done.__getitem__, values))
+    out = []
+    done: dict = {}
+    for v in values:
+        if type(v) is str:
+            if "\\" in v or "\t" in v or "\n" in v or "\r" in v:
+                v = _copy_text(v, is_date)
+            out.append(v)
+            continue
+        key = (type(v), v)  # True == 1, but they are written differently
+        try:
+            text = done[key]
+        except KeyError:
+            text = done[key] = _copy_text(v, is_date)
+        except TypeError:  # unhashable: _copy_text refuses it
+            text = _copy_text(v, is_date)
+        out.append(text)
+    return out
+
+
+def _copy_texts(values: list) -> list[str] | None:
+    """A column of text only, escaped for COPY with a few string operations on the whole column
+    (not a Python step per value); None when a value is not text or holds a NUL byte."""
+    if not values:
+        return []
+    try:
+        joined = "\0".join(values)
+    except TypeError:
+        return None
+    if joined.count("\0") != len(values) - 1:
+        return None
+    if "\\" not in joined and "\t" not in joined and "\n" not in joined and "\r" not in joined:
+        return values
+    joined = joined.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    return joined.split("\0")
+
+
+def _copy_text(value: Any, is_date: bool) -> str:
+    """One value in COPY's text format (what psycopg2 would have bound for it)."""
+    if value is None:
+        return "\\N"
+    if isinstance(value, str):
+        if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+            value = value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+        return value
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, datetime):
+        return value.date().isoformat() if is_date else value.isoformat()
+    if isinstance(value, (date, time)):
+        return value.isoformat()
+    if isinstance(value, (int, Decimal)):
+        return str(value)
+    raise TypeError(f"not written by COPY: {type(value).__name__}")
+
+
+_COPY_CHUNK = 1 << 20  # bytes psycopg2 sends per message (its default, 8 kB, costs a Python read per 8 kB)
+
+
+def _pg_copy(conn, target: str, columns: list[str], payload: str) -> None:
+    """COPY a payload into `target` on the connection's own cursor (inside its transaction).
+
+    Sent as bytes in the connection's encoding, in large chunks: a StringIO is read (and encoded)
+    8 kB at a time, which cost more client time than making the payload."""
+    from psycopg2.extensions import encodings  # PostgreSQL's encoding names -> Python's codecs
+
+    driver = conn.connection.driver_connection
+    data = io.BytesIO(payload.encode(encodings[driver.encoding]))
+    cursor = driver.cursor()
+    try:
+        cols = ", ".join(f'"{c}"' for c in columns)
+        cursor.copy_expert(f'COPY "{target}" ({cols}) FROM STDIN', data, _COPY_CHUNK)
+    finally:
+        cursor.close()
+
+
+def _sqlite_params(conn, table: Table, rows: Rows) -> list[tuple] | None:
+    """The rows as the tuples SQLAlchemy would bind on SQLite (each value through the column
+    type's own bind processor, so dates and times are stored in the same text), for a plain
+    executemany; None when that would not store what an INSERT would (see _copy_payload)."""
+    columns = _names(rows)
+    if any(name not in table.c for name in columns):
+        return None
+    if any(c.default is not None for c in table.columns if c.name not in columns):
+        return None
+    n = len(rows)
+    if isinstance(rows, ColumnRows):
+        values = [rows.columns[name] for name in columns]
+    else:
+        if any(len(r) != len(columns) for r in rows):
+            return None
+        try:
+            values = [[r[name] for r in rows] for name in columns]
+        except KeyError:
+            return None
+    out = []
+    for name, column in zip(columns, values):
+        process = table.c[name].type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+        if not isinstance(column, list):  # the same value in every row
+            out.append([process(column) if process else column] * n)
+        elif process is None:
+            out.append(column)
+        else:
+            done: dict = {}
+            converted = []
+            for v in column:
+                key = (type(v), v)
+                try:
+                    converted.append(done[key])
+                except KeyError:
+                    converted.append(done.setdefault(key, process(v)))
+                except TypeError:  # unhashable
+                    converted.append(process(v))
+            out.append(converted)
+    return list(zip(*out))
+
+
+def _sqlite_upsert(conn, table: Table, rows: Rows, keys: list[str], others: list[Column], keep_newer: str | None) -> bool:
+    """INSERT ... ON CONFLICT DO UPDATE as one executemany of bound tuples; False if not possible."""
+    params = _sqlite_params(conn, table, rows)
+    if params is None:
+        return False
+    columns = _names(rows)
+    cols = ", ".join(f'"{c}"' for c in columns)
+    marks = ", ".join("?" for _ in columns)
+    conflict = ", ".join(f'"{k}"' for k in keys)
+    if others:
+        action = "DO UPDATE SET " + ", ".join(f'"{c.name}" = excluded."{c.name}"' for c in others)
+        if keep_newer is not None:
+            action += f' WHERE "{table.name}"."{keep_newer}" <= excluded."{keep_newer}"'
+    else:
+        action = "DO NOTHING"
+    conn.exec_driver_sql(f'INSERT INTO "{table.name}" ({cols}) VALUES ({marks}) ON CONFLICT ({conflict}) {action}', params)
+    return True
+
+
+def _pg_upsert(conn, table: Table, rows, keys: list[str], others: list[Column], keep_newer: str | None,
+               payload: str) -> None:
+    """COPY into a session temporary table shaped like `table`, then one INSERT ... SELECT ...
+    ON CONFLICT DO UPDATE from it (emptied again after, and at commit)."""
+    tmp = f"_upsert_{table.name}"
+    columns = _names(rows)
+    conn.exec_driver_sql(
+        f'CREATE TEMPORARY TABLE IF NOT EXISTS "{tmp}" (LIKE "{table.name}" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS')
+    _pg_copy(conn, tmp, columns, payload)
+    cols = ", ".join(f'"{c}"' for c in columns)
+    conflict = ", ".join(f'"{k}"' for k in keys)
+    if others:
+        action = "DO UPDATE SET " + ", ".join(f'"{c.name}" = excluded."{c.name}"' for c in others)
+        if keep_newer is not None:
+            action += f' WHERE "{table.name}"."{keep_newer}" <= excluded."{keep_newer}"'
+    else:
+        action = "DO NOTHING"
+    conn.exec_driver_sql(f'INSERT INTO "{table.name}" ({cols}) SELECT {cols} FROM "{tmp}" ON CONFLICT ({conflict}) {action}')
+    conn.exec_driver_sql(f'DELETE FROM "{tmp}"')
+
+
+def existing_keys(conn, table: Table, keys: Sequence[str], where: Mapping[str, Any]) -> dict[tuple, dict]:
+    """Current rows of `table` matching `where`, indexed by their key tuple."""
+    stmt = select(table)
+    for col, val in where.items():
+        stmt = stmt.where(table.c[col] == val)
+    out = {}
+    for row in conn.execute(stmt).mappings():
+        out[tuple(row[k] for k in keys)] = dict(row)
+    return out
+
+
+def write_ddl(folder: str | Path) -> list[Path]:
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in ("sqlite", "postgresql"):
+        path = folder / f"schema.{name}.sql"
+        path.write_text(ddl(name), encoding="utf-8")
+        written.append(path)
+    return written
+
+
+if __name__ == "__main__":  # make schema
+    if len(sys.argv) == 3 and sys.argv[1] == "--write-ddl":
+        for p in write_ddl(sys.argv[2]):
+            print(f"wrote {p}")
+    else:
+        print("usage: python -m reviews.core.warehouse --write-ddl sql", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,303 @@
+"""Build and store a period's bulletins: every audience's HTML, text, PDF and XLSX, the
+7-minute briefing pages, and the business unit's internal files (summary and redactions).
+
+Idempotent over the period: a rebuild that renders identical content reuses the stored version
+(same content hash) and only re-creates a missing file; changed content becomes a new version.
+The PDF is printed before the version's row is written, so a stored bulletin always has its
+attachments (a crash in between leaves files without a row, which the next build overwrites).
+
+Files, under `{out_dir}/{period_start}_{period_end}/`:
+    {name}-learning-bulletin-{period}-v{n}.html|.txt|.pdf|.xlsx   one set per audience and version
+    briefings/{partnership}_{review}.html|.txt                    one 7-minute briefing per review
+    internal/summary.json        the unsuppressed summary: business unit only, never attached
+    internal/redactions.csv      every redaction made in the period's free text: business unit only
+    internal/inputs.json         per audience, a digest of what its bulletin was rendered from
+                                 (summary, config, settings, renderer) and the content hash it gave
+A rebuild whose inputs digest matches the stored version's renders nothing for that audience:
+the bulletin is a pure function of those inputs, so it would render the same content hash.
+The period's redactions are also in the warehouse table `bulletin_redactions`.
+"""
+from __future__ import annotations
+
+import csv
+import functools
+import hashlib
+import io
+import json
+import logging
+import os
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from sqlalchemy import Engine, insert, select
+
+from reviews.core import warehouse as wh
+from reviews.core.audit import audit_now
+from reviews.core.config import Config
+from reviews.core.publishing import PublishingSettings, publishing_settings
+from reviews.core.reporting_periods import period_of
+
+log = logging.getLogger(__name__)
+REGION = "region"
+REDACTION_COLUMNS = ("partnership_code", "review_id", "record_id", "field", "kind", "kind_label", "used_in", "excerpt")
+
+
+@dataclass
+class BuildReport:
+    built: list[dict] = field(default_factory=list)
+    briefings: int = 0
+    redactions: int = 0
+    pdfs_printed: int = 0
+    folder: str = ""
+
+    def to_xcom(self) -> dict:
+        return {"bulletins": self.built, "briefings": self.briefings, "redactions": self.redactions,
+                "pdfs_printed": self.pdfs_printed}
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "bulletin"
+
+
+def _write(path: Path, data: str | bytes) -> bool:
+    """Write atomically unless the file already holds exactly this; True if written."""
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    if path.is_file() and path.read_bytes() == raw:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(raw)
+    os.replace(tmp, path)
+    return True
+
+
+def attachment_paths(html_path: str | Path) -> tuple[Path, Path]:
+    """(pdf, xlsx) stored beside a bulletin's HTML file."""
+    p = Path(html_path)
+    return p.with_suffix(".pdf"), p.with_suffix(".xlsx")
+
+
+def _stem(name: str, period_short: str, version: int) -> str:
+    return f"{_slug(name)}-learning-bulletin-{_slug(period_short)}-v{version}"
+
+
+def _redactions_csv(rows: list[dict]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(REDACTION_COLUMNS)
+    for r in rows:
+        from reviews.learning.exports import neutralise  # a CSV opened in Excel runs formulas too
+
+        w.writerow([neutralise("; ".join(r[c]) if isinstance(r[c], list) else ("" if r[c] is None else str(r[c])))
+                    for c in REDACTION_COLUMNS])
+    return buf.getvalue()
+
+
+RENDERER_FILES = ("learning/bulletin.py", "learning/briefing.py", "learning/charts.py", "learning/exports.py",
+                  "privacy/suppression.py", "learning/publication.py", "core/reporting_periods.py",
+                  "learning/summary.py")  # summary.py: theme labels are looked up at rendering
+
+
+@functools.lru_cache(maxsize=1)
+def _renderer_digest() -> str:
+    """What the rendering code is: its source, its templates and the libraries that draw the bytes."""
+    import jinja2
+    import matplotlib
+    import openpyxl
+    import PIL
+
+    here = Path(__file__).resolve().parents[1]  # the reviews package
+    h = hashlib.sha256()
+    for path in [*(here / f for f in RENDERER_FILES), *sorted((here / "templates").glob("*.j2"))]:
+        h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    h.update(repr((matplotlib.__version__, openpyxl.__version__, jinja2.__version__, PIL.__version__)).encode())
+    return h.hexdigest()
+
+
+def _inputs_digests(summary_json: str, cfg: Config, settings: PublishingSettings, audiences: list[str]) -> dict[str, str]:
+    """Per audience, a digest of everything its bulletin is rendered from (the shared inputs,
+    then the audience: the shared part, megabytes nationally, is hashed once)."""
+    shared = hashlib.sha256()
+    for part in (_renderer_digest(), summary_json, repr(cfg), repr(settings)):
+        shared.update(part.encode("utf-8") + b"\0")
+    out = {}
+    for audience in audiences:
+        h = shared.copy()
+        h.update(audience.encode("utf-8") + b"\0")
+        out[audience] = h.hexdigest()
+    return out
+
+
+def _latest_versions(engine: Engine, start: date, end: date, audiences: list[str]) -> dict:
+    """Each audience's latest stored version of the period's bulletin (None if none), in one query."""
+    b = wh.bulletins.c
+    latest = dict.fromkeys(audiences)
+    with engine.connect() as conn:
+        for row in conn.execute(
+            select(b.audience, b.bulletin_id, b.version, b.content_hash, b.path)
+            .where(b.period_start == start, b.period_end == end, b.audience.in_(audiences))
+            .order_by(b.audience, b.version)
+        ):
+            latest[row.audience] = row
+    return latest
+
+
+def _read_inputs(path: Path) -> dict:
+    try:
+        found = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def _unchanged(latest, recorded: dict | None, digest: str, html_path: Path, pdf_wanted: bool) -> bool:
+    """True when the stored version was rendered from these very inputs and its files are all there."""
+    if latest is None or not recorded or recorded.get("inputs") != digest:
+        return False
+    if recorded.get("content_hash") != latest.content_hash:
+        return False
+    pdf, xlsx = attachment_paths(html_path)
+    files = [html_path, html_path.with_suffix(".txt"), xlsx] + ([pdf] if pdf_wanted else [])
+    return all(f.is_file() for f in files)
+
+
+def _store_redactions(engine: Engine, start: date, end: date, rows: list[dict]) -> None:
+    t = wh.bulletin_redactions
+    with engine.begin() as conn:
+        conn.execute(t.delete().where(t.c.period_start == start, t.c.period_end == end))
+        if rows:
+            conn.execute(insert(t), [
+                {"period_start": start, "period_end": end, "partnership_code": r["partnership_code"],
+                 "review_id": r["review_id"], "record_id": r["record_id"], "field": r["field"], "kind": r["kind"],
+                 "used_in": "; ".join(r["used_in"]), "excerpt": r["excerpt"], "found_at": audit_now()}
+                for r in rows
+            ])
+
+
+def build_period(engine: Engine, cfg: Config, period_start: date, period_end: date, as_of: date, out_dir: Path,
+                 settings: PublishingSettings | None = None, chromium: str | None = None) -> BuildReport:
+    """Compile the summary, render every audience, write and store what is new; see the module doc."""
+    from reviews.learning.briefing import briefing_slug as _briefing_slug
+    from reviews.learning.bulletin import render_bulletins, workbook_bytes
+    from reviews.learning.summary import compile_summary
+
+    settings = settings or publishing_settings(cfg)
+    summary = compile_summary(engine, cfg, period_start, period_end, as_of, settings)
+    try:
+        short = period_of(period_start, period_end).short_label
+    except ValueError:
+        short = f"{period_start}-{period_end}"
+    folder = Path(out_dir) / f"{period_start.isoformat()}_{period_end.isoformat()}"
+    report = BuildReport(folder=str(folder))
+
+    internal = folder / "internal"
+    summary_json = json.dumps(summary, indent=1, sort_keys=True) + "\n"
+    _write(internal / "summary.json", summary_json)
+    _write(internal / "redactions.csv", _redactions_csv(summary["redactions"]))
+    _store_redactions(engine, period_start, period_end, summary["redactions"])
+    report.redactions = len(summary["redactions"])
+    if summary["redactions"]:
+        log.warning("%d redaction(s) in the free text of %s..%s: listed in %s and table bulletin_redactions",
+                    len(summary["redactions"]), period_start, period_end, internal / "redactions.csv")
+
+    audiences = [REGION, *cfg.partnerships]
+    latest = _latest_versions(engine, period_start, period_end, audiences)
+    inputs_path = internal / "inputs.json"
+    recorded = _read_inputs(inputs_path)
+    digests = _inputs_digests(summary_json, cfg, settings, audiences)
+    kept = {a for a in audiences
+            if _unchanged(latest[a], recorded.get(a), digests[a], Path(latest[a].path) if latest[a] else folder,
+                          settings.summary.pdf)}
+    briefing_slugs = [_briefing_slug(x) for x in summary["briefings"]]
+    if REGION in kept and not all((folder / "briefings" / f"{slug}.{ext}").is_file()
+                                  for slug in briefing_slugs for ext in ("html", "txt")):
+        kept.discard(REGION)  # the region's bulletin carries the briefings: render it to write them again
+
+    rendered = render_bulletins(summary, cfg, [a for a in audiences if a not in kept], settings)
+    if REGION in rendered:
+        for br in rendered[REGION].briefings:
+            _write(folder / "briefings" / f"{br.slug}.html", br.html)
+            _write(folder / "briefings" / f"{br.slug}.txt", br.text)
+    report.briefings = len(briefing_slugs)
+
+    plans = []
+    for audience in audiences:
+        last = latest[audience]
+        if audience in kept:
+            plans.append((audience, None, last, True, last.version, Path(last.path)))
+            continue
+        r = rendered[audience]
+        same = last is not None and last.content_hash == r.content_hash
+        version = last.version if same else (last.version + 1 if last is not None else 1)
+        name = summary["region_name"] or cfg.region_name if audience == REGION else cfg.partnerships[audience].name
+        html_path = Path(last.path) if same else folder / f"{_stem(name, short, version)}.html"
+        plans.append((audience, r, last, same, version, html_path))
+
+    jobs = []
+    for audience, r, last, same, version, html_path in plans:
+        if r is None:  # kept: rendered from the same inputs before, every file in place
+            continue
+        pdf, xlsx = attachment_paths(html_path)
+        if not same:
+            _write(html_path, r.html)
+            _write(html_path.with_suffix(".txt"), r.text)
+        if not same or not xlsx.is_file():
+            _write(xlsx, r.xlsx or workbook_bytes(summary, cfg, r))
+        if settings.summary.pdf and (not same or not pdf.is_file()):
+            jobs.append((r.print_html, pdf, r.subject))
+    if jobs:
+        from reviews.learning.browser import print_pdfs, stable_pdf
+
+        for path in print_pdfs(jobs, chromium):
+            path.write_bytes(stable_pdf(path.read_bytes(), period_end.strftime("%Y%m%d") + "000000"))
+        report.pdfs_printed = len(jobs)
+
+    with engine.begin() as conn:
+        b = wh.bulletins.c
+        for audience, r, last, same, version, html_path in plans:
+            if same:
+                report.built.append({"bulletin_id": last.bulletin_id, "audience": audience, "version": version, "new": False})
+                continue
+            bulletin_id = conn.execute(
+                insert(wh.bulletins).returning(b.bulletin_id),
+                {
+                    "period_start": period_start, "period_end": period_end, "audience": audience,
+                    "version": version, "content_hash": r.content_hash, "path": str(html_path),
+                    "subject": r.subject, "built_at": audit_now(),
+                },
+            ).scalar_one()
+            report.built.append({"bulletin_id": bulletin_id, "audience": audience, "version": version, "new": True})
+    _write(inputs_path, json.dumps(
+        {a: {"inputs": digests[a], "content_hash": (rendered[a].content_hash if a in rendered
+                                                      else recorded[a]["content_hash"])} for a in audiences},
+        indent=1, sort_keys=True) + "\n")
+    return report
+
+
+def attachments_for_factory(cfg: Config, settings: PublishingSettings | None = None):
+    """circulation.send_pending's `attachments_for`: the PDF for everyone; the XLSX for the business unit.
+
+    Only learning bulletins (audience 'region' or a partnership code) get attachments; other
+    rows in the ledger (e.g. data quality reports) are sent as they are. A bulletin whose PDF is
+    missing raises OSError, so the send is not attempted and is reported (never sent without it).
+    """
+    settings = settings or publishing_settings(cfg)
+    business_unit = {a.strip().lower() for a in cfg.business_unit_email}
+    learning = {REGION, *cfg.partnerships}
+
+    def attachments_for(row) -> list[Path]:
+        if row.get("audience") not in learning:
+            return []
+        pdf, xlsx = attachment_paths(row["path"])
+        out = []
+        if settings.summary.pdf:
+            if not pdf.is_file():
+                raise FileNotFoundError(f"the bulletin's PDF is missing: {pdf} (rebuild the period to print it)")
+            out.append(pdf)
+        if settings.xlsx_to_business_unit and str(row.get("recipient", "")).lower() in business_unit and xlsx.is_file():
+            out.append(xlsx)
+        return out
+
+    return attachments_for

@@ -1,0 +1,305 @@
+"""Feedback from partnership_returns: a data quality report for each return.
+
+A report covers one return of one partnership (the files it sent with the same date, loaded in
+one run): each file and what became of it, counts by rule, every quarantined row with its file,
+row number, record id and every rule it broke, the rows of earlier returns it corrected, and
+what is still waiting for a correction. It shows no raw values at all (no child column, not even
+the keyed hash): the partnership has its own data, the row number and record id find it.
+
+Reports are kept under `{data_dir}/reports/quality/{code}/` as HTML and text, and recorded as
+rows of `bulletins` with audience `quality:{code}` and period = the return's date (a second
+return with the same date is a new version). `return_files.quality_report_id` says which report
+covers a file, so a run that stopped part-way reports the rest next time.
+
+Sending them is `reviews.circulation.feedback_sends.send_feedback` (the bulletins' ledger,
+exactly once): `quality:{code}` goes to the partnership's data_contact and `returns:{code}`
+(late or missing returns, returns_due.py) to the business unit.
+"""
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import NamedTuple
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from sqlalchemy import Engine, case, func, insert, select
+
+from reviews.core import warehouse as wh
+from reviews.core.audit import audit_now
+from reviews.core.config import Config
+from reviews.core.gc_pause import gc_paused
+from reviews.returns.quality import rule_title
+from reviews.core.template import DATASET_ORDER
+
+QUALITY = "quality"  # audience f"quality:{code}": a return's data quality report -> data_contact
+RETURNS = "returns"  # audience f"returns:{code}": a late or missing return -> the business unit
+FEEDBACK_KINDS = (QUALITY, RETURNS)
+TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
+
+
+def audience(kind: str, code: str) -> str:
+    return f"{kind}:{code}"
+
+
+def is_feedback(audience_name: str) -> bool:
+    return audience_name.partition(":")[0] in FEEDBACK_KINDS and ":" in audience_name
+
+
+@lru_cache(maxsize=1)
+def env() -> Environment:
+    """One Jinja environment per process, so each template is compiled once (not once per report)."""
+    return Environment(
+        loader=FileSystemLoader(str(TEMPLATES)),
+        autoescape=select_autoescape(enabled_extensions=("html", "html.j2"), disabled_extensions=("txt.j2",), default=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+@dataclass(frozen=True)
+class Stored:
+    bulletin_id: int
+    path: Path
+    new: bool
+
+
+class Document(NamedTuple):
+    """One feedback document to store: its period, subject, both renderings and file stem."""
+
+    period_start: date
+    period_end: date
+    subject: str
+    html: str
+    text: str
+    stem: str
+    now: datetime
+
+
+def store_feedback(conn, *, kind: str, code: str, period_start: date, period_end: date, subject: str,
+                   html: str, text: str, folder: Path, stem: str, now: datetime,
+                   unless_subject_exists: bool = False) -> Stored:
+    """Write the HTML and text beside each other and record them as the next version in `bulletins`.
+
+    `unless_subject_exists`: reuse an existing version with the same subject instead (a notice
+    that says the same thing is never stored, nor sent, twice).
+    """
+    b = wh.bulletins.c
+    if unless_subject_exists:
+        same = conn.execute(select(b.bulletin_id, b.path).where(
+            b.period_start == period_start, b.period_end == period_end, b.audience == audience(kind, code),
+            b.subject == subject).limit(1)).first()
+        if same is not None:
+            return Stored(same.bulletin_id, Path(same.path), False)
+    doc = Document(period_start, period_end, subject, html, text, stem, now)
+    return store_documents(conn, kind=kind, code=code, folder=folder, docs=[doc])[0]
+
+
+def store_documents(conn, *, kind: str, code: str, folder: Path, docs: list[Document]) -> list[Stored]:
+    """store_feedback for many documents in two statements, whatever their number (each one a
+    round trip, and on SQLite the write lock is held from the first write to the commit): the
+    versions already stored, read at once, then one INSERT of every row. Documents of the same
+    period get successive versions, in the order given."""
+    b = wh.bulletins.c
+    who = audience(kind, code)
+    latest = {(start, end): v for start, end, v in conn.execute(
+        select(b.period_start, b.period_end, func.max(b.version))
+        .where(b.audience == who, b.period_start.in_({d.period_start for d in docs}),
+               b.period_end.in_({d.period_end for d in docs}))
+        .group_by(b.period_start, b.period_end)
+    ).all()}
+    folder.mkdir(parents=True, exist_ok=True)
+    rows, paths = [], []
+    for d in docs:
+        version = latest.get((d.period_start, d.period_end), 0) + 1
+        latest[(d.period_start, d.period_end)] = version
+        html_path = folder / f"{d.stem}_v{version}.html"
+        html_path.write_text(d.html, encoding="utf-8")
+        html_path.with_suffix(".txt").write_text(d.text, encoding="utf-8")
+        paths.append(html_path)
+        rows.append({"period_start": d.period_start, "period_end": d.period_end, "audience": who, "version": version,
+                     "content_hash": hashlib.sha256((d.html + d.text).encode("utf-8")).hexdigest(),
+                     "path": str(html_path), "subject": d.subject[:300], "built_at": d.now})
+    ids = conn.execute(insert(wh.bulletins).returning(b.bulletin_id, sort_by_parameter_order=True), rows).scalars()
+    return [Stored(i, path, True) for i, path in zip(ids, paths, strict=True)]
+
+
+# ------------------------------------------------------------------------- quality reports
+
+
+@gc_paused()  # see reviews.core.gc_pause
+def build_quality_reports(
+    engine: Engine, cfg: Config, partnership_code: str, out_dir: Path, as_of: date,
+    clock: Callable[[], datetime] = audit_now,
+) -> list[dict]:
+    """A report for each return of the partnership whose files have none yet; [{bulletin_id, ...}].
+
+    One transaction for them all, and the rows they show read once (not once per return): a run
+    that stops part-way leaves no report recorded, and the next run builds them all again. Every
+    report is rendered before the first write, then all are stored in three statements: on SQLite
+    the write lock (the other workers' loads wait for it) is held only that long.
+    """
+    partnership = cfg.partnership(partnership_code)
+    rf = wh.return_files
+    with engine.begin() as conn:
+        files = [dict(r) for r in conn.execute(
+            select(rf).where(rf.c.partnership_code == partnership_code, rf.c.quality_report_id.is_(None))
+            .order_by(rf.c.return_date, rf.c.file_id)
+        ).mappings()]
+        if not files:
+            return []
+        groups: dict[date, list[dict]] = {}
+        for f in files:
+            groups.setdefault(f["return_date"] or as_of, []).append(f)
+        found = _report_rows(conn, partnership_code)
+        returns = sorted(groups.items())
+        rendered = [_render_report(found, partnership, cfg.region_name, day, group, clock()) for day, group in returns]
+        stored = store_documents(conn, kind=QUALITY, code=partnership_code, folder=Path(out_dir) / partnership_code,
+                                 docs=[doc for doc, _ in rendered])
+        report_of = {f["file_id"]: s.bulletin_id for s, (_, group) in zip(stored, returns) for f in group}
+        conn.execute(rf.update().where(rf.c.file_id.in_(list(report_of)))
+                     .values(quality_report_id=case(report_of, value=rf.c.file_id)))
+    return [{"bulletin_id": s.bulletin_id, "return_date": day.isoformat(), "files": len(group),
+             "rows_quarantined": quarantined, "path": str(s.path)}
+            for s, (day, group), (_, quarantined) in zip(stored, returns, rendered)]
+
+
+def _render_report(found: _Found, partnership, region: str, return_date: date, files: list[dict],
+                   now: datetime) -> tuple[Document, int]:
+    """One return's report, rendered (HTML and text), and how many of its rows were quarantined."""
+    context = _report_context(found, partnership, region, return_date, files)
+    subject = f"Data quality report: {partnership.name} return of {return_date:%d %B %Y}"
+    context["subject"] = subject
+    context["generated"] = f"{now:%d %B %Y %H:%M} UTC"
+    html = env().get_template("quality_report.html.j2").render(context)
+    text = env().get_template("quality_report.txt.j2").render(context)
+    return Document(return_date, return_date, subject, html, text, return_date.isoformat(), now), \
+        context["totals"]["quarantined"]
+
+
+class _Row(NamedTuple):
+    dataset: str
+    file: str
+    row: int
+    record_id: str
+    reasons: list[str]
+    corrected: bool
+
+
+class _Corrected(NamedTuple):
+    dataset: str
+    record_id: str
+    file_name: str
+    row_number: int
+
+
+class _FileRow(NamedTuple):
+    name: str
+    datasets: str
+    status: str
+    read: int
+    loaded: int
+    quarantined: int
+    dropped: str
+    error: str
+    notes: list[str]
+    sha256: str
+
+
+class _RuleCount(NamedTuple):
+    dataset: str
+    rule: str
+    rows: int
+
+
+class _Quarantined(NamedTuple):
+    """A quarantined row as its report shows it, with its place in the report and its rule ids
+    (worked out once, when it is read: each row is in one report only)."""
+
+    order: tuple  # (dataset rank, file name, row number)
+    rules: list[str]
+    row: _Row
+
+
+@dataclass(frozen=True)
+class _Found:
+    """What the reports of one partnership's unreported files show, read in three queries."""
+
+    quarantined: dict[int, list[_Quarantined]]  # file_id -> its quarantined rows
+    corrected: dict[int, list[tuple[int, int, _Corrected]]]  # resolving file_id -> (place in query, file_id, row)
+    waiting: list[tuple[date, int]]  # (return date, unresolved quarantined rows of files of that date)
+
+
+_RANK = {d: i for i, d in enumerate(DATASET_ORDER)}
+
+
+def _report_rows(conn, partnership_code: str) -> _Found:
+    q, rf = wh.quarantine.c, wh.return_files.c
+    unreported = select(rf.file_id).where(rf.partnership_code == partnership_code, rf.quality_report_id.is_(None))
+    quarantined: dict[int, list[_Quarantined]] = {}
+    for file_id, dataset, file_name, row_number, record_id, checks, rules, resolved_by in conn.execute(
+        select(q.file_id, q.dataset, q.file_name, q.row_number, q.record_id, q.failed_checks, q.failed_rules,
+               q.resolved_by_file_id).where(q.file_id.in_(unreported))
+    ):
+        row = _Row(dataset, file_name, row_number, record_id or "(blank)", (checks or "").splitlines(),
+                   resolved_by is not None)
+        quarantined.setdefault(file_id, []).append(
+            _Quarantined((_RANK.get(dataset, 99), file_name, row_number), (rules or "").splitlines(), row))
+    corrected: dict[int, list[tuple[int, int, _Corrected]]] = {}
+    for place, (dataset, record_id, file_name, row_number, file_id, resolved_by) in enumerate(conn.execute(
+        select(q.dataset, q.record_id, q.file_name, q.row_number, q.file_id, q.resolved_by_file_id)
+        .where(q.resolved_by_file_id.in_(unreported))
+        .order_by(q.dataset, q.record_id, q.file_name, q.row_number)
+    )):
+        corrected.setdefault(resolved_by, []).append(
+            (place, file_id, _Corrected(dataset, record_id, file_name, row_number)))
+    waiting = [(day, n) for day, n in conn.execute(
+        select(rf.return_date, func.count())
+        .select_from(wh.quarantine).join(wh.return_files, rf.file_id == q.file_id)
+        .where(q.partnership_code == partnership_code, q.resolved_by_file_id.is_(None),
+               rf.partnership_code == partnership_code, rf.return_date.is_not(None))
+        .group_by(rf.return_date)
+    ).all()]
+    return _Found(quarantined, corrected, waiting)
+
+
+def _report_context(found: _Found, partnership, region: str, return_date: date, files: list[dict]) -> dict:
+    """The template's values for one return. Its rows are tuples with named fields (what the
+    templates read as r.dataset ... finds at once, where a dict takes a failed attribute lookup)."""
+    ids = [f["file_id"] for f in files]
+    group = set(ids)
+    rows = sorted((r for i in ids for r in found.quarantined.get(i, ())), key=lambda r: r.order)
+    counts: Counter = Counter()
+    for r in rows:
+        for rule in r.rules:
+            counts[(r.row.dataset, rule)] += 1
+    # In the query's order (the places), as if the group's files' lists were one.
+    resolved = sorted(c for i in ids for c in found.corrected.get(i, ()))
+    corrected = [c for _, file_id, c in resolved if file_id not in group]
+    waiting = sum(n for day, n in found.waiting if day < return_date)
+    file_rows = [_FileRow(
+        name=f["file_name"], datasets=(f["datasets"] or "").replace(",", ", ") or "none",
+        status=f["status"], read=f["rows_read"], loaded=f["rows_loaded"],
+        quarantined=f["rows_quarantined"], dropped=f["dropped_columns"] or "", error=f["error"] or "",
+        notes=(f["notes"] or "").splitlines(),
+        sha256=f["sha256"],
+    ) for f in files]
+    return {
+        "region": region,
+        "partnership": partnership.name,
+        "return_date": f"{return_date:%d/%m/%Y}",
+        "files": file_rows,
+        "failed_files": [f for f in file_rows if f.status == "failed"],
+        "totals": {k: sum(getattr(f, k) for f in file_rows) for k in ("read", "loaded", "quarantined")},
+        "rule_counts": [_RuleCount(d, rule_title(rule), n)
+                        for (d, rule), n in sorted(counts.items(), key=lambda kv: (_RANK.get(kv[0][0], 99), -kv[1], kv[0][1]))],
+        "rows": [r.row for r in rows],
+        "corrected": corrected,
+        "waiting": waiting,
+    }

@@ -1,0 +1,416 @@
+"""Tell the business unit, once, about each case that became at risk or overdue.
+
+After `statutory_timeliness` has judged the cases as of a day, `run_alerts` compares that day's
+`timeliness` rows with the ledger `timeliness_alerts` and emails the business unit a short list
+of what is new: cases whose stage is now `open_at_risk` (due within the configured working
+days) or `open_overdue`, with partnership, stage, case reference, due date and working days
+left. Record ids are the partnerships' case references (notification_id, review_id), never a
+child's key; logs and return values hold counts only.
+
+Exactly once per case and status change, the same pattern as bulletin circulation
+(reviews.circulation.bulletin_sends), on its own ledger:
+
+    (none)            -> pending    a case/stage seen in a status it was never alerted for
+                                    (unique: partnership_code, stage, record_id, status)
+    pending | failed  -> sending    claimed, attempt + 1, Message-ID recorded, committed BEFORE the send
+    sending           -> sent       the server (or the outbox) accepted the email listing it
+    sending           -> failed     certainly not delivered; the next run (or task retry) tries again
+    pending | failed  -> withdrawn  by the time it could be sent the case had moved on (done, back
+                                    on track, or now in the other alert status): old news is not sent
+    sending           -> sent|failed  only by an analyst (`resolve_unconfirmed`), when the connection
+                                    died during DATA: never resent automatically (at most once)
+
+So a case that goes at risk and then overdue is told twice, once per status; a rerun for the
+same day, or any later day on which nothing changed, sends nothing. All the rows of one run go
+in one email. The first run on a warehouse lists every case already at risk or overdue.
+
+Sending is the caller's choice (`send=False`): backfills judge the past and must not alert about
+it, so the DAG skips this step for backfill runs unless asked (see dags/statutory_timeliness.py).
+A skipped run writes nothing to the ledger, so the next run about the present still alerts.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from html import escape
+from typing import Any
+
+from sqlalchemy import Engine, and_, func, insert, or_, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+
+from reviews.core import warehouse as wh
+from reviews.core.audit import audit_now
+from reviews.core.config import Config
+from reviews.core.mail import MailError, Message, SendError, Transport, check_recipients, describe_error, message_id
+from reviews.timeliness.compute import STAGES
+from reviews.core.working_days import working_days_between
+
+ALERT_STATUSES = ("open_at_risk", "open_overdue")
+PENDING, SENDING, SENT, FAILED, WITHDRAWN = "pending", "sending", "sent", "failed", "withdrawn"
+SEND_STATUSES = (PENDING, SENDING, SENT, FAILED, WITHDRAWN)
+STAGE_NAMES = {
+    "notification": "Notification to the Panel",
+    "rapid_review": "Rapid review",
+    "lcspr_completion": "LCSPR completion",
+    "publication_notice": "Publication notice",
+}
+STATUS_NAMES = {"open_at_risk": "at risk", "open_overdue": "overdue"}
+_KEY = ("partnership_code", "stage", "record_id", "status")
+
+Clock = Callable[[], datetime]
+
+
+@dataclass
+class AlertReport:
+    """What one run did; counts and Message-IDs only (safe for logs and XCom)."""
+
+    as_of: str
+    at_risk: int = 0  # cases/stages open_at_risk as of as_of
+    overdue: int = 0  # ... open_overdue
+    new: int = 0  # ledger rows this run wrote (status changes not alerted before)
+    already_alerted: int = 0  # at risk/overdue, but told before
+    listed: int = 0  # rows in the email this run sent
+    emails: int = 0  # emails accepted by the server (0 or 1)
+    failed: int = 0  # rows whose email certainly failed (left to the next run or a task retry)
+    withdrawn: int = 0  # unsent rows dropped because the case moved on
+    unconfirmed: int = 0  # rows left `sending` (delivery unknown): an analyst must resolve them
+    skipped: str | None = None  # why nothing was recorded or sent
+    message_ref: str | None = None
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.failed or self.unconfirmed or self.problems)
+
+    def summary(self) -> str:
+        if self.skipped:
+            return (f"as of {self.as_of}: alerts not sent ({self.skipped}); {self.at_risk} at risk, "
+                    f"{self.overdue} overdue")
+        return (f"as of {self.as_of}: {self.at_risk} at risk, {self.overdue} overdue; {self.new} new, "
+                f"{self.already_alerted} already alerted; {self.emails} email(s) listing {self.listed}, "
+                f"{self.failed} failed, {self.withdrawn} withdrawn, {self.unconfirmed} unconfirmed; "
+                f"{len(self.problems)} problem(s)")
+
+
+# --------------------------------------------------------------------------------------------
+# What is at risk or overdue now
+
+
+def current_alert_rows(engine: Engine, as_of: date) -> list[dict[str, Any]]:
+    """The `timeliness` rows for as_of in an alert status, with working days left (signed)."""
+    t = wh.timeliness.c
+    with engine.connect() as conn:
+        rows = [
+            dict(r) for r in conn.execute(
+                select(t.partnership_code, t.stage, t.record_id, t.status, t.due_date, t.rule_set)
+                .where(t.as_of_date == as_of, t.status.in_(ALERT_STATUSES))
+                .order_by(t.partnership_code, t.stage, t.record_id)
+            ).mappings()
+        ]
+    known = [r for r in rows if r["due_date"] is not None]
+    if known:
+        left = working_days_between([as_of] * len(known), [r["due_date"] for r in known])
+        for r, n in zip(known, left.tolist()):
+            r["working_days_left"] = int(n)
+    for r in rows:
+        r.setdefault("working_days_left", None)
+    return rows
+
+
+def _current_statuses(conn, as_of: date, keys: Sequence[tuple]) -> dict[tuple, str]:
+    """(partnership, stage, record) -> status as of as_of, for the given cases."""
+    t = wh.timeliness.c
+    out: dict[tuple, str] = {}
+    for i in range(0, len(keys), 500):
+        chunk = keys[i : i + 500]
+        stmt = select(t.partnership_code, t.stage, t.record_id, t.status).where(
+            t.as_of_date == as_of, tuple_(t.partnership_code, t.stage, t.record_id).in_(chunk))
+        out.update({(p, s, r): st for p, s, r, st in conn.execute(stmt)})
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# The ledger
+
+
+def _insert_new(conn, rows: list[dict]) -> int:
+    """Insert alert rows whose (partnership, stage, record, status) is not in the ledger yet."""
+    if not rows:
+        return 0
+    name = conn.dialect.name
+    if name in ("sqlite", "postgresql"):
+        mod = sqlite if name == "sqlite" else postgresql
+        stmt = mod.insert(wh.timeliness_alerts).on_conflict_do_nothing(index_elements=list(_KEY))
+        return sum(conn.execute(stmt, [row]).rowcount == 1 for row in rows)
+    inserted = 0
+    for row in rows:  # other dialects: a savepoint per row
+        try:
+            with conn.begin_nested():
+                conn.execute(insert(wh.timeliness_alerts), [row])
+            inserted += 1
+        except IntegrityError:
+            pass
+    return inserted
+
+
+def record_alerts(engine: Engine, as_of: date, report: AlertReport | None = None, *, clock: Clock = audit_now) -> AlertReport:
+    """Write a `pending` ledger row for every case/stage newly at risk or overdue as of as_of."""
+    report = report or AlertReport(as_of.isoformat())
+    current = current_alert_rows(engine, as_of)
+    report.at_risk = sum(r["status"] == "open_at_risk" for r in current)
+    report.overdue = sum(r["status"] == "open_overdue" for r in current)
+    a = wh.timeliness_alerts.c
+    with engine.begin() as conn:
+        seen = set()
+        keys = [tuple(r[k] for k in _KEY) for r in current]
+        for i in range(0, len(keys), 500):
+            stmt = select(a.partnership_code, a.stage, a.record_id, a.status).where(
+                tuple_(a.partnership_code, a.stage, a.record_id, a.status).in_(keys[i : i + 500]))
+            seen.update(tuple(r) for r in conn.execute(stmt))
+        now = clock()
+        new = [
+            {**{k: r[k] for k in _KEY}, "first_seen_as_of": as_of, "due_date": r["due_date"],
+             "working_days_left": r["working_days_left"], "rule_set": r["rule_set"], "send_status": PENDING,
+             "attempt": 0, "created_at": now}
+            for r in current if tuple(r[k] for k in _KEY) not in seen
+        ]
+        report.new = _insert_new(conn, new)
+    report.already_alerted = len(current) - report.new
+    return report
+
+
+def _withdraw_stale(conn, as_of: date, rows: list[dict]) -> list[dict]:
+    """Unsent rows whose case is no longer in that status as of as_of become `withdrawn`."""
+    a = wh.timeliness_alerts.c
+    now_status = _current_statuses(conn, as_of, [(r["partnership_code"], r["stage"], r["record_id"]) for r in rows])
+    keep = []
+    for r in rows:
+        status_now = now_status.get((r["partnership_code"], r["stage"], r["record_id"]))
+        if status_now == r["status"]:
+            keep.append(r)
+            continue
+        conn.execute(
+            update(wh.timeliness_alerts)
+            .where(a.alert_id == r["alert_id"], a.send_status.in_((PENDING, FAILED)))
+            .values(send_status=WITHDRAWN,
+                    error=f"not sent: as of {as_of.isoformat()} the case is {status_now or 'no longer judged'}")
+        )
+        r["send_status"] = WITHDRAWN
+    return keep
+
+
+# --------------------------------------------------------------------------------------------
+# The email
+
+
+def _left_words(n: int | None) -> str:
+    if n is None:
+        return "unknown"
+    if n < 0:
+        return f"overdue by {-n} working day{'s' if n != -1 else ''}"
+    if n == 0:
+        return "due today"
+    return f"{n} working day{'s' if n != 1 else ''} left"
+
+
+def _long_date(d: date | None) -> str:
+    return f"{d.day} {d:%B %Y}" if d else "-"
+
+
+def _ordered(rows: Sequence[dict]) -> list[dict]:
+    """Overdue first, then at risk; each by due date, partnership, stage and case reference."""
+    return sorted(rows, key=lambda r: (
+        0 if r["status"] == "open_overdue" else 1, r["due_date"] or date.max, r["partnership_code"],
+        STAGES.index(r["stage"]) if r["stage"] in STAGES else len(STAGES), r["record_id"]))
+
+
+def alert_message(rows: Sequence[dict], cfg: Config, as_of: date, to: Sequence[str]) -> Message:
+    """The business unit's email: overdue cases first, then those at risk, each with partnership,
+    stage, case reference, due date and working days left (as of the day they were first seen)."""
+    names = {code: p.name for code, p in cfg.partnerships.items()}
+    rows = _ordered(rows)
+    n_over = sum(r["status"] == "open_overdue" for r in rows)
+    n_risk = len(rows) - n_over
+    counts = ", ".join(part for part in (f"{n_over} now overdue" if n_over else "",
+                                         f"{n_risk} now at risk" if n_risk else "") if part)
+    subject = f"[reviews] Statutory timeliness as of {_long_date(as_of)}: {counts}"
+    intro = (f"Cases whose statutory timescale became at risk (due within {cfg.at_risk_working_days} working "
+             f"days) or overdue, judged as of {_long_date(as_of)}. Each case and status is listed once; "
+             "the full picture is in the warehouse table `timeliness`.")
+    header = ("Partnership", "Stage", "Case reference", "Status", "Due date", "Working days left")
+    table = [
+        (names.get(r["partnership_code"], r["partnership_code"]), STAGE_NAMES.get(r["stage"], r["stage"]),
+         r["record_id"], STATUS_NAMES.get(r["status"], r["status"]), _long_date(r["due_date"]),
+         _left_words(r["working_days_left"]))
+        for r in rows
+    ]
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *table)]
+    line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+    text = "\n".join([intro, "", line(header), line("-" * w for w in widths), *(line(r) for r in table), "",
+                      "Case references are the partnerships' own notification and review ids; no child is named.",
+                      ""])
+    html_rows = "".join("<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in r) + "</tr>" for r in table)
+    html = (
+        "<html><body>"
+        f"<p>{escape(intro)}</p>"
+        "<table border=\"1\" cellpadding=\"4\" cellspacing=\"0\">"
+        "<thead><tr>" + "".join(f"<th scope=\"col\">{escape(h)}</th>" for h in header) + "</tr></thead>"
+        f"<tbody>{html_rows}</tbody></table>"
+        "<p>Case references are the partnerships' own notification and review ids; no child is named.</p>"
+        "</body></html>"
+    )
+    return Message(to=tuple(to), subject=subject, html=html, text=text)
+
+
+# --------------------------------------------------------------------------------------------
+# Sending
+
+
+def _claim(engine: Engine, rows: list[dict], transport_name: str, ref: str) -> list[dict]:
+    """pending|failed -> sending (attempt + 1, Message-ID), committed before anything is sent.
+
+    Each row is a compare-and-set on (send_status, attempt): a row someone else changed since it
+    was read is left to them and not listed.
+    """
+    a = wh.timeliness_alerts.c
+    claimed = []
+    with engine.begin() as conn:
+        for r in rows:
+            res = conn.execute(
+                update(wh.timeliness_alerts)
+                .where(a.alert_id == r["alert_id"], a.send_status == r["send_status"], a.attempt == r["attempt"])
+                .values(send_status=SENDING, attempt=r["attempt"] + 1, transport=transport_name, message_ref=ref,
+                        error=None)
+            )
+            if res.rowcount == 1:
+                claimed.append({**r, "send_status": SENDING, "attempt": r["attempt"] + 1})
+    return claimed
+
+
+def _finish(engine: Engine, rows: list[dict], status: str, **values) -> None:
+    a = wh.timeliness_alerts.c
+    with engine.begin() as conn:
+        for r in rows:
+            conn.execute(
+                update(wh.timeliness_alerts)
+                .where(a.alert_id == r["alert_id"], a.send_status == SENDING, a.attempt == r["attempt"])
+                .values(send_status=status, **values)
+            )
+
+
+def send_alerts(
+    engine: Engine,
+    cfg: Config,
+    transport: Transport,
+    as_of: date,
+    report: AlertReport | None = None,
+    *,
+    max_attempts: int = 5,
+    clock: Clock = audit_now,
+) -> AlertReport:
+    """Send one email listing every `pending` row (and `failed` ones with attempts left) that is
+    still the case's status as of as_of; withdraw the others. Rows left `sending` by an earlier
+    run are reported as unconfirmed, never resent."""
+    report = report or AlertReport(as_of.isoformat())
+    a = wh.timeliness_alerts.c
+    with engine.begin() as conn:
+        rows = [dict(r) for r in conn.execute(
+            select(wh.timeliness_alerts)
+            .where(or_(a.send_status.in_((PENDING, SENDING)), and_(a.send_status == FAILED, a.attempt < max_attempts)))
+            .order_by(a.alert_id)
+        ).mappings()]
+        report.unconfirmed = sum(r["send_status"] == SENDING for r in rows)
+        candidates = [r for r in rows if r["send_status"] != SENDING]
+        todo = _withdraw_stale(conn, as_of, candidates)
+        gave_up = conn.execute(select(func.count()).select_from(wh.timeliness_alerts).where(
+            a.send_status == FAILED, a.attempt >= max_attempts)).scalar_one()
+    if gave_up:
+        report.problems.append(f"{gave_up} alert(s) failed {max_attempts} times and are no longer retried; "
+                               "see timeliness_alerts (send_status 'failed')")
+    report.withdrawn += len(candidates) - len(todo)
+    for r in rows:
+        if r["send_status"] == SENDING:
+            report.problems.append(
+                f"alert {r['alert_id']} left 'sending' at attempt {r['attempt']} via {r['transport']} "
+                f"(Message-ID {r['message_ref']}); check the mail server's log, then "
+                f"resolve_unconfirmed(message_ref=..., delivered=...)")
+    if not todo:
+        return report
+
+    allowed, refused = check_recipients(cfg.business_unit_email, cfg.allowed_domains)
+    for addr, why in refused:
+        report.problems.append(f"business unit address refused: {why}")
+    if not allowed:
+        report.problems.append("no allowed business unit address to send alerts to; left pending")
+        return report
+    try:
+        message = alert_message(todo, cfg, as_of, allowed)
+        ref = message_id(cfg.sender, message)
+    except MailError as exc:
+        report.problems.append(f"alert email not built: {describe_error(exc)}")
+        return report
+    claimed = _claim(engine, todo, transport.name, ref)
+    if len(claimed) != len(todo):  # someone else took some rows: list exactly what we hold
+        if not claimed:
+            return report
+        message = alert_message(claimed, cfg, as_of, allowed)
+        ref = message_id(cfg.sender, message)
+        _finish(engine, claimed, SENDING, message_ref=ref)
+    try:
+        result = transport.send(cfg.sender, message)
+    except Exception as exc:  # noqa: BLE001 - every failure is recorded in the ledger
+        error = describe_error(exc)
+        if isinstance(exc, SendError) and exc.uncertain:
+            _finish(engine, claimed, SENDING, error=f"delivery unknown: {error}")
+            report.unconfirmed += len(claimed)
+            report.problems.append(f"alert email (Message-ID {ref}): {error}")
+            return report
+        _finish(engine, claimed, FAILED, error=error)
+        report.failed += len(claimed)
+        report.problems.append(f"alert email not sent: {error}")
+        return report
+    _finish(engine, claimed, SENT, sent_at=clock(), message_ref=str(result))
+    report.emails, report.listed, report.message_ref = 1, len(claimed), str(result)
+    return report
+
+
+def run_alerts(
+    engine: Engine,
+    cfg: Config,
+    transport: Transport | None,
+    as_of: date,
+    *,
+    send: bool = True,
+    skip_reason: str | None = None,
+    clock: Clock = audit_now,
+) -> AlertReport:
+    """Record and send the alerts for as_of; with send=False only count (nothing is written)."""
+    report = AlertReport(as_of.isoformat())
+    if not send or transport is None:
+        current = current_alert_rows(engine, as_of)
+        report.at_risk = sum(r["status"] == "open_at_risk" for r in current)
+        report.overdue = len(current) - report.at_risk
+        report.skipped = skip_reason or "sending not asked for"
+        return report
+    record_alerts(engine, as_of, report, clock=clock)
+    return send_alerts(engine, cfg, transport, as_of, report, clock=clock)
+
+
+def resolve_unconfirmed(engine: Engine, message_ref: str, *, delivered: bool, note: str = "",
+                        clock: Clock = audit_now) -> int:
+    """An analyst's verdict on an alert email left `sending`: delivered -> sent; not -> failed
+    (sent again by the next run). Returns the number of rows changed."""
+    a = wh.timeliness_alerts.c
+    verdict = "confirmed delivered by an analyst" if delivered else "confirmed NOT delivered by an analyst"
+    values: dict[str, Any] = {"send_status": SENT if delivered else FAILED,
+                              "error": f"{verdict}{': ' + ' '.join(note.split()) if note else ''}"}
+    if delivered:
+        values["sent_at"] = clock()
+    with engine.begin() as conn:
+        res = conn.execute(update(wh.timeliness_alerts)
+                           .where(a.message_ref == message_ref, a.send_status == SENDING).values(**values))
+    if res.rowcount == 0:
+        raise ValueError(f"no timeliness alert with Message-ID {message_ref!r} is in status 'sending'")
+    return res.rowcount
