@@ -9,6 +9,8 @@ RUN apt-get update \
     && apt-get clean && rm -rf /var/lib/apt/lists/*
 USER airflow
 
+# The runtime pins only: requirements-dev.txt (tests, benchmarks, lint), tests/ and dev/ stay out
+# of the image (tests/unit/test_deployment_files.py checks it).
 COPY --chown=airflow:root requirements.txt /opt/project/requirements.txt
 RUN pip install --no-cache-dir -r /opt/project/requirements.txt
 

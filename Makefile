@@ -7,15 +7,16 @@ STAMP := $(VENV)/.installed
 export AIRFLOW_HOME ?= $(CURDIR)/var/airflow
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: venv browser demo test up bench lock clean schema rekey
+.PHONY: venv browser demo test test-fast lint up bench lock clean schema rekey
 
 venv: $(STAMP)
 
-$(STAMP): requirements.txt pyproject.toml dev/pyproject.toml
+## The runtime pins (requirements.txt, what the image has) and the tests', benchmarks' and lint's on top.
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml dev/pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade "pip==26.3"
-	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet -r requirements.txt -r requirements-dev.txt
 	$(BIN)/pip install --quiet --no-deps -e . -e dev
 	@touch $(STAMP)
 
@@ -32,6 +33,16 @@ demo: venv browser
 ## Run the whole test suite (SQLite and the local PostgreSQL server).
 test: venv browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## While you work (under 2 minutes): tests/unit without PostgreSQL, a browser, whole DAG runs or
+## slow tests (the marks in pyproject.toml; tests/conftest.py marks PostgreSQL users). CI runs `make test`.
+FAST_MARKS := not postgres and not slow and not browser and not distributed
+test-fast: venv
+	$(BIN)/python -m pytest tests/unit -m "$(FAST_MARKS)" $(PYTEST_ARGS)
+
+## Lint with ruff (rules in pyproject.toml; no formatting, no import sorting).
+lint: venv
+	$(BIN)/ruff check .
 
 ## Start Airflow (api-server, scheduler, dag-processor, triggerer) on this project: http://localhost:8080
 up: venv
@@ -52,9 +63,11 @@ rekey: venv
 schema: venv
 	$(BIN)/python -m reviews.core.warehouse --write-ddl sql
 
-## Re-pin requirements.txt from the current venv.
+## Re-pin requirements.txt (runtime: the names in requirements.in and all they need) and
+## requirements-dev.txt (requirements-dev.in's, less the runtime's) at the versions installed in the venv.
+## To add a dependency: name it in the right .in file, pip install it into .venv, make lock.
 lock: venv
-	{ echo "# Pinned runtime and test dependencies (pip freeze of a working install). Regenerate with: make lock"; $(BIN)/pip freeze --exclude-editable; } > requirements.txt
+	$(BIN)/python scripts/lock_requirements.py
 
 clean:
 	rm -rf var .pytest_cache

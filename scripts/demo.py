@@ -22,7 +22,7 @@ BIN = Path(sys.executable).parent
 DEMO_AS_OF = "2026-10-31"  # the returns and timeliness runs
 DEMO_SUMMARY_RUN = "2026-10-01"  # a monthly run on 1 October builds September 2026
 SYNTHETIC_START, SYNTHETIC_END = date(2023, 10, 1), date(2026, 10, 31)  # last return: Q3, dated 10 October
-INFLATE = 10  # realistic volumes are single digits a year per partnership (domain.md)
+INFLATE = 10  # realistic volumes are single digits a year per partnership (docs/domain.md)
 
 
 def demo_env() -> dict[str, str]:
@@ -122,7 +122,7 @@ def main() -> None:
     print(f"  bulletins (HTML/txt): {VAR / 'bulletins'}")
     print(f"  emails sent (.eml):   {VAR / 'outbox'}")
     print(f"  Airflow logs:         {VAR / 'airflow' / 'logs'} and {logs}")
-    print(f"  watch it in the UI:   make up  (http://localhost:8080)")
+    print("  watch it in the UI:   make up  (http://localhost:8080)")
     print(f"demo finished in {time.monotonic() - t0:.0f}s")
 
 

@@ -27,6 +27,41 @@ from tests.smtp_fixtures import *  # noqa: E402,F401,F403  (smtp_server fixture)
 
 POSTGRES_ADMIN_URL = os.environ.get("REVIEWS_TEST_POSTGRES", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 
+# `make test-fast` runs tests/unit without these marks (pyproject.toml lists them); `make test` runs all.
+# Marked here, so a new test needs no mark of its own: tests/integration (whole DAG runs) slow,
+# tests/browser browser, and a test that asks for the PostgreSQL server through a fixture postgres.
+# One that reaches the server otherwise (request.getfixturevalue, _postgres_database) must carry
+# `postgres` itself, or _postgres_database fails it and says so.
+_DIRECTORY_MARKS = {ROOT / "tests" / "integration": pytest.mark.slow, ROOT / "tests" / "browser": pytest.mark.browser}
+_POSTGRES_FIXTURES = {"postgres_url"}
+_running: list = []  # the test being set up, run or torn down
+
+
+def _uses_postgres(item) -> bool:
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    return (bool(_POSTGRES_FIXTURES & set(getattr(item, "fixturenames", ())))
+            or params.get("two_engines") == "postgres"
+            or any(isinstance(v, str) and v in _POSTGRES_FIXTURES for v in params.values()))
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        path = Path(item.path)
+        for folder, mark in _DIRECTORY_MARKS.items():
+            if path.is_relative_to(folder) and item.get_closest_marker(mark.name) is None:
+                item.add_marker(mark)
+        if _uses_postgres(item) and item.get_closest_marker("postgres") is None:
+            item.add_marker(pytest.mark.postgres)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    _running.append(item)
+    try:
+        return (yield)
+    finally:
+        _running.pop()
+
 
 @pytest.fixture(scope="session")
 def airflow_db() -> Path:
@@ -47,6 +82,9 @@ def _postgres_database(name: str) -> str:
     """Create (or recreate) a database on the local PostgreSQL server; return its URL."""
     import sqlalchemy as sa
 
+    if _running and _running[-1].get_closest_marker("postgres") is None:
+        pytest.fail(f"{_running[-1].nodeid} uses the PostgreSQL server: mark it (or its parameter) "
+                    "pytest.mark.postgres, so that `make test-fast` leaves it out")
     admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:

@@ -6,7 +6,7 @@ quarterly restatements, a known set of faults) without going near real case data
 describes a real child, family, practitioner or review: ids, names and postcodes are made up.
 
 Volumes. Realistic is about 3 serious incident notifications per partnership per year
-(domain.md; Liverpool about twice that, see VOLUME_WEIGHT): single digits, which is why small-number
+(docs/domain.md; Liverpool about twice that, see VOLUME_WEIGHT): single digits, which is why small-number
 suppression matters. `inflate` multiplies every volume; the demo and the default use 10 so that
 tables, charts and timeliness have enough rows to look at (about 30 notifications a year per
 partnership, 60 for Liverpool). Use inflate=1 to see what suppression does to realistic numbers.
@@ -54,15 +54,13 @@ from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from reviews.core.config import Config, load_config, normalise_word
+from reviews.core.config import Config, load_config
 from reviews.core.template import DATASETS, DATASET_ORDER
 # The one calendar, so synthetic lateness matches timeliness.
 from reviews.core.working_days import CALENDAR_START, working_day_index
 from reviews.core.working_days import add_working_days as _calendar_add_working_days
 
-BASE_NOTIFICATIONS_PER_YEAR = 3.0  # per partnership, before `inflate` (domain.md)
+BASE_NOTIFICATIONS_PER_YEAR = 3.0  # per partnership, before `inflate` (docs/domain.md)
 BASE_LOCAL_REVIEWS_PER_YEAR = 0.7  # local multi-agency and single-agency reviews, before `inflate`
 VOLUME_WEIGHT = {"liverpool": 2.0}  # relative size; partnerships not listed weigh 1
 RETURN_LAG_DAYS = 10  # a return is dated this many days after its quarter end
@@ -857,22 +855,6 @@ def _inject_faults(tables: list[_Table], fault_rate: float, seed: int) -> list[I
 # --------------------------------------------------------------------------- rendering
 
 
-@lru_cache(maxsize=8)
-def _spellings(config_path: Path) -> dict[str, str]:
-    """Normalised word -> the spelling in the config file ('serious harm' -> 'Serious Harm').
-
-    The loaded Config keeps synonyms normalised; partnerships type them with capitals."""
-    try:
-        raw = yaml.safe_load(Path(config_path).read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError):
-        return {}
-    out = {}
-    for mapping in (raw.get("code_synonyms") or {}).values():
-        for word in mapping or {}:
-            out[normalise_word(word)] = str(word)
-    return out
-
-
 def _display(word: str, spelled: dict[str, str]) -> str:
     if word in spelled:
         return spelled[word]
@@ -881,7 +863,7 @@ def _display(word: str, spelled: dict[str, str]) -> str:
 
 def _word_lists(cfg: Config) -> dict[str, dict[str, list[str]]]:
     """Template column -> code -> the words partnerships use for it (theme synonyms included)."""
-    spelled = _spellings(cfg.path)
+    spelled = cfg.code_synonym_spellings  # 'serious harm' -> 'Serious Harm', as partnerships type it
     out: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     for col, mapping in cfg.code_synonyms.items():
         for word, code in sorted(mapping.items()):

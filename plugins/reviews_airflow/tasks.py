@@ -190,10 +190,9 @@ def summary_period(context) -> dict:
     """
     from airflow.sdk.exceptions import AirflowSkipException
 
-    from reviews.core.publishing import publishing_settings
     from reviews.core.reporting_periods import period_for_run
 
-    kind = publishing_settings(settings.config()).summary.period
+    kind = settings.config().summary.period
     p = period_for_run(context.get("data_interval_start"), context.get("data_interval_end"),
                        context.get("logical_date"), kind)
     if p is None:
@@ -251,14 +250,13 @@ def periods_to_send(context, engine) -> list[tuple]:
     import pendulum
     from sqlalchemy import select
 
-    from reviews.core.publishing import publishing_settings
     from reviews.core.reporting_periods import period_containing, period_for_run, period_of
     from reviews.core.warehouse import bulletins
 
     from reviews_airflow.timetables import circulation_timetable
 
-    pub = publishing_settings(settings.config())
-    kind = pub.summary.period
+    cfg = settings.config()
+    kind = cfg.summary.period
     periods = set()
     asked = (context.get("params") or {}).get("period_end")
     events = [e for evs in (context.get("triggering_asset_events") or {}).values() for e in evs]
@@ -281,7 +279,7 @@ def periods_to_send(context, engine) -> list[tuple]:
             due = timetable.run_after(p)
             if due > started:
                 log.info("%s was built before its send day (%s): the timetable sends it then", p.label, due)
-            elif started - due > timedelta(days=pub.late_send_window_days):
+            elif started - due > timedelta(days=cfg.circulation.late_send_window_days):
                 log.info("%s was rebuilt %s after its send day: not circulated by itself (use period_end)",
                          p.label, started - due)
             else:

@@ -159,21 +159,26 @@ def _config_path() -> Path:
 
 
 def _settings():
-    from reviews.core.publishing import PublishingSettings, publishing_settings_from
+    """The config's `summary` and `circulation` (their defaults when there is no config file)."""
+    from reviews.core.config import CirculationSettings, SummarySettings, load_config
 
     path = _config_path()
-    return publishing_settings_from(path) if path.is_file() else PublishingSettings()
+    if not path.is_file():
+        return SummarySettings(), CirculationSettings()
+    cfg = load_config(path)
+    return cfg.summary, cfg.circulation
 
 
 def summary_timetable() -> ReportingPeriodTimetable:
     """regional_learning_summary: each period at 00:00 UK time the day after it ends."""
-    return ReportingPeriodTimetable(_settings().summary.period, timezone="Europe/London")
+    summary, _ = _settings()
+    return ReportingPeriodTimetable(summary.period, timezone="Europe/London")
 
 
 def circulation_timetable() -> ReportingPeriodTimetable:
     """bulletin_circulation: the business unit's schedule from config."""
-    s = _settings()
-    sch = s.schedule
-    return ReportingPeriodTimetable(s.summary.period, weekday=sch.weekday,
+    summary, circulation = _settings()
+    sch = circulation.schedule
+    return ReportingPeriodTimetable(summary.period, weekday=sch.weekday,
                                     not_before_working_day=sch.not_before_working_day,
                                     hour=sch.hour, minute=sch.minute, timezone=sch.timezone, latest_on_start=False)

@@ -3,7 +3,6 @@ Chromium, Airflow's own login page, then the figures, and a screenshot."""
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys

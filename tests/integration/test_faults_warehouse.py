@@ -46,7 +46,7 @@ class BackendKiller:
         self.seen += 1
         if self.seen < self.nth:
             return
-        pid = conn.connection.dbapi_connection.get_backend_pid()
+        pid = conn.connection.dbapi_connection.info.backend_pid  # psycopg 3 (make_engine)
         admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
         try:
             with admin.connect() as other:

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+import yaml
 
 from reviews.core import warehouse as wh
 from reviews.learning.bulletin import render_bulletin, round_to
-from reviews.core.config import load_config
+from reviews.core.config import DEFAULT_CONFIG, ConfigError, load_config
 from reviews.core.mail import Message, build_mime
 from reviews.learning.publication import attachment_paths, attachments_for_factory, build_period
-from reviews.core.publishing import PublishingSettings, parse_publishing
 from reviews.learning.summary import compile_summary
 from tests.bulletin_data import JUNE, NHS_NUMBER, PUBLISHED_REVIEW, build
 
@@ -26,6 +26,20 @@ from tests.bulletin_data import JUNE, NHS_NUMBER, PUBLISHED_REVIEW, build
 @pytest.fixture(scope="module")
 def cfg():
     return load_config()
+
+
+def with_summary(cfg, **changes):
+    """A copy of the config with some of its `summary` settings changed."""
+    return dataclasses.replace(cfg, summary=dataclasses.replace(cfg.summary, **changes))
+
+
+def config_file(tmp_path, **sections):
+    """The project's config file with some top-level sections replaced, written under tmp_path."""
+    raw = yaml.safe_load(DEFAULT_CONFIG.read_text(encoding="utf-8"))
+    raw.update(sections)
+    path = tmp_path / "reviews.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return path
 
 
 @pytest.fixture(scope="module")
@@ -127,13 +141,13 @@ def test_rates_only_when_both_counts_are_shown(summary, cfg):
 
 def test_rounding_of_regional_notification_totals(summary, cfg):
     assert [round_to(v, 10, "c") for v in ("21", "25", "14", "c", "0")] == ["20", "30", "10", "c", "0"]
-    rounded = dataclasses.replace(PublishingSettings(), round_regional_totals_to=10)
-    region = render_bulletin(summary, cfg, "region", rounded)
+    rounded = dataclasses.replace(cfg, round_regional_totals_to=10)
+    region = render_bulletin(summary, rounded, "region")
     assert ("Serious incident notifications in June 2024: <strong>20</strong>") in region.html
     assert "rounded to the nearest 10" in region.text
     notif = region.tables[0]
     assert notif.rows[-1][1][-1] == "20" and notif.rows[1][1][-1] == "7"  # the region rounded, Liverpool exact
-    knowsley = render_bulletin(summary, cfg, "knowsley", rounded)
+    knowsley = render_bulletin(summary, rounded, "knowsley")
     assert knowsley.tables[0].rows[-1][1] == ["6", "20"]
     plain = render_bulletin(summary, cfg, "region")
     assert "Serious incident notifications in June 2024: <strong>21</strong>" in plain.html
@@ -159,10 +173,10 @@ def test_charts_travel_as_related_parts(summary, cfg):
 
 def test_build_store_rebuild_and_attach(engine, cfg, tmp_path):
     out = tmp_path / "bulletins"
-    settings = dataclasses.replace(PublishingSettings(), summary=dataclasses.replace(PublishingSettings().summary, pdf=False))
-    first = build_period(engine, cfg, *JUNE, JUNE[1], out, settings)
+    no_pdf = with_summary(cfg, pdf=False)
+    first = build_period(engine, no_pdf, *JUNE, JUNE[1], out)
     assert [b["version"] for b in first.built] == [1] * 6 and all(b["new"] for b in first.built)
-    again = build_period(engine, cfg, *JUNE, JUNE[1], out, settings)
+    again = build_period(engine, no_pdf, *JUNE, JUNE[1], out)
     assert [b["bulletin_id"] for b in again.built] == [b["bulletin_id"] for b in first.built]
     assert not any(b["new"] for b in again.built)
     folder = Path(first.folder)
@@ -180,24 +194,25 @@ def test_build_store_rebuild_and_attach(engine, cfg, tmp_path):
     pdf, xlsx = attachment_paths(region_html)
     assert xlsx.is_file() and not pdf.exists()
 
-    attach = attachments_for_factory(cfg, settings)
+    attach = attachments_for_factory(no_pdf)
     bu = cfg.business_unit_email[0]
     assert attach({**rows["region"], "recipient": bu}) == [xlsx]
     assert attach({**rows["region"], "recipient": "lscp@liverpool.gov.uk"}) == []
     assert attach({**rows["region"], "audience": "quality:knowsley", "recipient": bu}) == []
-    with_pdf = attachments_for_factory(cfg, PublishingSettings())
+    with_pdf = attachments_for_factory(with_summary(cfg, pdf=True))
     with pytest.raises(FileNotFoundError):
         with_pdf({**rows["region"], "recipient": bu})
     pdf.write_bytes(b"%PDF-1.4 test")
     assert with_pdf({**rows["region"], "recipient": "lscp@liverpool.gov.uk"}) == [pdf]
 
 
-def test_publishing_settings_defaults(cfg):
-    from reviews.core.publishing import publishing_settings
-
-    s = publishing_settings(cfg)
-    assert (s.summary.period, s.schedule.weekday, s.schedule.hour, s.round_regional_totals_to) == ("month", 1, 9, None)
-    assert parse_publishing({"summary": {"period": "quarter"}}).summary.period == "quarter"
+def test_bulletin_settings_defaults(cfg, tmp_path):
+    schedule = cfg.circulation.schedule
+    assert (cfg.summary.period, schedule.weekday, schedule.hour, cfg.round_regional_totals_to) == ("month", 1, 9, None)
+    assert load_config(config_file(tmp_path, summary={"period": "quarter"})).summary.period == "quarter"
+    bare = load_config(config_file(tmp_path, summary=None, circulation=None, briefings=None))
+    assert (bare.summary.period, bare.circulation.schedule.describe(), bare.circulation.late_send_window_days) == (
+        "month", "the first working Tuesday after the period ends, at 09:00 Europe/London", 92)
 
 
 def test_action_states_counted_by_group_match_row_by_row(engine, cfg):
@@ -251,9 +266,9 @@ def test_bulletins_rendered_together_match_one_at_a_time(summary, cfg):
     from reviews.learning.bulletin import render_bulletins
 
     audiences = ["region", *cfg.partnerships]
-    together = render_bulletins(summary, cfg, audiences, PublishingSettings())
+    together = render_bulletins(summary, cfg, audiences)
     for a in audiences:
-        alone = render_bulletin(summary, cfg, a, PublishingSettings())
+        alone = render_bulletin(summary, cfg, a)
         assert (together[a].content_hash, together[a].tables) == (alone.content_hash, alone.tables)
 
 
@@ -283,16 +298,16 @@ def test_rebuild_with_the_same_inputs_renders_nothing(engine, cfg, tmp_path, mon
     import reviews.learning.bulletin as bulletin
 
     out = tmp_path / "bulletins"
-    settings = dataclasses.replace(PublishingSettings(), summary=dataclasses.replace(PublishingSettings().summary, pdf=False))
-    first = build_period(engine, cfg, *JUNE, JUNE[1], out, settings)
+    no_pdf = with_summary(cfg, pdf=False)
+    first = build_period(engine, no_pdf, *JUNE, JUNE[1], out)
     folder = Path(first.folder)
     files = {p: p.read_bytes() for p in folder.rglob("*") if p.is_file() and p.name != "inputs.json"}
     asked: list[list[str]] = []
     real = bulletin.render_bulletins
-    monkeypatch.setattr(bulletin, "render_bulletins", lambda s, c, audiences, st=None: asked.append(list(audiences))
-                        or real(s, c, audiences, st))
+    monkeypatch.setattr(bulletin, "render_bulletins", lambda s, c, audiences: asked.append(list(audiences))
+                        or real(s, c, audiences))
 
-    again = build_period(engine, cfg, *JUNE, JUNE[1], out, settings)
+    again = build_period(engine, no_pdf, *JUNE, JUNE[1], out)
     assert asked[-1] == [] and again.built == [{**b, "new": False} for b in first.built]
     assert again.briefings == first.briefings
 
@@ -301,16 +316,17 @@ def test_rebuild_with_the_same_inputs_renders_nothing(engine, cfg, tmp_path, mon
                                                                  .where(wh.bulletins.c.period_end == JUNE[1]))}
     attachment_paths(paths["knowsley"])[1].unlink()
     next(iter((folder / "briefings").glob("*.txt"))).unlink()
-    third = build_period(engine, cfg, *JUNE, JUNE[1], out, settings)
+    third = build_period(engine, no_pdf, *JUNE, JUNE[1], out)
     assert sorted(asked[-1]) == ["knowsley", "region"] and not any(b["new"] for b in third.built)
     assert {p: p.read_bytes() for p in files} == files  # the missing files are back, the same bytes
 
-    changed = dataclasses.replace(settings, round_regional_totals_to=10)
-    fourth = build_period(engine, cfg, *JUNE, JUNE[1], out, changed)
+    changed = dataclasses.replace(no_pdf, round_regional_totals_to=10)
+    fourth = build_period(engine, changed, *JUNE, JUNE[1], out)
     assert sorted(asked[-1]) == sorted(["region", *cfg.partnerships])
     assert any(b["new"] for b in fourth.built)
 
 
+@pytest.mark.slow  # a process pool: about 4.5 s of CPU
 def test_bulletins_rendered_in_a_pool_match_in_process(summary, cfg, monkeypatch):
     """summary.workers > 1 renders in spawned processes: the same bulletins, and the same XLSX bytes."""
     from reviews.learning import bulletin
@@ -318,9 +334,8 @@ def test_bulletins_rendered_in_a_pool_match_in_process(summary, cfg, monkeypatch
 
     monkeypatch.setattr(bulletin, "POOL_MIN_AUDIENCES", 2)
     audiences = ["region", *cfg.partnerships]
-    one = dataclasses.replace(PublishingSettings(), summary=dataclasses.replace(PublishingSettings().summary, workers=1))
-    two = dataclasses.replace(one, summary=dataclasses.replace(one.summary, workers=2))
-    here, pooled = render_bulletins(summary, cfg, audiences, one), render_bulletins(summary, cfg, audiences, two)
+    one, two = with_summary(cfg, workers=1), with_summary(cfg, workers=2)
+    here, pooled = render_bulletins(summary, one, audiences), render_bulletins(summary, two, audiences)
     assert list(pooled) == audiences
     for a in audiences:
         assert dataclasses.replace(pooled[a], xlsx=b"") == here[a]
@@ -336,16 +351,17 @@ def test_a_failing_worker_names_its_audience(summary, cfg, monkeypatch):
     monkeypatch.setattr(bulletin, "POOL_MIN_AUDIENCES", 2)
     broken = copy.deepcopy(summary)
     del broken["partnerships"][0]["notifications"]
-    two = dataclasses.replace(PublishingSettings(), summary=dataclasses.replace(PublishingSettings().summary, workers=2))
+    two = with_summary(cfg, workers=2)
     with pytest.raises(RenderError, match="audience 'region'"):
-        render_bulletins(broken, cfg, ["region", *cfg.partnerships], two)
+        render_bulletins(broken, two, ["region", *cfg.partnerships])
 
 
-def test_workers_setting():
-    from reviews.core.publishing import PublishingConfigError, parse_publishing
+def test_workers_setting(cfg, tmp_path):
+    def workers(n):
+        return load_config(config_file(tmp_path, summary={} if n is None else {"workers": n}))
 
-    assert parse_publishing({"summary": {"workers": 1}}).summary.workers == 1
-    assert parse_publishing({}).summary.workers == min(2, os.cpu_count() or 1)
-    assert repr(parse_publishing({"summary": {"workers": 3}})) == repr(parse_publishing({}))  # not an input
-    with pytest.raises(PublishingConfigError, match="summary.workers"):
-        parse_publishing({"summary": {"workers": 0}})
+    assert workers(1).summary.workers == 1
+    assert workers(None).summary.workers == min(2, os.cpu_count() or 1)
+    assert repr(workers(3)) == repr(workers(None))  # not an input
+    with pytest.raises(ConfigError, match="summary.workers"):
+        workers(0)

@@ -6,9 +6,10 @@ from datetime import date, datetime, timezone
 
 import pendulum
 import pytest
+import yaml
 from airflow.timetables.base import DataInterval, TimeRestriction
 
-from reviews.core.publishing import PublishingConfigError, parse_publishing
+from reviews.core.config import DEFAULT_CONFIG, ConfigError, load_config
 from reviews.core.reporting_periods import (
     last_complete_period,
     period_containing,
@@ -139,14 +140,41 @@ def test_timetable_is_registered_and_used_by_the_dags(dagbag):
         assert again.timetable.serialize() == dag.timetable.serialize()
 
 
+def config_file(tmp_path, **sections):
+    """The project's config file with some top-level sections replaced, written under tmp_path."""
+    raw = yaml.safe_load(DEFAULT_CONFIG.read_text(encoding="utf-8"))
+    raw.update(sections)
+    path = tmp_path / "reviews.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    return path
+
+
 @pytest.mark.parametrize("raw, message", [
-    ({"summary": {"period": "week"}}, "summary.period"),
-    ({"circulation": {"schedule": {"weekday": "saturday"}}}, "weekday"),
-    ({"circulation": {"schedule": {"time": "9am"}}}, "time"),
-    ({"circulation": {"schedule": {"timezone": "Mars/Olympus"}}}, "timezone"),
-    ({"suppression": {"round_regional_totals_to": 1}}, "round_regional_totals_to"),
-    ({"briefings": {"links": [{"label": "x", "url": "http://insecure"}]}}, "https"),
+    ({"summary": {"period": "week"}}, "summary.period: input should be 'month' or 'quarter', not 'week'"),
+    ({"circulation": {"schedule": {"weekday": "saturday"}}}, "circulation.schedule.weekday: must be a weekday name"),
+    ({"circulation": {"schedule": {"time": "9am"}}}, "circulation.schedule.time: must be HH:MM"),
+    ({"circulation": {"schedule": {"timezone": "Mars/Olympus"}}}, "circulation.schedule.timezone: 'Mars/Olympus'"),
+    ({"suppression": {"round_regional_totals_to": 1}}, "suppression.round_regional_totals_to: "),
+    ({"briefings": {"links": [{"label": "x", "url": "http://insecure"}]}},
+     r"briefings.links\[0\].url: must start with https://"),
 ])
-def test_bad_settings_are_named(raw, message):
-    with pytest.raises(PublishingConfigError, match=message):
-        parse_publishing(raw)
+def test_bad_settings_are_named(tmp_path, raw, message):
+    path = config_file(tmp_path, **raw)
+    with pytest.raises(ConfigError, match=message) as caught:
+        load_config(path)
+    assert str(caught.value).startswith(f"{path}: ")
+
+
+def test_timetables_follow_the_config_file(tmp_path, monkeypatch):
+    """The DAG files' timetables come from the one loader, at parse time; no file: the defaults."""
+    from reviews_airflow.timetables import circulation_timetable, summary_timetable
+
+    path = config_file(tmp_path, summary={"period": "quarter"},
+                       circulation={"schedule": {"weekday": None, "not_before_working_day": 3, "time": "10:30"}})
+    monkeypatch.setenv("AIRFLOW_VAR_REVIEWS_CONFIG", str(path))
+    assert summary_timetable().period == "quarter"
+    tt = circulation_timetable()
+    assert (tt.period, tt.weekday, tt.not_before_working_day, tt.hour, tt.minute) == ("quarter", None, 3, 10, 30)
+    monkeypatch.setenv("AIRFLOW_VAR_REVIEWS_CONFIG", str(tmp_path / "missing.yaml"))
+    tt = circulation_timetable()
+    assert (tt.period, tt.weekday, tt.not_before_working_day, tt.hour, tt.minute) == ("month", 1, 1, 9, 0)

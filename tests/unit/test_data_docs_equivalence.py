@@ -2,50 +2,38 @@
 
 write_data_docs used to deep-copy the whole GX result and HTML-escape every string in the copy;
 now only each expectation result's `result` dict is rebuilt, escaped, and the rest is shared.
-The old way lives here as the reference. GX stamps a page with the time and with random ids,
-so both renders run with the same clock and the same run of ids.
+The old way lives here as the reference (a new renderer and view per page, as GX makes them;
+gx_speedups keeps one pair per process). GX stamps a page with the time and with random ids, so
+both renders run with the same clock and the same run of ids. With another GX version installed,
+the page is made the old way (tests/unit/test_quality_speed_equivalence.py compares the two).
 """
 from __future__ import annotations
 
 import copy
-import datetime
-import itertools
-import types
-import uuid
 
 import pytest
 
-from reviews.returns import quality
+from reviews.returns import gx_speedups, quality
 from reviews.returns.quality import RuleContext, validate, write_data_docs
-from tests.unit.test_quality_speed_equivalence import _batches
-from tests.unit.test_returns_quality import NOTIFICATION, RETURNED, _frame
-
-HOSTILE = "<script>alert('x')</script> & \"quoted\""
-
-
-class _Clock(datetime.datetime):
-    @classmethod
-    def now(cls, tz=None):
-        return cls(2024, 7, 15, 12, 30, tzinfo=tz)
+from tests.unit.test_quality_speed_equivalence import (
+    HOSTILE,
+    _batches,
+    _hostile_notifications,
+    _other_gx_version,
+    steady_gx,
+)
+from tests.unit.test_returns_quality import RETURNED
 
 
 @pytest.fixture
 def steady(monkeypatch):
     """GX's page renderer with a fixed clock; calling the fixture's value restarts its ids."""
-    from great_expectations.render.view import view
-
-    monkeypatch.setattr(view, "datetime", types.SimpleNamespace(datetime=_Clock, timezone=datetime.timezone))
-
-    def restart():
-        ids = itertools.count()
-        monkeypatch.setattr(view, "uuid4", lambda: uuid.UUID(int=next(ids)))
-
-    return restart
+    return steady_gx(monkeypatch)
 
 
 def _old_page(result) -> str:
     """write_data_docs as it was: a deep copy of the whole result, every string in it escaped."""
-    renderer, view = quality._data_docs_renderer()
+    renderer, view = gx_speedups._new_page_renderer()
     gx_result = copy.deepcopy(result.gx_result)
     for er in gx_result.results:
         er.result = quality._escaped(er.result)
@@ -54,13 +42,11 @@ def _old_page(result) -> str:
 
 def _results(cfg) -> dict[str, object]:
     results = {name: validate(frame, name, cfg, context) for name, (frame, context) in _batches(cfg).items()}
-    hostile = _frame(cfg, "notifications", [NOTIFICATION, {**NOTIFICATION, "notification_id": "N-2", "incident_type": HOSTILE},
-                                            {**NOTIFICATION, "notification_id": "N-3", "incident_type": HOSTILE,
-                                             "aware_date": "<b>12/05/2024</b>"}])
-    results["hostile"] = validate(hostile, "notifications", cfg, RuleContext(as_of=RETURNED))
+    results["hostile"] = validate(_hostile_notifications(cfg), "notifications", cfg, RuleContext(as_of=RETURNED))
     return results
 
 
+@pytest.mark.slow  # about 3 s of CPU
 def test_the_page_is_the_page_the_deep_copy_gave(cfg, tmp_path, steady):
     for name, result in _results(cfg).items():
         before = result.gx_result.to_json_dict()
@@ -72,6 +58,19 @@ def test_the_page_is_the_page_the_deep_copy_gave(cfg, tmp_path, steady):
         assert result.gx_result.to_json_dict() == before, name  # the result itself is left as it was
         steady()
         assert write_data_docs(result, tmp_path / f"{name}_again.html").read_bytes() == old, name
+
+
+
+def test_with_another_gx_version_the_page_is_made_the_old_way(cfg, tmp_path, steady, monkeypatch):
+    results = _results(cfg)
+    _other_gx_version(monkeypatch)
+    for name, result in results.items():
+        before = result.gx_result.to_json_dict()
+        steady()
+        old = _old_page(result).encode("utf-8")
+        steady()
+        assert write_data_docs(result, tmp_path / f"{name}.html").read_bytes() == old, name
+        assert result.gx_result.to_json_dict() == before, name
 
 
 def test_found_values_are_escaped_on_the_page(cfg, tmp_path, steady):

@@ -137,6 +137,7 @@ CELLS = ["", " ", "x", " y ", "\t", "_row", "_extra_cells", "1", "\u00a0", "z z"
          "incident_date", " aware date ", "Notified-Date"]
 
 
+@pytest.mark.slow  # about 3 s of CPU
 def test_rows_become_the_table_the_row_by_row_reader_built():
     rnd = random.Random(8)
     known = readers.known_headers("notifications", {})

@@ -183,7 +183,7 @@ def test_as_of_and_periods_come_from_the_interval():
 
 def test_connection_fields_become_urls():
     assert sqlalchemy_url("sqlite", "", "/data/w.db", None, None, None) == "sqlite:////data/w.db"
-    assert sqlalchemy_url("postgres", "db", "wh", "u", "p@ss", 5433) == "postgresql+psycopg2://u:p%40ss@db:5433/wh"
+    assert sqlalchemy_url("postgres", "db", "wh", "u", "p@ss", 5433) == "postgresql+psycopg://u:p%40ss@db:5433/wh"
     with pytest.raises(ValueError, match="not supported"):
         sqlalchemy_url("mysql", "h", "s", None, None, None)
     s = smtp_settings("mail", None, "u", "p", {"security": "ssl"})

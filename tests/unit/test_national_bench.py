@@ -13,9 +13,8 @@ import pytest
 
 from reviews_dev.bench import discover, main
 
-pytestmark = [pytest.mark.postgres, pytest.mark.slow]
-
-
+@pytest.mark.postgres
+@pytest.mark.slow  # about 2 minutes
 def test_the_national_benchmark_runs_small_on_both_databases(capsys, tmp_path):
     assert "national" in discover()
     main(["--only", "national", "--quick", "--national-partnerships", "2", "--national-skip", "dags",
@@ -39,6 +38,7 @@ def test_the_national_benchmark_runs_small_on_both_databases(capsys, tmp_path):
     assert "reused from" in capsys.readouterr().out
 
 
+@pytest.mark.postgres  # starts a private PostgreSQL server
 def test_the_benchmark_measures_postgresql_with_production_settings(tmp_path, monkeypatch):
     """The national benchmark's PostgreSQL runs with the warehouse-db settings of docker-compose.yml
     (read from that file), in a private server that is gone afterwards; the shared server is not touched."""
@@ -60,7 +60,7 @@ def test_the_benchmark_measures_postgresql_with_production_settings(tmp_path, mo
     with pytest.raises(sa.exc.OperationalError):
         sa.create_engine(server.admin_url, connect_args={"connect_timeout": 2}).connect()
     # A server named by the environment is used as it is: nothing is started.
-    monkeypatch.setenv("REVIEWS_BENCH_POSTGRES", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+    monkeypatch.setenv("REVIEWS_BENCH_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
     with benchmark_server(root / "docker-compose.yml") as named:
         assert named.admin_url.endswith(":5432/postgres") and named.settings == {}
 

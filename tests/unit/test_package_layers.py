@@ -60,3 +60,23 @@ def test_the_layer_check_would_catch_an_upward_import(tmp_path):
     probe = tmp_path / "probe.py"
     probe.write_text("from reviews.learning.summary import theme_label\nfrom reviews import warehouse\n")
     assert _imports(probe) == ["reviews.learning.summary", "reviews.warehouse"]
+
+
+def test_one_jinja_environment_renders_every_template():
+    """Only reviews.core.rendering makes a Jinja environment (one per process, over the templates
+    folder); the bulletins, briefings, quality reports and return notices all render through it,
+    and its source is part of the bulletins' inputs digest."""
+    from reviews.core import rendering
+    from reviews.learning.publication import RENDERER_FILES
+
+    makers = []
+    for path in _stage_modules():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call):
+                name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
+                if name in {"Environment", "FileSystemLoader", "PackageLoader"}:
+                    makers.append(str(path.relative_to(PACKAGE)))
+    assert sorted(set(makers)) == ["core/rendering.py"]
+    assert rendering.templates() is rendering.templates()
+    assert rendering.templates().loader.searchpath == [str(PACKAGE / "templates")]
+    assert "core/rendering.py" in RENDERER_FILES

@@ -14,7 +14,8 @@ import sqlalchemy as sa
 from jinja2 import DictLoader, Environment, StrictUndefined, select_autoescape
 
 from reviews.core import warehouse as wh
-from reviews.returns.quality_reports import TEMPLATES, build_quality_reports
+from reviews.core.rendering import TEMPLATES
+from reviews.returns.quality_reports import build_quality_reports
 from reviews.returns.quality import rule_title
 from reviews.core.template import DATASET_ORDER
 

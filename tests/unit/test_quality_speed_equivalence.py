@@ -2,16 +2,25 @@
 
 validate gives GX only the columns the rules read, reuses a suite across calls, loads the batch
 once, memoises three of GX's pure planning steps and each metric domain's rows (cut to the
-domain's columns) while it runs, pauses the garbage collector, and builds the failing rows
-column by column. Here the same rows go through the plain path as well (a new suite, every
-column, GX's own methods, Batch.validate, to_dict) and every failing row, rule, sentence and GX
-result must be the same; the domain rows are compared with GX's own for every kind of domain.
+domain's columns) while it runs (reviews.returns.gx_speedups, on the GX version they were checked
+against only), pauses the garbage collector, and builds the failing rows column by column. Here
+the same rows go through the plain path as well (a new suite, every column, GX's own methods,
+Batch.validate, to_dict) and every failing row, rule, sentence and GX result must be the same;
+validate with and without the GX speed-ups gives the same results and Data Docs pages, on hostile
+returns and on a synthetic partnership's; with another GX version they are off, and the log says
+so once; the domain rows are compared with GX's own for every kind of domain.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
+import datetime as dt
 import gc
+import itertools
+import logging
 import math
+import types
+import uuid
 from collections import defaultdict
 from datetime import date
 
@@ -19,11 +28,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from reviews.returns import quality
+from reviews.returns import gx_speedups, quality
 from reviews.core.gc_pause import gc_paused
-from reviews.returns.quality import KEY_COLUMN, RuleContext, _plain_key, _prepare, _rules, validate
+from reviews.returns.gx_speedups import _plain_key
+from reviews.returns.quality import KEY_COLUMN, RuleContext, _prepare, _rules, validate, write_data_docs
 from reviews.returns.readers import EXTRA_COLUMN
-from tests.unit.test_returns_quality import NOTIFICATION, RETURNED, _frame
+from tests.unit.test_returns_quality import KEY, NOTIFICATION, RETURNED, _frame
 
 AS_OF = date(2024, 7, 15)
 
@@ -130,6 +140,7 @@ def test_a_suite_is_reused_only_for_the_same_rules(cfg):
 
 
 def _gx_methods() -> tuple:
+    """The five GX methods gx_speedups replaces while GX validates, as they are now."""
     from great_expectations.core.id_dict import IDDict
     from great_expectations.execution_engine.pandas_execution_engine import PandasExecutionEngine
     from great_expectations.expectations.expectation import Expectation
@@ -140,14 +151,192 @@ def _gx_methods() -> tuple:
             PandasExecutionEngine.__dict__["get_compute_domain"])
 
 
-def test_gx_methods_are_its_own_again_after_validating(cfg):
+def _watch_gx(monkeypatch) -> list[bool]:
+    """Each time GX validates a suite from now on, whether GX's five methods are replaced then
+    (True) or all its own (False); some but not all replaced fails the validation."""
+    from great_expectations.validator.v1_validator import Validator
+
+    own = _gx_methods()
+    real = Validator.validate_expectation_suite
+    seen: list[bool] = []
+
+    def watched(self, *args, **kwargs):
+        replaced = {now is not theirs for now, theirs in zip(_gx_methods(), own)}
+        assert len(replaced) == 1, "some of GX's methods replaced, not all"
+        seen.append(replaced.pop())
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Validator, "validate_expectation_suite", watched)
+    return seen
+
+
+def _other_gx_version(monkeypatch, version: str = "1.99.0") -> None:
+    """gx_speedups reads another installed GX version, and has not warned yet in this process."""
+    monkeypatch.setattr(gx_speedups, "installed_gx_version", lambda: version)
+    monkeypatch.setattr(gx_speedups, "_warned", False)
+
+
+HOSTILE = "<script>alert('x')</script> & \"quoted\""
+
+
+def _hostile_notifications(cfg) -> pd.DataFrame:
+    """Notifications whose found values are markup and quotes (as a Data Docs page shows them)."""
+    return _frame(cfg, "notifications", [
+        NOTIFICATION, {**NOTIFICATION, "notification_id": "N-2", "incident_type": HOSTILE},
+        {**NOTIFICATION, "notification_id": "N-3", "incident_type": HOSTILE, "aware_date": "<b>12/05/2024</b>"}])
+
+
+class _Clock(dt.datetime):
+    @classmethod
+    def now(cls, tz=None):
+        return cls(2024, 7, 15, 12, 30, tzinfo=tz)
+
+
+def steady_gx(monkeypatch):
+    """GX with a fixed clock (a result's batch load time, a page's time stamp); calling what this
+    returns restarts the page's element ids (GX's are random)."""
+    from great_expectations.execution_engine import pandas_execution_engine
+    from great_expectations.render.view import view
+
+    fixed = types.SimpleNamespace(datetime=_Clock, timezone=dt.timezone)
+    monkeypatch.setattr(view, "datetime", fixed)
+    monkeypatch.setattr(pandas_execution_engine, "datetime", fixed)
+
+    def restart():
+        ids = itertools.count()
+        monkeypatch.setattr(view, "uuid4", lambda: uuid.UUID(int=next(ids)))
+
+    return restart
+
+
+@pytest.fixture(scope="module")
+def synthetic_batches(tmp_path_factory) -> list[tuple[str, pd.DataFrame, RuleContext]]:
+    """What ingest_partnership validates for one synthetic partnership (two years of returns with
+    extra columns, one value in six or so broken): each dataset's batch of rows, with the context
+    it was checked with as it was then."""
+    from reviews.core.config import load_config
+    from reviews.core.template import DATASET_ORDER
+    from reviews.core.warehouse import make_engine
+    from reviews.returns import ingest
+    from reviews_dev.synthetic import extra_column_partnerships, generate_returns
+
+    cfg = load_config()
+    code = extra_column_partnerships(cfg)[0]
+    root = tmp_path_factory.mktemp("synthetic")
+    generate_returns(root / "inbox", cfg, start=date(2023, 1, 1), end=date(2024, 12, 31), seed=13, inflate=5,
+                     fault_rate=0.15, partnerships=[code])
+    seen = []
+    real = ingest.validate
+
+    def spy(batch, dataset, cfg, context):
+        seen.append((dataset, batch.copy(), copy.deepcopy(context)))
+        return real(batch, dataset, cfg, context)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ingest, "validate", spy)
+        ingest.ingest_partnership(make_engine(f"sqlite:///{root / 'warehouse.db'}"), cfg, code, root / "inbox",
+                                  root / "raw", KEY, date(2025, 1, 31))
+    assert [dataset for dataset, _, _ in seen] == list(DATASET_ORDER)
+    return seen
+
+
+def _outcome(result, page, restart) -> dict:
+    """All of a validation's outcome: the failing rows, rules and counts, GX's own result, and the
+    Data Docs page's bytes."""
+    restart()
+    written = write_data_docs(result, page)
+    return {"failures": result.failures, "failed_rules": result.failed_rules, "rule_counts": result.rule_counts,
+            "rule_titles": result.rule_titles, "suite_name": result.suite_name,
+            "gx_result": None if result.gx_result is None else result.gx_result.to_json_dict(),
+            "page": None if written is None else written.read_bytes()}
+
+
+@pytest.mark.slow  # about 4 s of CPU
+def test_validate_gives_the_same_with_and_without_the_gx_speedups(cfg, synthetic_batches, monkeypatch, tmp_path):
+    restart = steady_gx(monkeypatch)
+    watched = _watch_gx(monkeypatch)
+    notifications, context = _batches(cfg)["notifications"]
+    returns = [(name, name, frame, ctx) for name, (frame, ctx) in _batches(cfg).items()]
+    returns += [("hostile", "notifications", _hostile_notifications(cfg), RuleContext(as_of=RETURNED)),
+                ("on its own", "notifications", notifications, None),  # no reference or cross-dataset rules
+                ("empty", "notifications", notifications.iloc[0:0], context)]
+    returns += [(f"synthetic {dataset}", dataset, frame, ctx) for dataset, frame, ctx in synthetic_batches]
+    validated = sum(not frame.empty for _, _, frame, _ in returns)
+
+    fast = {name: _outcome(validate(frame, dataset, cfg, ctx), tmp_path / "fast" / f"{name}.html", restart)
+            for name, dataset, frame, ctx in returns}
+    assert watched == [True] * validated  # GX ran with the speed-ups, as in production
+    watched.clear()
+    _other_gx_version(monkeypatch)
+    plain = {name: _outcome(validate(frame, dataset, cfg, ctx), tmp_path / "plain" / f"{name}.html", restart)
+             for name, dataset, frame, ctx in returns}
+    assert watched == [False] * validated  # and here GX's own methods throughout
+
+    for name in fast:
+        for part in fast[name]:
+            assert fast[name][part] == plain[name][part], (name, part)
+    assert all(fast[name]["failures"] for name in fast if name != "empty"), "every return should break some rules"
+    assert fast["empty"]["page"] is None and all(fast[name]["page"] for name in fast if name != "empty")
+    assert HOSTILE.encode() not in fast["hostile"]["page"]
+
+
+def test_the_speedups_were_checked_against_the_installed_gx(caplog):
+    import great_expectations
+
+    assert gx_speedups.installed_gx_version() == great_expectations.__version__
+    assert gx_speedups.CHECKED_GX_VERSION == great_expectations.__version__, (
+        "GX is not the version the speed-ups were checked against, so they are off: run this file and "
+        "test_data_docs_equivalence.py with CHECKED_GX_VERSION set to the new version, and keep it if they pass")
+    own = _gx_methods()
+    with caplog.at_level(logging.WARNING, logger=gx_speedups.__name__):
+        with gx_speedups.applied() as on:
+            assert on and all(now is not theirs for now, theirs in zip(_gx_methods(), own))
+        first, again = gx_speedups.page_renderer(), gx_speedups.page_renderer()
+        assert first[0] is again[0] and first[1] is again[1]  # made once per process
+    assert _gx_methods() == own
+    assert not [r for r in caplog.records if r.name == gx_speedups.__name__]
+
+
+def test_another_gx_version_gets_gx_as_it_is_and_one_warning(cfg, monkeypatch, caplog, tmp_path):
+    watched = _watch_gx(monkeypatch)
+    own = _gx_methods()
+    _other_gx_version(monkeypatch, "1.99.0")
+    frame, context = _batches(cfg)["notifications"]
+    with caplog.at_level(logging.WARNING, logger=gx_speedups.__name__):
+        result = validate(frame, "notifications", cfg, context)
+        validate(frame, "notifications", cfg, context)
+        assert write_data_docs(result, tmp_path / "page.html").exists()
+        with gx_speedups.applied() as on:
+            assert not on and _gx_methods() == own
+        renderers = [gx_speedups.page_renderer() for _ in range(2)]
+    assert watched == [False, False]
+    assert renderers[0][0] is not renderers[1][0] and renderers[0][1] is not renderers[1][1]  # GX's way: new each time
+    said = [r for r in caplog.records if r.name == gx_speedups.__name__]
+    assert len(said) == 1 and said[0].levelno == logging.WARNING  # once per process
+    assert "1.99.0" in said[0].getMessage() and gx_speedups.CHECKED_GX_VERSION in said[0].getMessage()
+    assert result.failures
+
+
+def test_gx_methods_are_its_own_again_after_validating(cfg, monkeypatch):
+    from great_expectations.validator.v1_validator import Validator
+
     before = _gx_methods()
     frame, context = _batches(cfg)["notifications"]
     validate(frame, "notifications", cfg, context)
-    for block in (quality._gx_planning_memoised, quality._gx_domains_memoised):
+    assert _gx_methods() == before
+    for block in (gx_speedups.applied, gx_speedups._planning_memoised, gx_speedups._domains_memoised):
         with pytest.raises(RuntimeError):
             with block():
+                assert _gx_methods() != before
                 raise RuntimeError("a failing validation")
+        assert _gx_methods() == before
+
+    def failing(self, *args, **kwargs):  # GX fails part way through a validation
+        raise RuntimeError("GX failed")
+
+    monkeypatch.setattr(Validator, "validate_expectation_suite", failing)
+    with pytest.raises(RuntimeError, match="GX failed"):
+        validate(frame, "notifications", cfg, context)
     assert _gx_methods() == before
 
 
@@ -219,9 +408,9 @@ def test_domain_rows_are_gx_rows_cut_to_the_domain_columns(condition):
     for domain in DOMAINS:
         kwargs = {"batch_id": "b1", **condition, **domain}
         plain = engine.get_domain_records(dict(kwargs))
-        columns = quality._domain_columns(kwargs)
+        columns = gx_speedups._domain_columns(kwargs)
         expected = plain[list(columns)] if columns else plain
-        with quality._gx_domains_memoised():
+        with gx_speedups._domains_memoised():
             first = engine.get_domain_records(dict(kwargs))
             again = engine.get_domain_records(dict(reversed(list(kwargs.items()))))  # other order, same domain
         pd.testing.assert_frame_equal(first, expected)
@@ -237,7 +426,7 @@ def test_a_column_metric_asking_again_gets_its_column(condition):
     for column in ("a", "b", "d1"):
         kwargs = {"batch_id": "b1", "column": column, **condition}
         plain_data, plain_compute, plain_accessor = engine.get_compute_domain(dict(kwargs), MetricDomainTypes.COLUMN)
-        with quality._gx_domains_memoised():
+        with gx_speedups._domains_memoised():
             data, compute, accessor = engine.get_compute_domain(dict(kwargs), MetricDomainTypes.COLUMN)
             by_compute = engine.get_domain_records(compute)
             by_copy = engine.get_domain_records(dict(compute))  # not the dict GX handed back: whole rows
@@ -253,9 +442,9 @@ def test_domain_rows_gx_rejects_are_rejected_the_same_way():
                 {"column_list": ["a", "b"], "ignore_row_if": "sometimes"}, {"column": "missing"}):
         kwargs = {"batch_id": "b1", **bad}
         with pytest.raises(Exception) as plain:
-            engine.get_domain_records(dict(kwargs))[list(quality._domain_columns(kwargs))]
-        with quality._gx_domains_memoised(), pytest.raises(type(plain.value)):
-            engine.get_domain_records(dict(kwargs))[list(quality._domain_columns(kwargs))]
+            engine.get_domain_records(dict(kwargs))[list(gx_speedups._domain_columns(kwargs))]
+        with gx_speedups._domains_memoised(), pytest.raises(type(plain.value)):
+            engine.get_domain_records(dict(kwargs))[list(gx_speedups._domain_columns(kwargs))]
 
 
 def _same(a, b) -> bool:
@@ -294,7 +483,7 @@ def test_gx_ids_are_the_same_with_the_memo(cfg):
                IDDict({"value_set": [1, 2], "result_format": {"result_format": "COMPLETE", "partial": 20}}),
                IDDict({"value_set": [True], "mostly": 1.0}), IDDict({"x": 1}), IDDict()]
     plain = [s.to_id() for s in samples]
-    with quality._gx_planning_memoised():
+    with gx_speedups._planning_memoised():
         assert [s.to_id() for s in samples] == plain
         assert [s.to_id() for s in samples] == plain  # from the memo
 

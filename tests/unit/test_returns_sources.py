@@ -121,7 +121,7 @@ def test_gather_folder_and_missing_clients(tmp_path):
 
 
 @pytest.mark.parametrize("source,message", [
-    ({"kind": "ftp"}, "kind must be one of folder, sftp, sql"),
+    ({"kind": "ftp"}, "partnerships.knowsley.source.kind: must be one of folder, sftp, sql"),
     ({"kind": "sftp", "path": "/out"}, "needs conn_id"),
     ({"kind": "sftp", "conn_id": "k"}, "needs path"),
     ({"kind": "sql", "conn_id": "k"}, "needs queries"),

@@ -176,6 +176,7 @@ def test_same_key_twice_is_refused(loaded, cfg):
         rekey(engine, cfg, KEY_A, KEY_A)
 
 
+@pytest.mark.slow  # four `python -m reviews.admin.rekey` processes: about 3.5 s
 def test_command_line_takes_the_keys_from_the_environment_only(loaded, cfg, tmp_path):
     engine, _inbox, _raw = loaded
     url = str(engine.url.render_as_string(hide_password=False))

@@ -251,7 +251,7 @@ def test_codes_are_template_codes_or_the_partnerships_words(report):
     faulty = _fault_cells(report)
     themes = CFG.theme_lookup()
     words_used = themes_used = 0
-    for code, path, dataset, row in _all(report):
+    for _code, path, dataset, row in _all(report):
         for col in DATASETS[dataset].of_kind("code"):
             v = row[col]
             if v == "" or (path, dataset, row["_row"], col) in faulty:
@@ -326,7 +326,7 @@ def test_volumes_are_realistic_times_the_inflation(report):
 def test_case_mix_is_realistic(report):
     latest: dict[str, dict] = {}
     reviews: dict[str, dict] = {}
-    for code, path, dataset, row in _all(report):
+    for code, _path, dataset, row in _all(report):
         key = (code, row[DATASETS[dataset].id_column])
         if dataset == "notifications":
             latest[key] = row
@@ -351,7 +351,7 @@ def test_case_mix_is_realistic(report):
 
 def test_some_publications_are_too_close_to_the_final_report(report):
     gaps = []
-    for code, path, dataset, row in _all(report):
+    for code, _path, dataset, row in _all(report):
         if dataset == "practice_reviews" and row["published_date"] and row["final_report_sent_date"]:
             try:
                 sent = _parse(row["final_report_sent_date"], code)
@@ -367,7 +367,7 @@ def test_ids_are_partnership_prefixed_and_children_synthetic(report):
     patterns = {"notification_id": r"N-\d{4}", "rapid_review_id": r"RR-\d{4}", "review_id": r"R-\d{3}",
                 "finding_id": r"F-\d{4}", "child_ref": r"C-\d{6}"}
     children: dict[str, set] = defaultdict(set)
-    for code, path, dataset, row in _all(report):
+    for code, _path, dataset, row in _all(report):
         for col, pat in patterns.items():
             if row.get(col):
                 assert re.fullmatch(rf"{prefixes[code]}-{pat}", row[col]), (col, row[col])

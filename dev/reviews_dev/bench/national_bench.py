@@ -298,19 +298,17 @@ def _timeliness_stage(url: str, n: int, as_of: date) -> dict:
 
 def _summary_stage(url: str, n: int, out: str) -> dict:
     from reviews.learning.publication import build_period
-    from reviews.core.publishing import publishing_settings
     from reviews.core.warehouse import make_engine
 
     cfg, engine = national_config(n), make_engine(url)
-    settings = publishing_settings(cfg)
-    settings = dataclasses.replace(settings, summary=dataclasses.replace(settings.summary, pdf=False))
+    cfg = dataclasses.replace(cfg, summary=dataclasses.replace(cfg.summary, pdf=False))
     start, cpu = time.perf_counter(), time.process_time()
-    report = build_period(engine, cfg, PERIOD[0], PERIOD[1], PERIOD[1], Path(out), settings=settings)
+    report = build_period(engine, cfg, PERIOD[0], PERIOD[1], PERIOD[1], Path(out))
     seconds = time.perf_counter() - start
     # Its rendering workers' CPU and memory count too (RUSAGE_CHILDREN: the largest worker's peak,
     # counted once per worker as an upper bound of what they held together).
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    workers = settings.summary.workers
+    workers = cfg.summary.workers
     return {"seconds": seconds, "cpu": time.process_time() - cpu + children.ru_utime + children.ru_stime,
             "peak_mb": _maxrss_mb() + (workers * children.ru_maxrss / MB if children.ru_maxrss else 0.0),
             "bulletins": len(report.built),

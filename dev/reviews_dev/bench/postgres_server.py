@@ -27,7 +27,7 @@ from pathlib import Path
 
 import yaml
 
-SHARED_SERVER = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+SHARED_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 COMPOSE_SERVICE = "warehouse-db"
 
 
@@ -116,7 +116,7 @@ def benchmark_server(compose_file: Path):
             said = subprocess.run([str(bindir / "postgres"), "--version"], capture_output=True, text=True,
                                   check=False).stdout
             version = (re.findall(r"PostgreSQL\) ([\d.]+)", said) or ["(version unknown)"])[0]
-            server = Server(f"postgresql+psycopg2://postgres@127.0.0.1:{port}/postgres",
+            server = Server(f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres",
                             f"a private PostgreSQL {version} server with the {COMPOSE_SERVICE} settings "
                             "of docker-compose.yml ("
                             + (", ".join(f"{k}={v}" for k, v in settings.items()) or "its defaults") + ")",

@@ -94,7 +94,7 @@ class QueueReport:
 def recipients_for(cfg: Config, audience: str) -> list[str] | None:
     """Who receives a bulletin for this audience, as configured (None: unknown audience).
 
-    Besides 'region' and a partnership code, feedback from partnership_returns (feedback.py):
+    Besides 'region' and a partnership code, feedback from partnership_returns (returns.quality_reports):
     'quality:{code}' (a return's data quality report) goes to that partnership's data_contact,
     'returns:{code}' (its return is late or missing) to the business unit.
     """

@@ -1,68 +1,260 @@
-"""Load and check the YAML configuration (partnerships, codes, themes, timescales).
+"""The configuration: one YAML file, one loader, one typed `Config` handed to every stage.
 
-Everything a business-unit officer may need to change lives in `config/reviews.yaml`; this module
-turns it into typed objects and fails early, naming the key, when something is wrong.
+Everything a business-unit officer may need to change lives in `config/reviews.yaml`.
+`load_config` reads it once and checks it with frozen pydantic models; what is wrong is a
+`ConfigError` naming the file and the key, one line per problem:
+
+    config/reviews.yaml: partnerships.knowsley.name: field required
+    config/reviews.yaml: summary.period: input should be 'month' or 'quarter', not 'week'
+
+The Config carries every section - partnerships, codes, themes, timescales, suppression, returns,
+retention, limits, and the learning bulletins' `summary`, `circulation` and `briefings` - so no
+business function reads the file itself: each is handed the Config, or a part of it.
+
+Keys the loader does not know are ignored, as they always were, except under `limits` (a
+misspelt bound must not silently fall back to its default). The models are pydantic dataclasses:
+`dataclasses.replace(cfg, ...)` gives a checked copy, and `repr(cfg)` is deterministic (the
+timeliness and bulletin digests hash it).
+
+This module imports only pydantic, PyYAML and the template, never pandas: the DAG files build
+their timetables from `load_config(...).summary` and `.circulation` at parse time.
 """
 from __future__ import annotations
 
+import os
 import re
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
+from pydantic import (
+    AfterValidator,
+    AliasPath,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.dataclasses import dataclass
 
 from reviews.core.template import DATASETS
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_CONFIG = PROJECT_ROOT / "config" / "reviews.yaml"
 _CODE_RE = re.compile(r"^[a-z][a-z0-9_]{1,40}$")
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's, ten times faster (DAG parse time)
+
+SOURCE_KINDS = ("folder", "sftp", "sql")
+RETURN_FREQUENCIES = ("monthly", "quarterly")
+STAGES = ("notification", "rapid_review", "lcspr_completion", "publication_notice")
+PERIOD_KINDS = ("month", "quarter")
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+DEFAULT_LINKS = (
+    ("Working Together to Safeguard Children 2023 (GOV.UK)",
+     "https://www.gov.uk/government/publications/working-together-to-safeguard-children--2"),
+    ("Child Safeguarding Practice Review Panel (GOV.UK)",
+     "https://www.gov.uk/government/organisations/child-safeguarding-practice-review-panel"),
+    ("NSPCC national case review repository",
+     "https://learning.nspcc.org.uk/case-reviews/national-case-review-repository"),
+)
 
 
 class ConfigError(ValueError):
-    """The configuration file is missing something or contradicts itself."""
+    """The configuration file is missing something or contradicts itself; the message names the
+    file and the key (`path` and `problems`, a list of (key, message), when the loader raised it)."""
+
+    def __init__(self, message: str, *, path: Path | None = None, problems: list[tuple[str, str]] | None = None):
+        super().__init__(message)
+        self.path = path
+        self.problems = problems or []
 
 
-@dataclass(frozen=True)
+# --------------------------------------------------------------------------------------------
+# Building blocks: how values written in YAML become typed ones
+
+
+class _At(ValueError):
+    """A check failing on a key below the one being validated: `key` is appended to its location."""
+
+    def __init__(self, key: str, message: str):
+        super().__init__(message)
+        self.key = key
+
+
+# Unknown keys are ignored (as they always were); validate_by_name lets dataclasses.replace work
+# on fields whose YAML key differs from their name.
+_LOOSE = ConfigDict(extra="ignore", validate_by_name=True, validate_by_alias=True)
+
+
+def _text(value: Any) -> Any:
+    """A number or a date written where text is meant ('ons_code: 2024') is that text."""
+    if isinstance(value, (int, float, date)) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+def _no_bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError(f"must be a number, not {value!r}")
+    return value
+
+
+def _listed(value: Any) -> Any:
+    """Nothing is an empty list, and one item written alone is a list of one."""
+    if value is None:
+        return ()
+    if isinstance(value, (str, int, float, date)) and not isinstance(value, bool):
+        return (value,)
+    return value
+
+
+def _iso_date(value: Any) -> Any:
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise ValueError(f"{value!r} is not an ISO date (YYYY-MM-DD)") from None
+
+
+def _mapping(value: Any) -> Any:
+    return {} if value is None else value
+
+
+def _https(value: Any) -> Any:
+    if not value:
+        return None
+    if not str(value).startswith("https://"):
+        raise ValueError(f"must start with https://, not {value!r}")
+    return str(value)
+
+
+Text = Annotated[str, BeforeValidator(_text)]
+Int = Annotated[int, BeforeValidator(_no_bool)]  # 3, 3.0 or "3"; not true/false
+Words = Annotated[tuple[Text, ...], BeforeValidator(_listed)]
+IsoDate = Annotated[date, BeforeValidator(_iso_date)]
+Domains = Annotated[Words, AfterValidator(lambda ds: tuple(d.lower() for d in ds))]
+Authors = Annotated[tuple[str, ...], BeforeValidator(
+    lambda v: tuple(str(a).strip() for a in _listed(v) if str(a).strip()))]
+HttpsUrl = Annotated[str | None, BeforeValidator(_https)]
+Positive = Annotated[StrictInt, Field(ge=1)]  # a whole number, 1 or more (not "3", not true)
+NonNegative = Annotated[StrictInt, Field(ge=0)]
+
+
+def normalise_word(text: str) -> str:
+    """Fold case, spaces, hyphens and underscores so 'Serious-Harm' matches 'serious harm'."""
+    return re.sub(r"[\s_\-]+", " ", str(text).strip().lower()).strip()
+
+
+# --------------------------------------------------------------------------------------------
+# Partnerships
+
+
+@dataclass(frozen=True, config=_LOOSE)
 class Partnership:
-    code: str
-    name: str
-    ons_code: str
-    source: dict[str, Any]
-    file_format: str
-    date_format: str
-    columns: dict[str, dict[str, str]]  # dataset -> their header -> template column
-    data_contact: tuple[str, ...]
-    distribution: tuple[str, ...]
+    code: str  # its key under `partnerships`
+    name: Text
+    ons_code: Text
+    source: dict[str, Any] = Field(default_factory=lambda: {"kind": "folder"})
+    file_format: Literal["csv", "xlsx"] = "csv"
+    date_format: Text = "%d/%m/%Y"
+    columns: dict[str, dict[Text, str]] = Field(default_factory=dict)  # dataset -> their header -> template column
+    data_contact: Words = ()
+    distribution: Words = ()
+    published_reviews_url: HttpsUrl = None  # its page of published reviews (linked from 7-minute briefings)
 
     def header_map(self, dataset: str) -> dict[str, str]:
         """Their header -> template column for one dataset (empty when they use the template)."""
         return dict(self.columns.get(dataset, {}))
 
+    @field_validator("code")
+    @classmethod
+    def _code(cls, code: str) -> str:
+        if not _CODE_RE.match(code):
+            raise ValueError("code must be lower-case letters, digits and underscores")
+        return code
 
-SOURCE_KINDS = ("folder", "sftp", "sql")
-RETURN_FREQUENCIES = ("monthly", "quarterly")
+    @field_validator("source", mode="before")
+    @classmethod
+    def _source(cls, raw: Any) -> Any:
+        """folder (inbox/{code}); sftp: conn_id + path; sql: conn_id + one query per dataset."""
+        raw = raw or {"kind": "folder"}
+        if not isinstance(raw, dict):
+            raise ValueError("must be a mapping (kind: folder, sftp or sql, and its settings)")
+        kind = raw.get("kind", "folder")
+        if kind not in SOURCE_KINDS:
+            raise _At("kind", f"must be one of {', '.join(SOURCE_KINDS)}, not {kind!r}")
+        if kind in ("sftp", "sql") and not str(raw.get("conn_id") or "").strip():
+            raise ValueError(f"a {kind} source needs conn_id (an Airflow connection id)")
+        if kind == "sftp" and not str(raw.get("path") or "").strip():
+            raise ValueError("an sftp source needs path (the folder on the server)")
+        if kind == "sql":
+            queries = raw.get("queries")
+            if not isinstance(queries, dict) or not queries:
+                raise ValueError("a sql source needs queries (dataset: SQL)")
+            for dataset, sql in queries.items():
+                if dataset not in DATASETS:
+                    raise _At("queries", f"unknown dataset {dataset!r}")
+                if not isinstance(sql, str) or not sql.strip():
+                    raise _At(f"queries.{dataset}", "the query is empty")
+        return {**raw, "kind": kind}
+
+    @field_validator("columns", mode="before")
+    @classmethod
+    def _columns_given(cls, raw: Any) -> Any:
+        if isinstance(raw, dict):
+            return {dataset: mapping or {} for dataset, mapping in raw.items()}
+        return _mapping(raw)
+
+    @field_validator("columns")
+    @classmethod
+    def _columns(cls, columns: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        for dataset, mapping in columns.items():
+            if dataset not in DATASETS:
+                raise ValueError(f"unknown dataset {dataset!r}")
+            known = set(DATASETS[dataset].column_names)
+            for theirs, ours in mapping.items():
+                if ours not in known:
+                    raise _At(dataset, f"{theirs!r} maps to unknown column {ours!r}")
+        return columns
 
 
-@dataclass(frozen=True)
+# --------------------------------------------------------------------------------------------
+# Returns, timescales, retention, limits
+
+
+@dataclass(frozen=True, config=_LOOSE)
 class ReturnsRule:
     """When returns are due: one per period (month or calendar quarter), N days after its end."""
 
-    frequency: str
-    due_days_after_period_end: int
-    expected_from: date  # the first period end a return is expected for
+    frequency: Literal["monthly", "quarterly"]
+    due_days_after_period_end: NonNegative
+    expected_from: IsoDate  # the first period end a return is expected for
+
+    @model_validator(mode="before")
+    @classmethod
+    def _defaults(cls, data: Any) -> Any:
+        if isinstance(data, dict):  # as written in the file
+            return {"frequency": "quarterly", "due_days_after_period_end": 10, **data}
+        return data
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_LOOSE)
 class RetentionRule:
     """How long case records are kept, and what happens after (no statutory period exists)."""
 
-    keep_years: int
-    action: str  # anonymise | delete
+    keep_years: Annotated[Int, Field(ge=1)]
+    action: Literal["anonymise", "delete"] = "anonymise"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=ConfigDict(extra="forbid"))
 class Limits:
     """What a single return may be, checked before it is read (config `limits`).
 
@@ -74,46 +266,200 @@ class Limits:
     (a zip bomb).
     """
 
-    max_file_bytes: int = 100 * 1024 * 1024
-    max_rows: int = 100_000
-    max_xlsx_uncompressed_bytes: int = 100 * 1024 * 1024
-    max_xlsx_compression_ratio: int = 100
+    max_file_bytes: Positive = 100 * 1024 * 1024
+    max_rows: Positive = 100_000
+    max_xlsx_uncompressed_bytes: Positive = 100 * 1024 * 1024
+    max_xlsx_compression_ratio: Positive = 100
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            known = ("max_file_bytes", "max_rows", "max_xlsx_uncompressed_bytes", "max_xlsx_compression_ratio")
+            for key in data:
+                if key not in known:
+                    raise _At(str(key), f"unknown key (known: {', '.join(known)})")
+        return data
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_LOOSE)
 class StageRule:
-    start: str
-    working_days: int | None = None
-    calendar_months: int | None = None
-    working_days_before_publication: int | None = None
+    start: Text
+    working_days: Int | None = None
+    calendar_months: Int | None = None
+    working_days_before_publication: Int | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_LOOSE)
 class RuleSet:
-    name: str
-    in_force_from: date
-    stages: dict[str, StageRule]
+    name: Text
+    in_force_from: IsoDate
+    stages: dict[str, StageRule]  # in the file, the four stages sit beside name and in_force_from
+
+    @model_validator(mode="before")
+    @classmethod
+    def _stages(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        stages = {}
+        for stage in STAGES:
+            if stage not in data:
+                raise _At(stage, "field required")
+            stages[stage] = data[stage]
+        return {**{k: data[k] for k in ("name", "in_force_from") if k in data}, "stages": stages}
 
 
-@dataclass(frozen=True)
+# --------------------------------------------------------------------------------------------
+# The learning bulletins: summary, circulation, briefings
+
+
+def default_workers() -> int:
+    """Two rendering processes, or one on a single-core machine."""
+    return min(2, os.cpu_count() or 1)
+
+
+@dataclass(frozen=True, config=_LOOSE)
+class SummarySettings:
+    """Config `summary`: the period of the bulletins and what their tables show."""
+
+    period: Literal["month", "quarter"] = "month"
+    trend_periods: Positive = 4
+    key_findings_per_partnership: NonNegative = 3
+    recurring_min_partnerships: Positive = Field(2, validation_alias="recurring_theme_min_partnerships")
+    recurring_min_periods: Positive = Field(2, validation_alias="recurring_theme_min_periods")
+    pdf: StrictBool = True  # print each bulletin to PDF with headless Chromium
+    # Processes rendering the audiences' bulletins (1: in process). Not in repr: the bulletins are
+    # the same whoever draws them, so it is no input of publication's inputs digest.
+    workers: Positive = Field(default_factory=default_workers, repr=False)
+
+    @field_validator("period", mode="before")
+    @classmethod
+    def _period(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+
+@dataclass(frozen=True, config=_LOOSE)
+class CirculationSchedule:
+    """When a period's bulletins go out: a working day after the period ends, at a local time.
+
+    The send day is the first day after the period's last day that is a working day (England
+    and Wales), is at least the `not_before_working_day`-th working day after the period ends,
+    and falls on `weekday` (None: any weekday). The default is the first working Tuesday.
+    In the file: `weekday` (a name, or null), `not_before_working_day`, `time` (HH:MM), `timezone`.
+    """
+
+    weekday: Annotated[int, Field(ge=0, le=6)] | None = 1  # Monday is 0
+    not_before_working_day: Positive = 1
+    hour: Annotated[int, Field(ge=0, le=23)] = 9
+    minute: Annotated[int, Field(ge=0, le=59)] = 0
+    timezone: str = "Europe/London"
+
+    def describe(self) -> str:
+        day = f"working {WEEKDAYS[self.weekday].capitalize()}" if self.weekday is not None else "working day"
+        n = self.not_before_working_day
+        nth = "" if n <= 1 else f", no earlier than working day {n},"
+        return f"the first {day}{nth} after the period ends, at {self.hour:02d}:{self.minute:02d} {self.timezone}"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _as_written(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        weekday = data.get("weekday", "tuesday")
+        if weekday is None or str(weekday).strip().lower() in ("", "any", "none"):
+            day = None
+        else:
+            name = str(weekday).strip().lower()
+            if name not in WEEKDAYS[:5]:
+                raise _At("weekday", f"must be a weekday name (monday to friday) or null, not {weekday!r}")
+            day = WEEKDAYS.index(name)
+        at = str(data.get("time", "09:00"))
+        m = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", at)
+        if not m:
+            raise _At("time", f"must be HH:MM (24-hour), not {at!r}")
+        out = {"weekday": day, "hour": int(m.group(1)), "minute": int(m.group(2))}
+        for key in ("not_before_working_day", "timezone"):
+            if key in data:
+                out[key] = data[key]
+        return out
+
+    @field_validator("timezone", mode="before")
+    @classmethod
+    def _timezone(cls, value: Any) -> Any:
+        try:
+            ZoneInfo(str(value))
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not a known time zone") from None
+        return str(value)
+
+
+@dataclass(frozen=True, config=_LOOSE)
+class CirculationSettings:
+    """Config `circulation`: when the bulletins go out, and what the business unit's copy carries."""
+
+    schedule: Annotated[CirculationSchedule, BeforeValidator(_mapping)] = CirculationSchedule()
+    xlsx_to_business_unit: StrictBool = True  # attach the analysts' workbook to business unit copies
+    late_send_window_days: NonNegative = 92  # a build this long after the send day still goes out when built
+
+
+@dataclass(frozen=True, config=_LOOSE)
+class BriefingSettings:
+    """Config `briefings` (7-minute briefings): links (replacing the default list), and a theme's
+    own words for why it matters and its questions. A partnership's page of published reviews is
+    its `published_reviews_url`."""
+
+    links: tuple[tuple[str, str], ...] = DEFAULT_LINKS
+    why_it_matters: Annotated[dict[Text, Text], BeforeValidator(_mapping)] = Field(default_factory=dict)
+    questions: Annotated[dict[Text, Words], BeforeValidator(_mapping)] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _links(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or "links" not in data:
+            return data
+        links = []
+        for i, item in enumerate(data.get("links") or ()):
+            if not isinstance(item, dict) or not item.get("label") or not item.get("url"):
+                raise _At(f"links[{i}]", "needs a label and a url")
+            url = str(item["url"])
+            if not url.startswith("https://"):
+                raise _At(f"links[{i}].url", f"must start with https://, not {url!r}")
+            links.append((str(item["label"]), url))
+        return {**data, "links": tuple(links)}
+
+
+# --------------------------------------------------------------------------------------------
+# The whole file
+
+
+@dataclass(frozen=True, kw_only=True, config=_LOOSE)
 class Config:
-    path: Path
-    region_name: str
-    business_unit_email: tuple[str, ...]
-    sender: str
-    allowed_domains: tuple[str, ...]
+    path: Path  # the file it was loaded from (named in errors; never read again)
+    region_name: Text = Field("", validation_alias=AliasPath("region", "name"))
+    business_unit_email: Words = Field(validation_alias=AliasPath("region", "business_unit", "email"))
+    sender: Text = Field(validation_alias=AliasPath("region", "sender"))
+    allowed_domains: Domains = ()
     partnerships: dict[str, Partnership]
-    code_synonyms: dict[str, dict[str, str]]  # template column -> normalised word -> code
-    themes: dict[str, tuple[str, ...]]
-    rule_sets: tuple[RuleSet, ...]
-    at_risk_working_days: int
-    suppression_low: int
-    suppression_high: int
-    suppression_symbol: str
-    approved_authors: tuple[str, ...] = ()  # the regional list of approved LCSPR authors
+    code_synonyms: dict[str, dict[str, str]] = Field(default_factory=dict)  # template column -> normalised word -> code
+    themes: Annotated[dict[Text, Words], BeforeValidator(_mapping)] = Field(default_factory=dict)
+    rule_sets: tuple[RuleSet, ...] = Field(validation_alias=AliasPath("timeliness", "rule_sets"))
+    at_risk_working_days: Int = Field(3, validation_alias=AliasPath("timeliness", "at_risk_working_days"))
+    suppression_low: Int = Field(1, validation_alias=AliasPath("suppression", "low"))
+    suppression_high: Int = Field(5, validation_alias=AliasPath("suppression", "high"))
+    suppression_symbol: Text = Field("c", validation_alias=AliasPath("suppression", "symbol"))
+    approved_authors: Authors = ()  # the regional list of approved LCSPR authors
     returns: ReturnsRule | None = None  # None: late and missing returns are not checked
     retention: RetentionRule | None = None  # None: records are kept until a rule is configured
-    limits: Limits = Limits()  # bounds on a single return file (size, rows, workbook unpacked size)
+    limits: Annotated[Limits, BeforeValidator(_mapping)] = Limits()  # bounds on a single return file
+    # Regional notification totals in bulletins rounded to the nearest N after suppression (None: exact).
+    round_regional_totals_to: Annotated[StrictInt, Field(ge=2)] | None = Field(
+        None, validation_alias=AliasPath("suppression", "round_regional_totals_to"))
+    summary: Annotated[SummarySettings, BeforeValidator(_mapping)] = SummarySettings()
+    circulation: Annotated[CirculationSettings, BeforeValidator(_mapping)] = CirculationSettings()
+    briefings: Annotated[BriefingSettings, BeforeValidator(_mapping)] = BriefingSettings()
+    # Normalised synonym -> its spelling in the file ('serious harm' -> 'Serious Harm'), for tools
+    # that write the words back (the synthetic returns). Not in repr: it changes no result.
+    code_synonym_spellings: dict[str, str] = Field(default_factory=dict, repr=False)
 
     def partnership(self, code: str) -> Partnership:
         try:
@@ -137,189 +483,121 @@ class Config:
                 chosen = rs
         return chosen or self.rule_sets[0]
 
+    @model_validator(mode="before")
+    @classmethod
+    def _synonyms(cls, data: Any) -> Any:
+        """In the file: `code_synonyms` (per template column, its words; `yes_no` the shared list)
+        and `yes_no_columns` (the columns taking the yes_no list)."""
+        if not isinstance(data, dict):
+            return data
+        raw = data.get("code_synonyms") or {}
+        if not isinstance(raw, dict):
+            raise _At("code_synonyms", "must be a mapping (template column: {word: code})")
+        synonyms: dict[str, dict[str, str]] = {}
+        spellings: dict[str, str] = {}
+        for col, mapping in raw.items():
+            mapping = mapping or {}
+            if not isinstance(mapping, dict):
+                raise _At(f"code_synonyms.{col}", "must be a mapping (word: code)")
+            for word in mapping:
+                if not isinstance(word, str):
+                    raise _At(f"code_synonyms.{col}",
+                              f"the word {word!r} was read as {type(word).__name__}; "
+                              "put it in quotes (YAML reads Yes/No/On/Off as true/false)")
+                spellings[normalise_word(word)] = word
+            synonyms[str(col)] = {normalise_word(k): str(v) for k, v in mapping.items()}
+        yes_no = synonyms.pop("yes_no", {})
+        for col in _listed(data.get("yes_no_columns")):
+            synonyms[str(col)] = dict(yes_no)
+        return {**data, "code_synonyms": synonyms, "code_synonym_spellings": spellings}
 
-def normalise_word(text: str) -> str:
-    """Fold case, spaces, hyphens and underscores so 'Serious-Harm' matches 'serious harm'."""
-    return re.sub(r"[\s_\-]+", " ", str(text).strip().lower()).strip()
+    @field_validator("partnerships", mode="before")
+    @classmethod
+    def _codes(cls, raw: Any) -> Any:
+        """Each partnership's code is its key."""
+        if raw is None:
+            return {}
+        if not isinstance(raw, dict):
+            return raw
+        for code, body in raw.items():
+            if (body is None or isinstance(body, dict)) and not _CODE_RE.match(str(code)):
+                raise _At(str(code), "the code must be lower-case letters, digits and underscores")
+        return {code: {**(body or {}), "code": code} if isinstance(body, dict) or body is None else body
+                for code, body in raw.items()}
 
+    @field_validator("partnerships")
+    @classmethod
+    def _some(cls, partnerships: dict[str, Partnership]) -> dict[str, Partnership]:
+        if not partnerships:
+            raise ValueError("at least one partnership is needed")
+        return partnerships
 
-def _need(d: dict, key: str, where: str) -> Any:
-    if not isinstance(d, dict) or key not in d:
-        raise ConfigError(f"{where}: missing key {key!r}")
-    return d[key]
+    @field_validator("rule_sets")
+    @classmethod
+    def _oldest_first(cls, rule_sets: tuple[RuleSet, ...]) -> tuple[RuleSet, ...]:
+        return tuple(sorted(rule_sets, key=lambda r: r.in_force_from))
 
-
-def _as_date(value: Any, where: str) -> date:
-    if isinstance(value, date):
-        return value
-    try:
-        return date.fromisoformat(str(value))
-    except ValueError:
-        raise ConfigError(f"{where}: {value!r} is not an ISO date") from None
-
-
-def _partnership(code: str, raw: dict) -> Partnership:
-    where = f"partnerships.{code}"
-    if not _CODE_RE.match(code):
-        raise ConfigError(f"{where}: code must be lower-case letters, digits and underscores")
-    columns = raw.get("columns") or {}
-    for dataset, mapping in columns.items():
-        if dataset not in DATASETS:
-            raise ConfigError(f"{where}.columns: unknown dataset {dataset!r}")
-        known = set(DATASETS[dataset].column_names)
-        for theirs, ours in (mapping or {}).items():
-            if ours not in known:
-                raise ConfigError(f"{where}.columns.{dataset}: {theirs!r} maps to unknown column {ours!r}")
-    source = _source(dict(raw.get("source") or {"kind": "folder"}), f"{where}.source")
-    fmt = raw.get("file_format", "csv")
-    if fmt not in ("csv", "xlsx"):
-        raise ConfigError(f"{where}.file_format must be csv or xlsx, not {fmt!r}")
-    return Partnership(
-        code=code,
-        name=str(_need(raw, "name", where)),
-        ons_code=str(_need(raw, "ons_code", where)),
-        source=source,
-        file_format=fmt,
-        date_format=str(raw.get("date_format", "%d/%m/%Y")),
-        columns={k: dict(v or {}) for k, v in columns.items()},
-        data_contact=tuple(raw.get("data_contact") or ()),
-        distribution=tuple(raw.get("distribution") or ()),
-    )
-
-
-def _source(raw: dict, where: str) -> dict[str, Any]:
-    """folder (inbox/{code}); sftp: conn_id + path; sql: conn_id + one query per dataset."""
-    kind = raw.get("kind", "folder")
-    if kind not in SOURCE_KINDS:
-        raise ConfigError(f"{where}.kind must be one of {', '.join(SOURCE_KINDS)}, not {kind!r}")
-    if kind in ("sftp", "sql") and not str(raw.get("conn_id") or "").strip():
-        raise ConfigError(f"{where}: a {kind} source needs conn_id (an Airflow connection id)")
-    if kind == "sftp" and not str(raw.get("path") or "").strip():
-        raise ConfigError(f"{where}: an sftp source needs path (the folder on the server)")
-    if kind == "sql":
-        queries = raw.get("queries")
-        if not isinstance(queries, dict) or not queries:
-            raise ConfigError(f"{where}: a sql source needs queries (dataset: SQL)")
-        for dataset, sql in queries.items():
-            if dataset not in DATASETS:
-                raise ConfigError(f"{where}.queries: unknown dataset {dataset!r}")
-            if not isinstance(sql, str) or not sql.strip():
-                raise ConfigError(f"{where}.queries.{dataset}: the query is empty")
-    return {**raw, "kind": kind}
+    @field_validator("returns", "retention", mode="before")
+    @classmethod
+    def _optional(cls, raw: Any) -> Any:
+        return raw or None
 
 
-def _returns(raw: dict | None) -> ReturnsRule | None:
-    if not raw:
-        return None
-    where = "returns"
-    frequency = str(raw.get("frequency", "quarterly"))
-    if frequency not in RETURN_FREQUENCIES:
-        raise ConfigError(f"{where}.frequency must be one of {', '.join(RETURN_FREQUENCIES)}, not {frequency!r}")
-    days = raw.get("due_days_after_period_end", 10)
-    if not isinstance(days, int) or days < 0:
-        raise ConfigError(f"{where}.due_days_after_period_end must be a whole number of days, 0 or more")
-    return ReturnsRule(frequency, days, _as_date(_need(raw, "expected_from", where), f"{where}.expected_from"))
-
-
-def _rule_set(raw: dict, i: int) -> RuleSet:
-    where = f"timeliness.rule_sets[{i}]"
-    stages = {}
-    for stage in ("notification", "rapid_review", "lcspr_completion", "publication_notice"):
-        s = dict(_need(raw, stage, where))
-        stages[stage] = StageRule(
-            start=str(_need(s, "start", f"{where}.{stage}")),
-            working_days=s.get("working_days"),
-            calendar_months=s.get("calendar_months"),
-            working_days_before_publication=s.get("working_days_before_publication"),
-        )
-    return RuleSet(
-        name=str(_need(raw, "name", where)),
-        in_force_from=_as_date(_need(raw, "in_force_from", where), where),
-        stages=stages,
-    )
-
-
-def _retention(raw: dict | None) -> RetentionRule | None:
-    if not raw:
-        return None
-    years = int(_need(raw, "keep_years", "retention"))
-    action = str(raw.get("action", "anonymise"))
-    if years < 1:
-        raise ConfigError("retention.keep_years must be at least 1")
-    if action not in ("anonymise", "delete"):
-        raise ConfigError(f"retention.action must be anonymise or delete, not {action!r}")
-    return RetentionRule(years, action)
-
-
-def _limits(raw: dict | None) -> Limits:
-    if not raw:
-        return Limits()
-    if not isinstance(raw, dict):
-        raise ConfigError("limits must be a mapping (max_file_bytes, max_rows, ...)")
-    known = Limits.__dataclass_fields__
-    values = {}
-    for key, value in raw.items():
-        if key not in known:
-            raise ConfigError(f"limits: unknown key {key!r} (known: {', '.join(known)})")
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ConfigError(f"limits.{key} must be a whole number, 1 or more")
-        values[key] = value
-    return Limits(**values)
+# --------------------------------------------------------------------------------------------
+# The loader
 
 
 def load_config(path: str | Path | None = None) -> Config:
-    """Read the config file (default: the project's own) and check it."""
+    """Read the config file (default: the project's own) and check it: the one place it is read."""
     p = Path(path) if path else DEFAULT_CONFIG
     if not p.is_file():
-        raise ConfigError(f"config file not found: {p}")
-    with p.open(encoding="utf-8") as fh:
-        raw = yaml.safe_load(fh) or {}
-    region = _need(raw, "region", str(p))
-    bu = _need(region, "business_unit", "region")
-    partnerships = {
-        code: _partnership(code, body or {}) for code, body in (_need(raw, "partnerships", str(p)) or {}).items()
-    }
-    if not partnerships:
-        raise ConfigError("partnerships: at least one partnership is needed")
+        raise ConfigError(f"config file not found: {p}", path=p)
+    try:
+        with p.open(encoding="utf-8") as fh:
+            raw = yaml.load(fh, Loader=_YAML_LOADER) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{p}: not valid YAML: {exc}", path=p) from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{p}: the file must be a mapping of sections (region, partnerships, ...), "
+                          f"not {type(raw).__name__}", path=p)
+    try:
+        return _CONFIG_ADAPTER.validate_python({**raw, "path": p})
+    except ValidationError as exc:
+        problems = _problems(exc)
+        raise ConfigError("\n".join(f"{p}: {key}: {message}" if key else f"{p}: {message}"
+                                    for key, message in problems), path=p, problems=problems) from None
 
-    synonyms: dict[str, dict[str, str]] = {}
-    raw_syn = raw.get("code_synonyms") or {}
-    yes_no = {normalise_word(k): v for k, v in (raw_syn.get("yes_no") or {}).items()}
-    for col, mapping in raw_syn.items():
-        for word in (mapping or {}):
-            if not isinstance(word, str):
-                raise ConfigError(
-                    f"code_synonyms.{col}: the word {word!r} was read as {type(word).__name__}; "
-                    "put it in quotes (YAML reads Yes/No/On/Off as true/false)"
-                )
-        if col == "yes_no":
-            continue
-        synonyms[col] = {normalise_word(k): str(v) for k, v in (mapping or {}).items()}
-    for col in raw.get("yes_no_columns") or ():
-        synonyms[col] = dict(yes_no)
 
-    themes = {str(k): tuple(str(w) for w in (v or ())) for k, v in (raw.get("themes") or {}).items()}
-    tl = raw.get("timeliness") or {}
-    rule_sets = tuple(
-        sorted((_rule_set(r, i) for i, r in enumerate(_need(tl, "rule_sets", "timeliness"))), key=lambda r: r.in_force_from)
-    )
-    sup = raw.get("suppression") or {}
-    return Config(
-        path=p,
-        region_name=str(region.get("name", "")),
-        business_unit_email=tuple(_need(bu, "email", "region.business_unit")),
-        sender=str(_need(region, "sender", "region")),
-        allowed_domains=tuple(str(d).lower() for d in raw.get("allowed_domains") or ()),
-        partnerships=partnerships,
-        code_synonyms=synonyms,
-        themes=themes,
-        rule_sets=rule_sets,
-        at_risk_working_days=int(tl.get("at_risk_working_days", 3)),
-        suppression_low=int(sup.get("low", 1)),
-        suppression_high=int(sup.get("high", 5)),
-        suppression_symbol=str(sup.get("symbol", "c")),
-        approved_authors=tuple(str(a).strip() for a in raw.get("approved_authors") or () if str(a).strip()),
-        returns=_returns(raw.get("returns")),
-        retention=_retention(raw.get("retention")),
-        limits=_limits(raw.get("limits")),
-    )
+def _problems(exc: ValidationError) -> list[tuple[str, str]]:
+    """(dotted key as in the file, message) for each error pydantic found."""
+    out = []
+    for err in exc.errors():
+        loc = list(err["loc"])
+        if loc[:2] == ["timeliness", "rule_sets"] and len(loc) > 3 and loc[3] == "stages":
+            del loc[3]  # a rule set's stages sit beside its name in the file
+        key = _dotted(loc)
+        cause = (err.get("ctx") or {}).get("error")
+        if err["type"] == "value_error" and isinstance(cause, Exception):
+            message = str(cause)
+            if isinstance(cause, _At):
+                key = f"{key}{'' if cause.key.startswith('[') or not key else '.'}{cause.key}"
+        elif err["type"] in ("extra_forbidden", "unexpected_keyword_argument"):
+            message = "unknown key"
+        else:
+            message = err["msg"][:1].lower() + err["msg"][1:]
+            value = err.get("input")
+            if err["type"] not in ("missing", "missing_argument") and (
+                    value is None or isinstance(value, (str, int, float, date))):
+                message += f", not {value!r}"
+        out.append((key, message))
+    return out
+
+
+def _dotted(loc: list) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+_CONFIG_ADAPTER = TypeAdapter(Config)

@@ -26,7 +26,7 @@ def sqlalchemy_url(conn_type: str, host: str | None, schema: str | None, login: 
                 auth += ":" + quote(password, safe="")
             auth += "@"
         where = f"{host or 'localhost'}:{port or 5432}"
-        return f"postgresql+psycopg2://{auth}{where}/{schema or 'postgres'}"
+        return f"postgresql+psycopg://{auth}{where}/{schema or 'postgres'}"
     raise ValueError(f"the warehouse connection type {conn_type!r} is not supported (sqlite or postgres)")
 
 

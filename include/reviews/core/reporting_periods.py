@@ -3,7 +3,7 @@
 A period is whole calendar months in UK time: a month, or a quarter ending in March, June,
 September or December (the financial-year quarters Q1 April-June ... Q4 January-March). The
 summary DAG builds a period once it has ended; circulation sends it on the configured working
-day after that (see publishing.CirculationSchedule). Both are worked out here, from dates only,
+day after that (see config.CirculationSchedule). Both are worked out here, from dates only,
 so the Airflow timetable and the tasks agree.
 
 Light on purpose (standard library only at import): the timetable imports this in the
@@ -14,11 +14,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from reviews.core.run_dates import period_bounds
 
-LONDON = ZoneInfo("Europe/London")
 MONTHS = (
     "", "January", "February", "March", "April", "May", "June",
     "July", "August", "September", "October", "November", "December",
@@ -124,7 +122,7 @@ def period_for_run(interval_start: datetime | None, interval_end: datetime | Non
 
 
 def send_day(period: Period, weekday: int | None = 1, not_before_working_day: int = 1) -> date:
-    """The day a period's bulletins go out: see publishing.CirculationSchedule.
+    """The day a period's bulletins go out: see config.CirculationSchedule.
 
     Working days are those of reviews.core.working_days (Monday to Friday less England and Wales
     bank holidays), the same calendar the statutory clocks use.
@@ -166,7 +164,3 @@ def period_label(period_start: date, period_end: date) -> str:
     if s.year == e.year:
         return f"{MONTHS[s.month]} to {MONTHS[e.month]} {e.year}"
     return f"{MONTHS[s.month]} {s.year} to {MONTHS[e.month]} {e.year}"
-
-
-def local_midnight(d: date, tz: ZoneInfo = LONDON) -> datetime:
-    return datetime(d.year, d.month, d.day, tzinfo=tz)

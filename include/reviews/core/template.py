@@ -1,6 +1,6 @@
 """The regional return template: the datasets partnerships send and what each column holds.
 
-This is the data contract of DESIGN.md in code form. Readers, validation, the warehouse
+This is the data contract of docs/design.md in code form. Readers, validation, the warehouse
 schema and the synthetic generator all read it, so a column is described in one place.
 Partnership-specific headers and code synonyms live in the YAML config, not here.
 """

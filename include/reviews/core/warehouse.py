@@ -1,16 +1,15 @@
 """The warehouse schema (the one source of truth) and the few ways code touches it.
 
-Tables follow the contract in DESIGN.md. The DDL in `sql/` is generated from this metadata by
+Tables follow docs/design.md ("Warehouse contract"). The DDL in `sql/` is generated from this metadata by
 `make schema` and a test checks it has not drifted. Works on SQLite and PostgreSQL alike: every
 statement is SQLAlchemy Core with bound parameters.
 """
 from __future__ import annotations
 
-import io
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date, datetime, time
-from decimal import Decimal
+from datetime import date, datetime
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ from sqlalchemy import (
     event,
     inspect,
     insert,
+    make_url,
     select,
     tuple_,
 )
@@ -289,7 +289,11 @@ retention_log = Table(
 
 
 def make_engine(url: str) -> Engine:
-    """An engine for the warehouse URL. Bound values are kept out of error messages (they reach logs)."""
+    """An engine for the warehouse URL. Bound values are kept out of error messages (they reach logs).
+
+    A PostgreSQL warehouse is always reached through psycopg 3, whatever driver the URL names
+    (`postgresql://`, `postgresql+psycopg2://` ... become `postgresql+psycopg://`): bulk loads
+    use its COPY (`_pg_copy`)."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 60}, hide_parameters=True)
 
@@ -301,7 +305,10 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, hide_parameters=True)
+    parsed = make_url(url)
+    if parsed.get_backend_name() in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return create_engine(parsed, pool_pre_ping=True, hide_parameters=True)
 
 
 def ensure_schema(engine: Engine) -> None:
@@ -390,9 +397,9 @@ def upsert(conn, table: Table, rows: Rows, keys: Iterable[str], *, keep_newer: s
         raise ValueError(f"upsert into {table.name}: two rows have the same key ({', '.join(keys)})")
     others = [c for c in table.columns if c.name not in keys]
     dialect = conn.dialect.name
-    payload = _copy_payload(table, rows) if dialect == "postgresql" else None
-    if payload is not None:
-        _pg_upsert(conn, table, rows, keys, others, keep_newer, payload)
+    columns = _copy_columns(table, rows) if dialect == "postgresql" else None
+    if columns is not None:
+        _pg_upsert(conn, table, rows, keys, others, keep_newer, columns)
         return
     if dialect == "sqlite" and _sqlite_upsert(conn, table, rows, keys, others, keep_newer):
         return
@@ -434,179 +441,102 @@ def insert_rows(conn, table: Table, rows: Rows) -> None:
             marks = ", ".join("?" for _ in _names(rows))
             conn.exec_driver_sql(f'INSERT INTO "{table.name}" ({cols}) VALUES ({marks})', params)
             return
-    payload = _copy_payload(table, rows) if conn.dialect.name == "postgresql" else None
-    if payload is None:
+    columns = _copy_columns(table, rows) if conn.dialect.name == "postgresql" else None
+    if columns is None:
         conn.execute(insert(table), _records(rows))
     else:
-        _pg_copy(conn, table.name, _names(rows), payload)
+        _pg_copy(conn, table, table.name, _names(rows), columns, len(rows))
 
 
 def insert_frame(conn, table: Table, frame) -> None:
-    """Insert a DataFrame's rows (columns named as the table's). On PostgreSQL the COPY text is
-    made a column at a time with numpy (dates, categoricals, nullable ints: no Python object per
-    value); elsewhere the rows go through insert_rows."""
+    """Insert a DataFrame's rows (columns named as the table's), each column as the Python values
+    SQLAlchemy would bind (reviews.core.frame_values), through insert_rows."""
     if frame.empty:
         return
-    names = list(frame.columns)
-    if conn.dialect.name == "postgresql" and all(name in table.c for name in names):
-        texts = [_frame_copy_column(frame[name], _is_date(table.c[name])) for name in names]
-        _pg_copy(conn, table.name, names, "\n".join(map("\t".join, zip(*texts))) + "\n")
-        return
     from reviews.core.frame_values import column_values
 
-    insert_rows(conn, table, ColumnRows({name: column_values(frame[name]) for name in names}, len(frame)))
+    insert_rows(conn, table, ColumnRows({name: column_values(frame[name]) for name in frame.columns}, len(frame)))
 
 
-def _frame_copy_column(series, is_date: bool) -> list[str]:
-    """A DataFrame column in COPY's text format (as _copy_column writes column_values of it)."""
-    import numpy as np
-    import pandas as pd
-
-    from reviews.core.frame_values import column_values
-
-    if series.dtype.kind == "M" and is_date:
-        out = np.datetime_as_string(series.to_numpy().astype("datetime64[D]")).astype(object)
-        out[series.isna().to_numpy()] = "\\N"
-        return out.tolist()
-    if isinstance(series.dtype, pd.CategoricalDtype) and all(type(c) is str for c in series.cat.categories):
-        texts = [_copy_text(c, False) for c in series.cat.categories] + ["\\N"]  # code -1 (blank) is last
-        return np.array(texts, dtype=object)[series.cat.codes.to_numpy()].tolist()
-    if isinstance(series.dtype, pd.Int64Dtype):
-        out = series.to_numpy(dtype="int64", na_value=0).astype(str).astype(object)
-        out[series.isna().to_numpy()] = "\\N"
-        return out.tolist()
-    return _copy_column(column_values(series), is_date)
+# What binary COPY writes for each kind of column: PostgreSQL's type (psycopg's dumper for it)
+# and the Python types a value may have. A value of another type (a str for a date, a bool for an
+# integer, a naive datetime for a timestamptz...) sends the rows through INSERT instead, which
+# binds it as SQLAlchemy would.
+_INT4 = (-(1 << 31), (1 << 31) - 1)  # binary COPY would wrap a value outside it, not refuse it
 
 
-def _copy_payload(table: Table, rows: Rows) -> str | None:
-    """The rows in COPY's text format, or None when COPY would not store what an INSERT would:
-    a column left out has a Python-side default (SQLAlchemy fills it in), a row has other
-    columns than the first, or a value is of a type this does not write."""
-    columns = _names(rows)
-    if any(name not in table.c for name in columns):
-        return None
-    if any(c.default is not None for c in table.columns if c.name not in columns):
-        return None
-    n = len(rows)
-    try:
-        if isinstance(rows, ColumnRows):
-            texts = []
-            for name in columns:
-                values = rows.columns[name]
-                if isinstance(values, list):
-                    texts.append(_copy_column(values, _is_date(table.c[name])))
-                else:  # the same value in every row: written once
-                    texts.append([_copy_text(values, _is_date(table.c[name]))] * n)
-        else:
-            width = len(columns)
-            if any(len(r) != width for r in rows):
-                return None
-            texts = [_copy_column([r[name] for r in rows], _is_date(table.c[name])) for name in columns]
-    except (KeyError, TypeError):
-        return None
-    return "\n".join(map("\t".join, zip(*texts))) + "\n"
+def _copy_kind(column: Column) -> tuple[str, tuple[type, ...]] | None:
+    kind = type(column.type)
+    if issubclass(kind, String):  # Text too
+        return "text", (str,)
+    if issubclass(kind, DateTime):
+        return ("timestamptz", (datetime,)) if column.type.timezone else None
+    if issubclass(kind, Date):
+        return "date", (date, datetime)  # a datetime is stored as its own date (not the session's)
+    if kind is Integer:
+        return "int4", (int,)
+    return None
 
 
-def _is_date(column: Column) -> bool:
-    return isinstance(column.type, Date) and not isinstance(column.type, DateTime)
-
-
-def _copy_column(values: list, is_date: bool) -> list[str]:
-    """A column's values in COPY's text format; each distinct non-text value converted once."""
-    texts = _copy_texts(values)
-    if texts is not None:
-        return texts
+def _copy_values_fit(kind: tuple[str, tuple[type, ...]], values: list) -> bool:
+    """Whether binary COPY stores these values of a column as an INSERT would."""
+    pg_type, allowed = kind
     types = set(map(type, values))
-    if types == {str, type(None)}:  # text with blanks
-        texts = _copy_texts(["" if v is None else v for v in values])
-        if texts is not None:
-            return ["\\N" if v is None else t for v, t in zip(values, texts)]
-    elif len(types - {type(None)}) == 1 and str not in types:  # one type: equal values are the same text
+    types.discard(type(None))
+    if not types <= set(allowed):
+        return False
+    if not types or pg_type not in ("int4", "timestamptz"):
+        return True
+    present = values if len(values) == 1 or None not in values else [v for v in values if v is not None]
+    if pg_type == "int4":
+        return _INT4[0] <= min(present) and max(present) <= _INT4[1]
+    return all(v.utcoffset() is not None for v in present)  # a naive one: the session's time zone
+
+
+def _copy_columns(table: Table, rows: Rows) -> list | None:
+    """The rows' columns (a list of values, or one value for every row) for `_pg_copy`, or None
+    when COPY would not store what an INSERT would: a column left out has a Python-side default
+    (SQLAlchemy fills it in), a row has other columns than the first, or a value is not of a type
+    binary COPY writes for its column (see `_copy_kind`)."""
+    names = _names(rows)
+    if any(name not in table.c for name in names):
+        return None
+    if any(c.default is not None for c in table.columns if c.name not in names):
+        return None
+    if isinstance(rows, ColumnRows):
+        columns = [rows.columns[name] for name in names]
+    else:
+        width = len(names)
+        if any(len(r) != width for r in rows):
+            return None
         try:
-            done = {v: _copy_text(v, is_date) for v in dict.fromkeys(values)}
-        except TypeError:  # unhashable, or not written by COPY: as below
-            pass
-        else:
-            return list(map(done.__getitem__, values))
-    out = []
-    done: dict = {}
-    for v in values:
-        if type(v) is str:
-            if "\\" in v or "\t" in v or "\n" in v or "\r" in v:
-                v = _copy_text(v, is_date)
-            out.append(v)
-            continue
-        key = (type(v), v)  # True == 1, but they are written differently
-        try:
-            text = done[key]
+            columns = [[r[name] for r in rows] for name in names]
         except KeyError:
-            text = done[key] = _copy_text(v, is_date)
-        except TypeError:  # unhashable: _copy_text refuses it
-            text = _copy_text(v, is_date)
-        out.append(text)
-    return out
+            return None
+    for name, values in zip(names, columns):
+        kind = _copy_kind(table.c[name])
+        if kind is None or not _copy_values_fit(kind, values if isinstance(values, list) else [values]):
+            return None
+    return columns
 
 
-def _copy_texts(values: list) -> list[str] | None:
-    """A column of text only, escaped for COPY with a few string operations on the whole column
-    (not a Python step per value); None when a value is not text or holds a NUL byte."""
-    if not values:
-        return []
-    try:
-        joined = "\0".join(values)
-    except TypeError:
-        return None
-    if joined.count("\0") != len(values) - 1:
-        return None
-    if "\\" not in joined and "\t" not in joined and "\n" not in joined and "\r" not in joined:
-        return values
-    joined = joined.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-    return joined.split("\0")
-
-
-def _copy_text(value: Any, is_date: bool) -> str:
-    """One value in COPY's text format (what psycopg2 would have bound for it)."""
-    if value is None:
-        return "\\N"
-    if isinstance(value, str):
-        if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
-            value = value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-        return value
-    if isinstance(value, bool):
-        return "t" if value else "f"
-    if isinstance(value, datetime):
-        return value.date().isoformat() if is_date else value.isoformat()
-    if isinstance(value, (date, time)):
-        return value.isoformat()
-    if isinstance(value, (int, Decimal)):
-        return str(value)
-    raise TypeError(f"not written by COPY: {type(value).__name__}")
-
-
-_COPY_CHUNK = 1 << 20  # bytes psycopg2 sends per message (its default, 8 kB, costs a Python read per 8 kB)
-
-
-def _pg_copy(conn, target: str, columns: list[str], payload: str) -> None:
-    """COPY a payload into `target` on the connection's own cursor (inside its transaction).
-
-    Sent as bytes in the connection's encoding, in large chunks: a StringIO is read (and encoded)
-    8 kB at a time, which cost more client time than making the payload."""
-    from psycopg2.extensions import encodings  # PostgreSQL's encoding names -> Python's codecs
-
-    driver = conn.connection.driver_connection
-    data = io.BytesIO(payload.encode(encodings[driver.encoding]))
-    cursor = driver.cursor()
-    try:
-        cols = ", ".join(f'"{c}"' for c in columns)
-        cursor.copy_expert(f'COPY "{target}" ({cols}) FROM STDIN', data, _COPY_CHUNK)
-    finally:
-        cursor.close()
+def _pg_copy(conn, table: Table, target: str, names: list[str], columns: list, n: int) -> None:
+    """COPY n rows into `target` (`table` or a table shaped like it) in binary format, on the
+    connection's own psycopg cursor (inside its transaction). Each value is sent as its column's
+    PostgreSQL type (`_copy_kind`): nothing to escape, nothing for the server to parse."""
+    driver = conn.connection.driver_connection  # a psycopg (3) connection: make_engine sees to it
+    cols = ", ".join(f'"{c}"' for c in names)
+    with driver.cursor() as cursor, cursor.copy(f'COPY "{target}" ({cols}) FROM STDIN (FORMAT BINARY)') as copy:
+        copy.set_types([_copy_kind(table.c[name])[0] for name in names])
+        write = copy.write_row
+        for row in zip(*(values if isinstance(values, list) else repeat(values, n) for values in columns)):
+            write(row)
 
 
 def _sqlite_params(conn, table: Table, rows: Rows) -> list[tuple] | None:
     """The rows as the tuples SQLAlchemy would bind on SQLite (each value through the column
     type's own bind processor, so dates and times are stored in the same text), for a plain
-    executemany; None when that would not store what an INSERT would (see _copy_payload)."""
+    executemany; None when that would not store what an INSERT would (see _copy_columns)."""
     columns = _names(rows)
     if any(name not in table.c for name in columns):
         return None
@@ -664,15 +594,15 @@ def _sqlite_upsert(conn, table: Table, rows: Rows, keys: list[str], others: list
 
 
 def _pg_upsert(conn, table: Table, rows, keys: list[str], others: list[Column], keep_newer: str | None,
-               payload: str) -> None:
+               columns: list) -> None:
     """COPY into a session temporary table shaped like `table`, then one INSERT ... SELECT ...
     ON CONFLICT DO UPDATE from it (emptied again after, and at commit)."""
     tmp = f"_upsert_{table.name}"
-    columns = _names(rows)
+    names = _names(rows)
     conn.exec_driver_sql(
         f'CREATE TEMPORARY TABLE IF NOT EXISTS "{tmp}" (LIKE "{table.name}" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS')
-    _pg_copy(conn, tmp, columns, payload)
-    cols = ", ".join(f'"{c}"' for c in columns)
+    _pg_copy(conn, table, tmp, names, columns, len(rows))
+    cols = ", ".join(f'"{c}"' for c in names)
     conflict = ", ".join(f'"{k}"' for k in keys)
     if others:
         action = "DO UPDATE SET " + ", ".join(f'"{c.name}" = excluded."{c.name}"' for c in others)

@@ -1,6 +1,6 @@
 """England and Wales working days, vectorised over whole columns of dates.
 
-Statutory clocks (DESIGN.md, "Statutory timeliness rules") count working days: Monday to Friday,
+Statutory clocks (docs/design.md, "Statutory timeliness rules") count working days: Monday to Friday,
 less England and Wales bank holidays, substitute and one-off days included (2022 jubilee and
 state funeral, 2023 coronation, the 2020 VE-day move). The holidays come offline from the
 `holidays` package; a test cross-checks them against the GOV.UK list cached by
@@ -24,7 +24,7 @@ loops to check these against are in the dev package (`reviews_dev.working_days_r
 """
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 from functools import lru_cache
 from typing import Any
 

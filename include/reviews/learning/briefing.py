@@ -4,7 +4,8 @@ The format partnerships already use: background, why it matters, what we found (
 findings), what needs to change (its recommendations and the state of their actions),
 questions for practitioners, and links. Everything comes from the summary (screened free text
 only) and the config; "why it matters" and the questions come from the review's themes, with
-the defaults below unless the config's `briefings` section gives a partnership's own words.
+the defaults below unless the config's `briefings` section gives a partnership's own words
+(`cfg.briefings`); a partnership's page of published reviews is its `published_reviews_url`.
 
 Nothing about the child or family is shown: no incident, age, sex or dates of events, only the
 review's own milestones (decided, completed, published), which are public once it is published.
@@ -15,7 +16,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import date
 
-from reviews.core.publishing import BriefingSettings
+from reviews.core.config import BriefingSettings, Config
 from reviews.core.reporting_periods import MONTHS, long_date
 from reviews.learning.summary import theme_label
 
@@ -134,8 +135,9 @@ def briefing_slug(item: dict) -> str:
     return _slug(f"{item['partnership_code']}_{item['review_id']}")
 
 
-def build_briefing(item: dict, partnership_name: str, settings: BriefingSettings) -> Briefing:
-    """A briefing from one entry of summary['briefings']."""
+def build_briefing(item: dict, partnership_name: str, settings: BriefingSettings,
+                   page: str | None = None) -> Briefing:
+    """A briefing from one entry of summary['briefings'] (`page`: the partnership's published reviews)."""
     kind = REVIEW_TYPES.get(item["review_type"] or "", "practice review")
     published = long_date(date.fromisoformat(item["published_date"])) if item.get("published_date") else "not yet"
     title = f"{partnership_name}: {kind[0].upper() + kind[1:]} (ref. {item['review_id']}), published {published}"
@@ -173,7 +175,6 @@ def build_briefing(item: dict, partnership_name: str, settings: BriefingSettings
         for f in item["findings"] if f["recommendation"]
     ]
     links = list(settings.links)
-    page = settings.partnership_pages.get(item["partnership_code"])
     if page:
         links.insert(0, (f"{partnership_name} Safeguarding Children Partnership: published reviews", page))
     return Briefing(
@@ -192,11 +193,12 @@ def build_briefing(item: dict, partnership_name: str, settings: BriefingSettings
     )
 
 
-def briefings_for(summary: dict, settings: BriefingSettings, audience: str) -> list[Briefing]:
+def briefings_for(summary: dict, cfg: Config, audience: str) -> list[Briefing]:
     """The briefings an audience gets: all for the region, a partnership's own otherwise."""
     names = {p["code"]: p["name"] for p in summary["partnerships"]}
+    pages = {code: p.published_reviews_url for code, p in cfg.partnerships.items()}
     return [
-        build_briefing(item, names[item["partnership_code"]], settings)
+        build_briefing(item, names[item["partnership_code"]], cfg.briefings, pages.get(item["partnership_code"]))
         for item in summary.get("briefings", [])
         if audience == "region" or item["partnership_code"] == audience
     ]

@@ -18,7 +18,6 @@ and its data table right after it, links underlined.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import math
 import re
@@ -28,18 +27,17 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pandas as pd
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment
 
 from reviews.learning.briefing import Briefing, briefings_for
 from reviews.learning.charts import Chart, bar_chart, line_chart
 from reviews.core.config import Config, ConfigError
-from reviews.core.publishing import PublishingSettings, publishing_settings
+from reviews.core.rendering import templates
 from reviews.core.reporting_periods import MONTHS, long_date, period_label  # noqa: F401 (period_label re-exported)
 from reviews.learning.summary import theme_label as label_theme
 from reviews.privacy.suppression import TOTAL, suppress_table
 
 REGION = "region"
-TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 LABELS: dict[str, str] = {
     "death": "Death",
     "serious_harm": "Serious harm",
@@ -167,10 +165,6 @@ def label(code: str) -> str:
     return LABELS.get(code) or code.replace("_", " ").capitalize()
 
 
-def _num(v: str, symbol: str) -> int | None:
-    return None if v == symbol else int(v)
-
-
 def _rate(num: str, den: str, symbol: str) -> str:
     """A percentage published only when both counts are; 'none due' when the denominator is 0."""
     if num == symbol or den == symbol:
@@ -261,9 +255,8 @@ def _category_table(g: _Grids, sup: pd.DataFrame, caption: str, first: str, audi
 
 
 class _Builder:
-    def __init__(self, summary: dict, cfg: Config, audience: str, settings: PublishingSettings,
-                 grids: _Grids | None = None):
-        self.s, self.cfg, self.audience, self.settings = summary, cfg, audience, settings
+    def __init__(self, summary: dict, cfg: Config, audience: str, grids: _Grids | None = None):
+        self.s, self.cfg, self.audience = summary, cfg, audience
         self.g = grids or _Grids(summary, cfg)
         self.sym = cfg.suppression_symbol
         self.region = summary["region_name"] or cfg.region_name
@@ -278,7 +271,7 @@ class _Builder:
         self.name = self.region if self.is_region else self.g.names[audience]
         self.headlines: list[dict] = []
         self.sections: list[Section] = []
-        self.rounding = settings.round_regional_totals_to
+        self.rounding = cfg.round_regional_totals_to
 
     # the value an audience reads from a suppressed grid: its own row, or the region's total row
     def own(self, sup: pd.DataFrame, col: str) -> str:
@@ -511,7 +504,7 @@ class _Builder:
         if not rec:
             sec.p(f"No theme recurred across partnerships or across the last {n} {word}.")
             return
-        ss = self.settings.summary
+        ss = self.cfg.summary
         sec.p(f"Themes found in reviews of at least {ss.recurring_min_partnerships} partnerships, or in at least "
               f"{ss.recurring_min_periods} of the last {n} {word}, in reviews completed over those {word}.")
         labels = [p["short_label"] for p in self.trend] or [self.period]
@@ -566,7 +559,7 @@ class _Builder:
         self.headline(f"Actions overdue as at {at}", self.own(sup, "overdue"), str(sup.loc[TOTAL, "overdue"]))
 
     def briefing_list(self) -> None:
-        self.briefings = briefings_for(self.s, self.settings.briefings, self.audience)
+        self.briefings = briefings_for(self.s, self.cfg, self.audience)
         sec = Section("7-minute briefings")
         if not self.briefings:
             sec.p(f"No reviews were published in {self.period}.")
@@ -598,22 +591,8 @@ class _Builder:
 # Rendering
 
 
-@functools.lru_cache(maxsize=1)
-def _env() -> Environment:
-    """One environment per process, so each template is compiled once (Jinja caches them per
-    environment, and reloads one whose file changed)."""
-    return Environment(
-        loader=FileSystemLoader(str(TEMPLATES)),
-        autoescape=select_autoescape(enabled_extensions=("html", "html.j2"), disabled_extensions=("txt.j2",), default=True),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-
-
 def render_briefing(b: Briefing, env: Environment | None = None, *, region: str = "") -> RenderedBriefing:
-    env = env or _env()
+    env = env or templates()
     ctx = {"b": b, "region": region}
     html = env.get_template("briefing.html.j2").render(ctx)
     text = env.get_template("briefing.txt.j2").render(ctx)
@@ -645,49 +624,46 @@ def workbook_bytes(summary: dict, cfg: Config, r: RenderedBulletin) -> bytes:
                           stamp=date.fromisoformat(summary["period"]["end"]))
 
 
-def render_bulletins(summary: dict, cfg: Config, audiences: list[str],
-                     settings: PublishingSettings | None = None) -> dict[str, RenderedBulletin]:
+def render_bulletins(summary: dict, cfg: Config, audiences: list[str]) -> dict[str, RenderedBulletin]:
     """render_bulletin for each audience, suppressing each measure's grid once for all of them.
 
-    With `summary.workers` above 1 and at least POOL_MIN_AUDIENCES audiences, they are rendered in
-    a pool of spawned processes, each also building its XLSX (`RenderedBulletin.xlsx`): the
+    With `cfg.summary.workers` above 1 and at least POOL_MIN_AUDIENCES audiences, they are rendered
+    in a pool of spawned processes, each also building its XLSX (`RenderedBulletin.xlsx`): the
     bulletins are pure functions of their inputs, so they are the same whichever process draws them.
     """
-    if settings is None:
-        settings = publishing_settings(cfg) if cfg.path and Path(cfg.path).is_file() else PublishingSettings()
-    workers = min(settings.summary.workers, len(audiences))
+    workers = min(cfg.summary.workers, len(audiences))
     if workers > 1 and len(audiences) >= POOL_MIN_AUDIENCES:
         codes = [p["code"] for p in summary["partnerships"]]
         for a in audiences:  # the same error as in process, before any worker starts
             if a != REGION and a not in codes:
                 raise ConfigError(f"unknown bulletin audience {a!r}: use 'region' or one of {codes}")
-        return _render_in_pool(summary, cfg, audiences, settings, workers)
+        return _render_in_pool(summary, cfg, audiences, workers)
     grids = _Grids(summary, cfg)
-    return {a: render_bulletin(summary, cfg, a, settings, _grids=grids) for a in audiences}
+    return {a: render_bulletin(summary, cfg, a, _grids=grids) for a in audiences}
 
 
 _WORKER: dict[str, Any] = {}  # in a pool worker: what every audience is rendered from
 
 
 def _worker_init(ready, path: str) -> None:
-    """Wait for the inputs (read once per worker, not once per audience): the summary, config,
-    settings and the suppressed grids, which the parent makes while the workers import."""
+    """Wait for the inputs (read once per worker, not once per audience): the summary, config
+    and the suppressed grids, which the parent makes while the workers import."""
     import pickle
 
     ready.wait()
     try:
-        summary, cfg, settings, made = pickle.loads(Path(path).read_bytes())
+        summary, cfg, made = pickle.loads(Path(path).read_bytes())
     except FileNotFoundError:
         raise RenderError("the parent process gave no inputs to render from") from None
     grids = _Grids(summary, cfg)
     grids._made.update(made)
-    _WORKER.update(summary=summary, cfg=cfg, settings=settings, grids=grids)
+    _WORKER.update(summary=summary, cfg=cfg, grids=grids)
 
 
 def _worker_render(audience: str) -> RenderedBulletin:
     """One audience's bulletin and its XLSX, in a pool worker (an error here reaches the caller)."""
     w = _WORKER
-    return _with_workbook(w["summary"], w["cfg"], render_bulletin(w["summary"], w["cfg"], audience, w["settings"],
+    return _with_workbook(w["summary"], w["cfg"], render_bulletin(w["summary"], w["cfg"], audience,
                                                                   _grids=w["grids"]))
 
 
@@ -704,8 +680,7 @@ def _rendered(audience: str, render: Callable[[], RenderedBulletin]) -> Rendered
                           f"{type(exc).__name__}: {exc}") from exc
 
 
-def _render_in_pool(summary: dict, cfg: Config, audiences: list[str], settings: PublishingSettings,
-                    workers: int) -> dict[str, RenderedBulletin]:
+def _render_in_pool(summary: dict, cfg: Config, audiences: list[str], workers: int) -> dict[str, RenderedBulletin]:
     """Render the audiences in `workers` spawned processes (safe inside a forked Airflow task).
 
     The first audience is rendered here while the workers start: that makes every suppressed
@@ -728,8 +703,8 @@ def _render_in_pool(summary: dict, cfg: Config, audiences: list[str], settings: 
             try:
                 try:
                     grids = _Grids(summary, cfg)
-                    mine = _rendered(first, lambda: render_bulletin(summary, cfg, first, settings, _grids=grids))
-                    path.write_bytes(pickle.dumps((summary, cfg, settings, grids._made), pickle.HIGHEST_PROTOCOL))
+                    mine = _rendered(first, lambda: render_bulletin(summary, cfg, first, _grids=grids))
+                    path.write_bytes(pickle.dumps((summary, cfg, grids._made), pickle.HIGHEST_PROTOCOL))
                 finally:
                     ready.set()  # the workers wait for this; with no inputs written they stop
                 out[first] = _rendered(first, lambda: _with_workbook(summary, cfg, mine))
@@ -742,18 +717,16 @@ def _render_in_pool(summary: dict, cfg: Config, audiences: list[str], settings: 
 
 
 def render_bulletin(summary: dict, cfg: Config, audience: str = REGION,
-                    settings: PublishingSettings | None = None, *, _grids: _Grids | None = None) -> RenderedBulletin:
+                    *, _grids: _Grids | None = None) -> RenderedBulletin:
     """The bulletin for 'region' (all partnerships side by side) or one partnership code."""
     codes = [p["code"] for p in summary["partnerships"]]
     if audience != REGION and audience not in codes:
         raise ConfigError(f"unknown bulletin audience {audience!r}: use 'region' or one of {codes}")
-    if settings is None:
-        settings = publishing_settings(cfg) if cfg.path and Path(cfg.path).is_file() else PublishingSettings()
-    b = _Builder(summary, cfg, audience, settings, _grids)
+    b = _Builder(summary, cfg, audience, _grids)
     b.build()
     title = f"{b.name} practice review learning bulletin"
     subject = f"{title}: {b.period}"
-    env = _env()
+    env = templates()
     briefings = tuple(render_briefing(x, env, region=b.region) for x in b.briefings)
     intro = (
         f"Learning from serious incidents and practice reviews across {b.region}'s five safeguarding partnerships"

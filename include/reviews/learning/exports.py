@@ -19,7 +19,6 @@ import re
 import zipfile
 from collections.abc import Sequence
 from datetime import date, datetime
-from pathlib import Path
 
 from openpyxl import Workbook
 from openpyxl.cell.cell import Cell
@@ -150,14 +149,3 @@ def _stable_zip(data: bytes, when: datetime) -> bytes:
                 body = _W3CDTF.sub(lambda m: m.group(1) + fixed_time + m.group(2), body)
             dst.writestr(fixed, body)
     return out.getvalue()
-
-
-def write_workbook(path: Path, tables: Sequence, *, title: str, notes: Sequence[str] = (),
-                   stamp: date | None = None) -> Path:
-    data = build_workbook(tables, title=title, notes=notes, stamp=stamp)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
-    return path

@@ -12,7 +12,7 @@ Files, under `{out_dir}/{period_start}_{period_end}/`:
     internal/summary.json        the unsuppressed summary: business unit only, never attached
     internal/redactions.csv      every redaction made in the period's free text: business unit only
     internal/inputs.json         per audience, a digest of what its bulletin was rendered from
-                                 (summary, config, settings, renderer) and the content hash it gave
+                                 (summary, config, renderer) and the content hash it gave
 A rebuild whose inputs digest matches the stored version's renders nothing for that audience:
 the bulletin is a pure function of those inputs, so it would render the same content hash.
 The period's redactions are also in the warehouse table `bulletin_redactions`.
@@ -36,7 +36,6 @@ from sqlalchemy import Engine, insert, select
 from reviews.core import warehouse as wh
 from reviews.core.audit import audit_now
 from reviews.core.config import Config
-from reviews.core.publishing import PublishingSettings, publishing_settings
 from reviews.core.reporting_periods import period_of
 
 log = logging.getLogger(__name__)
@@ -97,6 +96,7 @@ def _redactions_csv(rows: list[dict]) -> str:
 
 RENDERER_FILES = ("learning/bulletin.py", "learning/briefing.py", "learning/charts.py", "learning/exports.py",
                   "privacy/suppression.py", "learning/publication.py", "core/reporting_periods.py",
+                  "core/rendering.py",  # the Jinja environment's settings
                   "learning/summary.py")  # summary.py: theme labels are looked up at rendering
 
 
@@ -116,11 +116,12 @@ def _renderer_digest() -> str:
     return h.hexdigest()
 
 
-def _inputs_digests(summary_json: str, cfg: Config, settings: PublishingSettings, audiences: list[str]) -> dict[str, str]:
+def _inputs_digests(summary_json: str, cfg: Config, audiences: list[str]) -> dict[str, str]:
     """Per audience, a digest of everything its bulletin is rendered from (the shared inputs,
-    then the audience: the shared part, megabytes nationally, is hashed once)."""
+    then the audience: the shared part, megabytes nationally, is hashed once). The config's repr
+    carries its bulletin settings (summary, briefings, rounding), not the number of workers."""
     shared = hashlib.sha256()
-    for part in (_renderer_digest(), summary_json, repr(cfg), repr(settings)):
+    for part in (_renderer_digest(), summary_json, repr(cfg)):
         shared.update(part.encode("utf-8") + b"\0")
     out = {}
     for audience in audiences:
@@ -177,14 +178,13 @@ def _store_redactions(engine: Engine, start: date, end: date, rows: list[dict]) 
 
 
 def build_period(engine: Engine, cfg: Config, period_start: date, period_end: date, as_of: date, out_dir: Path,
-                 settings: PublishingSettings | None = None, chromium: str | None = None) -> BuildReport:
+                 chromium: str | None = None) -> BuildReport:
     """Compile the summary, render every audience, write and store what is new; see the module doc."""
     from reviews.learning.briefing import briefing_slug as _briefing_slug
     from reviews.learning.bulletin import render_bulletins, workbook_bytes
     from reviews.learning.summary import compile_summary
 
-    settings = settings or publishing_settings(cfg)
-    summary = compile_summary(engine, cfg, period_start, period_end, as_of, settings)
+    summary = compile_summary(engine, cfg, period_start, period_end, as_of)
     try:
         short = period_of(period_start, period_end).short_label
     except ValueError:
@@ -206,16 +206,16 @@ def build_period(engine: Engine, cfg: Config, period_start: date, period_end: da
     latest = _latest_versions(engine, period_start, period_end, audiences)
     inputs_path = internal / "inputs.json"
     recorded = _read_inputs(inputs_path)
-    digests = _inputs_digests(summary_json, cfg, settings, audiences)
+    digests = _inputs_digests(summary_json, cfg, audiences)
     kept = {a for a in audiences
             if _unchanged(latest[a], recorded.get(a), digests[a], Path(latest[a].path) if latest[a] else folder,
-                          settings.summary.pdf)}
+                          cfg.summary.pdf)}
     briefing_slugs = [_briefing_slug(x) for x in summary["briefings"]]
     if REGION in kept and not all((folder / "briefings" / f"{slug}.{ext}").is_file()
                                   for slug in briefing_slugs for ext in ("html", "txt")):
         kept.discard(REGION)  # the region's bulletin carries the briefings: render it to write them again
 
-    rendered = render_bulletins(summary, cfg, [a for a in audiences if a not in kept], settings)
+    rendered = render_bulletins(summary, cfg, [a for a in audiences if a not in kept])
     if REGION in rendered:
         for br in rendered[REGION].briefings:
             _write(folder / "briefings" / f"{br.slug}.html", br.html)
@@ -236,7 +236,7 @@ def build_period(engine: Engine, cfg: Config, period_start: date, period_end: da
         plans.append((audience, r, last, same, version, html_path))
 
     jobs = []
-    for audience, r, last, same, version, html_path in plans:
+    for _audience, r, _last, same, _version, html_path in plans:
         if r is None:  # kept: rendered from the same inputs before, every file in place
             continue
         pdf, xlsx = attachment_paths(html_path)
@@ -245,7 +245,7 @@ def build_period(engine: Engine, cfg: Config, period_start: date, period_end: da
             _write(html_path.with_suffix(".txt"), r.text)
         if not same or not xlsx.is_file():
             _write(xlsx, r.xlsx or workbook_bytes(summary, cfg, r))
-        if settings.summary.pdf and (not same or not pdf.is_file()):
+        if cfg.summary.pdf and (not same or not pdf.is_file()):
             jobs.append((r.print_html, pdf, r.subject))
     if jobs:
         from reviews.learning.browser import print_pdfs, stable_pdf
@@ -276,14 +276,13 @@ def build_period(engine: Engine, cfg: Config, period_start: date, period_end: da
     return report
 
 
-def attachments_for_factory(cfg: Config, settings: PublishingSettings | None = None):
+def attachments_for_factory(cfg: Config):
     """circulation.send_pending's `attachments_for`: the PDF for everyone; the XLSX for the business unit.
 
     Only learning bulletins (audience 'region' or a partnership code) get attachments; other
     rows in the ledger (e.g. data quality reports) are sent as they are. A bulletin whose PDF is
     missing raises OSError, so the send is not attempted and is reported (never sent without it).
     """
-    settings = settings or publishing_settings(cfg)
     business_unit = {a.strip().lower() for a in cfg.business_unit_email}
     learning = {REGION, *cfg.partnerships}
 
@@ -292,11 +291,11 @@ def attachments_for_factory(cfg: Config, settings: PublishingSettings | None = N
             return []
         pdf, xlsx = attachment_paths(row["path"])
         out = []
-        if settings.summary.pdf:
+        if cfg.summary.pdf:
             if not pdf.is_file():
                 raise FileNotFoundError(f"the bulletin's PDF is missing: {pdf} (rebuild the period to print it)")
             out.append(pdf)
-        if settings.xlsx_to_business_unit and str(row.get("recipient", "")).lower() in business_unit and xlsx.is_file():
+        if cfg.circulation.xlsx_to_business_unit and str(row.get("recipient", "")).lower() in business_unit and xlsx.is_file():
             out.append(xlsx)
         return out
 

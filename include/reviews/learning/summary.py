@@ -54,8 +54,7 @@ from typing import Any
 from sqlalchemy import Engine, and_, case, exists, func, literal, or_, select, tuple_
 
 from reviews.core import warehouse as wh
-from reviews.core.config import Config
-from reviews.core.publishing import PublishingSettings, SummarySettings, publishing_settings
+from reviews.core.config import Config, SummarySettings
 from reviews.core.reporting_periods import Period, period_of, trailing_periods
 from reviews.privacy.screening import KIND_LABELS, REDACTED, screen, screen_free_text  # noqa: F401 (re-exported)
 from reviews.core.template import NOTIFICATIONS, PRACTICE_REVIEWS, RAPID_REVIEWS
@@ -190,7 +189,7 @@ def _themes(to_date: dict, period: dict, code: str | None) -> list[dict[str, Any
     to_date and period are _by_code splits: one area's counts are read without the others'."""
     acc: dict[str, list[int]] = {}
     for idx, counts in enumerate((to_date, period)):
-        for (p, t), n in counts.get(code, {}).items():
+        for (_p, t), n in counts.get(code, {}).items():
             acc.setdefault(t, [0, 0])[idx] += n
     rows = [
         {"theme": t, "label": theme_label(t), "to_date": a, "period": b}
@@ -445,14 +444,12 @@ def _briefings(conn, start: date, end: date, codes: list[str], screener: _Screen
     return out
 
 
-def compile_summary(engine: Engine, cfg: Config, period_start: date, period_end: date, as_of: date,
-                    settings: PublishingSettings | None = None) -> dict:
-    """The period's figures per partnership (config order) and for the region; period_end inclusive."""
+def compile_summary(engine: Engine, cfg: Config, period_start: date, period_end: date, as_of: date) -> dict:
+    """The period's figures per partnership (config order) and for the region; period_end inclusive.
+    What it counts and how (trend periods, key findings, recurring themes) is `cfg.summary`."""
     if period_end < period_start:
         raise ValueError(f"period ends ({period_end}) before it starts ({period_start})")
-    if settings is None:
-        settings = publishing_settings(cfg) if cfg.path and cfg.path.is_file() else PublishingSettings()
-    ss = settings.summary
+    ss = cfg.summary
     try:
         period = period_of(period_start, period_end)
         trend = trailing_periods(period, ss.trend_periods)

@@ -1,7 +1,7 @@
 """Small-number suppression for any table that leaves the business unit.
 
 Why: a partnership sees only a few serious incidents a year, so a count of 1 to 5 could point to
-a child. We follow DfE practice (domain.md): counts in the configured range are shown as a symbol
+a child. We follow DfE practice (docs/domain.md): counts in the configured range are shown as a symbol
 ("c"), zero is shown, and secondary suppression hides further cells so that no suppressed cell
 can be worked out from the row and column totals that are published beside it.
 

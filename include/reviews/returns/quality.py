@@ -30,13 +30,10 @@ is known; without one (a dataset checked on its own) they are skipped.
 """
 from __future__ import annotations
 
-import copy
 import logging
 import os
-import threading
 from collections import defaultdict
 from collections.abc import Callable, Collection, Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
@@ -45,6 +42,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from reviews.returns import gx_speedups
 from reviews.returns.cleaning import DT_SUFFIX, RAW_SUFFIX, RETURN_DATE_COLUMN
 from reviews.core.config import Config, normalise_word
 from reviews.core.gc_pause import gc_paused
@@ -347,7 +345,7 @@ def _validate(frame: pd.DataFrame, dataset: str, cfg: Config, context: RuleConte
     # it loads (copies and fingerprints) the frame once; get_batch() then Batch.validate() loaded it twice.
     validator = V1Validator(batch_definition=batch_definition, batch_parameters={"dataframe": checked},
                             result_format={"result_format": "COMPLETE", "return_unexpected_index_query": False})
-    with _gx_planning_memoised(), _gx_domains_memoised():
+    with gx_speedups.applied():  # on the GX version they were checked against only
         result = validator.validate_expectation_suite(suite)
     failed: list[tuple[Rule, list[int]]] = []
     for er in result.results:
@@ -426,221 +424,6 @@ def _checked_frame(frame: pd.DataFrame, derived: pd.DataFrame, rules: list[Rule]
                      axis=1)
 
 
-_DOMAIN_LOCK = threading.Lock()
-# What GX's pandas `get_domain_records` does with a domain's blank rows: (domain, ignore_row_if)
-# -> how `DataFrame.dropna` drops them, or None to keep them.
-_BLANK_ROWS = {("column_pair", "both_values_are_missing"): "all", ("column_pair", "either_value_is_missing"): "any",
-               ("column_pair", "neither"): None, ("column_list", "all_values_are_missing"): "all",
-               ("column_list", "any_value_is_missing"): "any", ("column_list", "never"): None}
-
-
-def _domain_columns(domain_kwargs: Mapping) -> tuple[str, ...]:
-    """The columns a metric domain names (none for a table domain)."""
-    named = [domain_kwargs.get(k) for k in ("column", "column_A", "column_B")] + list(domain_kwargs.get("column_list") or [])
-    return tuple(dict.fromkeys(c for c in named if isinstance(c, str)))
-
-
-def _domain_key(domain_kwargs: Mapping) -> tuple | None:
-    """A key for domain kwargs by their contents, whatever their order (GX builds them in more
-    than one order), or None when they hold anything but plain values."""
-    if not all(type(name) is str for name in domain_kwargs):
-        return None
-    return _plain_key(dict(sorted(domain_kwargs.items())))
-
-
-def _blank_rows(domain_kwargs: Mapping) -> tuple[bool, str | None]:
-    """Whether GX's `get_domain_records` (1.24.1) would do no more with these kwargs than apply
-    their row condition and then drop blank rows, and if so how it drops them (None: it keeps
-    them all). As it reads them: a column first, then a pair with ignore_row_if, then a column
-    list with ignore_row_if; an ignore_row_if it does not know is GX's to reject."""
-    if "column" in domain_kwargs:
-        return True, None
-    if "column_A" in domain_kwargs and "column_B" in domain_kwargs and "ignore_row_if" in domain_kwargs:
-        found = ("column_pair", domain_kwargs["ignore_row_if"])
-    elif "column_list" in domain_kwargs and "ignore_row_if" in domain_kwargs:
-        found = ("column_list", domain_kwargs["ignore_row_if"])
-    else:
-        return True, None
-    return (True, _BLANK_ROWS[found]) if found in _BLANK_ROWS else (False, None)
-
-
-@contextmanager
-def _gx_domains_memoised():
-    """Within the block, GX gets each metric domain's rows once, narrowed to the domain's columns.
-
-    Checked against great-expectations 1.24.1. Each metric of each expectation asks the pandas
-    engine's `get_domain_records` for its domain's rows: GX runs a row condition's
-    `DataFrame.query` again, and drops a column pair's blank rows (a copy of the whole frame)
-    again, for each of an expectation's four or so metrics; each metric then filters that whole
-    frame, every column, though it reads only the domain's columns and the index.
-    Here GX selects the rows of a row condition once per block (its own `get_domain_records`,
-    given the kwargs without the domain's columns); a domain's rows are those, cut to the
-    columns the domain names (`column`, `column_A`/`column_B`, `column_list`), less the blank
-    rows GX would drop (`_blank_rows`: the same `dropna` on those columns, which keeps the same
-    rows whether the other columns are there or not); a table domain (no column named) gets
-    them whole. Each is kept while the block runs. A column metric that asks again with the
-    compute kwargs `get_compute_domain` split its column off from (the very dict GX handed
-    back: known by identity) gets that column too.
-    Cutting columns is right for what validate asks of GX: an unnamed index, no
-    `unexpected_index_column_names` and no unexpected rows (which would read other columns).
-    GX's metric functions select from the frame they are given and never change it, so one
-    frame serves several metrics. Only the thread that opened the block uses the memo; one
-    thread at a time opens it. GX's methods are put back, and the memo dropped, when it ends.
-    """
-    from great_expectations.execution_engine.pandas_execution_engine import PandasExecutionEngine
-
-    gx_records = PandasExecutionEngine.__dict__["get_domain_records"]
-    gx_compute_domain = PandasExecutionEngine.__dict__["get_compute_domain"]
-    owner = threading.get_ident()
-    memo: dict[tuple, tuple] = {}
-    split_off: dict[int, tuple[dict, tuple[str, ...]]] = {}
-
-    def kept(engine, key, make):
-        found = memo.get((id(engine), key))
-        if found is None:
-            found = memo[(id(engine), key)] = (engine, make())  # the engine kept: its id is not reused
-        return found[1]
-
-    def domain_rows(engine, domain_kwargs, columns):
-        known, how = _blank_rows(domain_kwargs)
-        if not known:
-            return gx_records(engine, domain_kwargs)
-        conditioned = {k: v for k, v in domain_kwargs.items()
-                       if k not in ("column", "column_A", "column_B", "column_list", "ignore_row_if")}
-        data = kept(engine, _domain_key(conditioned), lambda: gx_records(engine, conditioned))
-        if not columns or not all(c in data.columns for c in columns):
-            return gx_records(engine, domain_kwargs)  # GX's own rows, or its own error
-        data = data[list(columns)]
-        return data if how is None else data.dropna(axis=0, how=how, subset=list(columns))
-
-    def get_domain_records(self, domain_kwargs):
-        key = _domain_key(domain_kwargs) if threading.get_ident() == owner else None
-        if key is None:
-            return gx_records(self, domain_kwargs)
-        columns = _domain_columns(domain_kwargs)
-        if not columns:
-            split = split_off.get(id(domain_kwargs))
-            columns = split[1] if split is not None and split[0] is domain_kwargs else ()
-        if not columns:
-            return kept(self, key, lambda: gx_records(self, domain_kwargs))
-        return kept(self, (key, columns), lambda: domain_rows(self, domain_kwargs, columns))
-
-    def get_compute_domain(self, domain_kwargs, domain_type, accessor_keys=None):
-        data, compute, accessor = gx_compute_domain(self, domain_kwargs, domain_type, accessor_keys)
-        if threading.get_ident() == owner and _domain_columns(accessor):
-            split_off[id(compute)] = (compute, _domain_columns(accessor))
-        return data, compute, accessor
-
-    with _DOMAIN_LOCK:
-        PandasExecutionEngine.get_domain_records = get_domain_records
-        PandasExecutionEngine.get_compute_domain = get_compute_domain
-        try:
-            yield
-        finally:
-            PandasExecutionEngine.get_domain_records = gx_records
-            PandasExecutionEngine.get_compute_domain = gx_compute_domain
-
-
-_MEMO_LOCK = threading.Lock()
-
-
-@contextmanager
-def _gx_planning_memoised():
-    """Within the block, GX works out each of three pure results once instead of many times.
-
-    Checked against great-expectations 1.24.1. Planning a suite's validation (which metrics each
-    expectation needs, and their ids) costs GX more than checking the rows of a return. It:
-    - rebuilds `Expectation.configuration` (a pydantic dict() of every field and a regex over
-      the class name) each time it is read: about ten times per expectation object;
-    - rebuilds an expectation from its `ExpectationConfiguration` (`to_domain_obj`, a pydantic
-      validation) for each metric it asks about;
-    - turns each metric's arguments to JSON and hashes them (`IDDict.to_id`) for every metric
-      id and every set or dict lookup of one: thousands of times per suite.
-    GX does not change an expectation or a configuration once it has read it while validating,
-    so the first two are the same each time for the same object; the memo keeps each object it
-    answered for, so no id is reused while the block runs. `to_id` depends only on the arguments'
-    contents: its memo is keyed by those contents with their types (`_plain_key`), and anything
-    but plain values (strings, numbers, None, lists and dicts of them) goes to GX's own code.
-    Only the thread that opened the block uses the memos; one thread at a time opens it. GX's
-    own methods are put back, and the memos dropped, when the block ends.
-    """
-    from great_expectations.core.id_dict import IDDict
-    from great_expectations.expectations.expectation import Expectation
-    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
-
-    gx_configuration = Expectation.__dict__["configuration"]
-    gx_to_domain_obj = ExpectationConfiguration.__dict__["to_domain_obj"]
-    gx_to_id = IDDict.__dict__["to_id"]
-    owner = threading.get_ident()
-    by_object: dict[tuple[str, int], tuple] = {}
-    ids: dict[tuple, object] = {}
-
-    def once_per_object(name: str, build: Callable):
-        def memoised(self):
-            if threading.get_ident() != owner:
-                return build(self)
-            found = by_object.get((name, id(self)))
-            if found is None:
-                found = by_object[(name, id(self))] = (self, build(self))
-            return found[1]
-        return memoised
-
-    def to_id(self, id_keys=None, id_ignore_keys=None):
-        key = None
-        if id_keys is None and id_ignore_keys is None and threading.get_ident() == owner:
-            key = _plain_key(self)
-        if key is None:
-            return gx_to_id(self, id_keys, id_ignore_keys)
-        found = ids.get(key)
-        if found is None:
-            found = ids[key] = gx_to_id(self)
-        return found
-
-    with _MEMO_LOCK:
-        Expectation.configuration = property(once_per_object("configuration", gx_configuration.fget),
-                                             doc=gx_configuration.__doc__)
-        ExpectationConfiguration.to_domain_obj = once_per_object("to_domain_obj", gx_to_domain_obj)
-        IDDict.to_id = to_id
-        try:
-            yield
-        finally:
-            Expectation.configuration = gx_configuration
-            ExpectationConfiguration.to_domain_obj = gx_to_domain_obj
-            IDDict.to_id = gx_to_id
-
-
-_SCALARS = frozenset({str, int, float, bool, type(None)})
-
-
-def _plain_key(value) -> tuple | None:
-    """A hashable key that tells apart any two different plain values, types included (1, 1.0
-    and True differ), or None when `value` holds anything else. The dict's own type is in it too
-    (an IDDict subclass may leave keys out of its id)."""
-    kind = type(value)
-    if kind in _SCALARS:
-        return (kind, value)
-    if kind is list or kind is tuple:
-        parts = []
-        for item in value:
-            part = _plain_key(item)
-            if part is None:
-                return None
-            parts.append(part)
-        return (kind, tuple(parts))
-    if isinstance(value, dict) and kind.__eq__ is dict.__eq__:
-        parts = []
-        for name, item in value.items():
-            if type(name) is not str:
-                return None
-            item_kind = type(item)
-            part = (item_kind, item) if item_kind in _SCALARS else _plain_key(item)
-            if part is None:
-                return None
-            parts.append((name, part))
-        return (kind, tuple(parts))
-    return None
-
-
 _SUITES: dict[tuple, tuple] = {}
 _SUITES_KEPT = 32  # a process sees a handful of (dataset, rule set) pairs
 
@@ -680,32 +463,6 @@ def _escaped(value):
     return value
 
 
-def _escaped_result(gx_result):
-    """The GX result as the page shows it: the values GX found HTML-escaped.
-
-    GX puts them into the page without escaping them: a cell holding <script> would run when
-    the page is opened. Only what is escaped is new (each expectation result's `result` dict,
-    where the found values are); the rest, such as the expectation configurations and the run's
-    details, is shared with `gx_result` (which the renderer only reads), and `gx_result` is left
-    as it was: no deep copy of thousands of found values and row indices per page.
-    """
-    shown = copy.copy(gx_result)
-    shown.results = [copy.copy(er) for er in gx_result.results]
-    for er in shown.results:
-        er.result = _escaped(er.result)
-    return shown
-
-
-@lru_cache(maxsize=1)
-def _data_docs_renderer():
-    """GX's page renderer and view, made once per process: the view's Jinja environment compiles
-    its templates once (a new view per page spent most of each page's time compiling them)."""
-    from great_expectations.render.renderer import ValidationResultsPageRenderer
-    from great_expectations.render.view import DefaultJinjaPageView
-
-    return ValidationResultsPageRenderer(), DefaultJinjaPageView()
-
-
 def write_data_docs(result: ValidationResult, path: Path) -> Path | None:
     """Render the GX validation result as a Great Expectations Data Docs page (HTML) at `path`.
 
@@ -714,8 +471,11 @@ def write_data_docs(result: ValidationResult, path: Path) -> Path | None:
     """
     if result.gx_result is None:
         return None
-    renderer, view = _data_docs_renderer()
-    html = view.render(renderer.render(_escaped_result(result.gx_result)))
+    # GX puts the values it found into the page without escaping them: a cell holding <script>
+    # would run when the page is opened. So the page shows the result with them escaped
+    # (`result.gx_result` is left as it was).
+    renderer, view = gx_speedups.page_renderer()
+    html = view.render(renderer.render(gx_speedups.shown_result(result.gx_result, _escaped)))
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(html, encoding="utf-8")
     return path

@@ -22,24 +22,22 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
-from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from sqlalchemy import Engine, case, func, insert, select
 
 from reviews.core import warehouse as wh
 from reviews.core.audit import audit_now
 from reviews.core.config import Config
 from reviews.core.gc_pause import gc_paused
+from reviews.core.rendering import templates
 from reviews.returns.quality import rule_title
 from reviews.core.template import DATASET_ORDER
 
 QUALITY = "quality"  # audience f"quality:{code}": a return's data quality report -> data_contact
 RETURNS = "returns"  # audience f"returns:{code}": a late or missing return -> the business unit
 FEEDBACK_KINDS = (QUALITY, RETURNS)
-TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 
 
 def audience(kind: str, code: str) -> str:
@@ -48,19 +46,6 @@ def audience(kind: str, code: str) -> str:
 
 def is_feedback(audience_name: str) -> bool:
     return audience_name.partition(":")[0] in FEEDBACK_KINDS and ":" in audience_name
-
-
-@lru_cache(maxsize=1)
-def env() -> Environment:
-    """One Jinja environment per process, so each template is compiled once (not once per report)."""
-    return Environment(
-        loader=FileSystemLoader(str(TEMPLATES)),
-        autoescape=select_autoescape(enabled_extensions=("html", "html.j2"), disabled_extensions=("txt.j2",), default=True),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
 
 
 @dataclass(frozen=True)
@@ -177,8 +162,8 @@ def _render_report(found: _Found, partnership, region: str, return_date: date, f
     subject = f"Data quality report: {partnership.name} return of {return_date:%d %B %Y}"
     context["subject"] = subject
     context["generated"] = f"{now:%d %B %Y %H:%M} UTC"
-    html = env().get_template("quality_report.html.j2").render(context)
-    text = env().get_template("quality_report.txt.j2").render(context)
+    html = templates().get_template("quality_report.html.j2").render(context)
+    text = templates().get_template("quality_report.txt.j2").render(context)
     return Document(return_date, return_date, subject, html, text, return_date.isoformat(), now), \
         context["totals"]["quarantined"]
 

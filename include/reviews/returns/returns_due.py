@@ -30,7 +30,8 @@ from sqlalchemy import Engine, insert, select
 from reviews.core import warehouse as wh
 from reviews.core.audit import audit_now
 from reviews.core.config import Config, ReturnsRule
-from reviews.returns.quality_reports import RETURNS, env, store_feedback
+from reviews.core.rendering import templates
+from reviews.returns.quality_reports import RETURNS, store_feedback
 
 ON_TIME, LATE, MISSING = "on_time", "late", "missing"
 FLAGS = (LATE, MISSING)
@@ -131,8 +132,8 @@ def _notice(conn, cfg: Config, row: dict, rule: ReturnsRule, out_dir: Path, now:
                  "(config: returns). This notice is sent once; the table return_expectations has the "
                  "state as of each run.")
     context = {"subject": subject, "lines": lines, "contact": ", ".join(p.data_contact) or "none configured"}
-    html = env().get_template("return_notice.html.j2").render(context)
-    text = env().get_template("return_notice.txt.j2").render(context)
+    html = templates().get_template("return_notice.html.j2").render(context)
+    text = templates().get_template("return_notice.txt.j2").render(context)
     return store_feedback(conn, kind=RETURNS, code=p.code, period_start=end, period_end=end, subject=subject,
                           html=html, text=text, folder=out_dir / p.code, stem=f"{end.isoformat()}_{row['status']}",
                           now=now, unless_subject_exists=True)

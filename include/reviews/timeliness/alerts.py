@@ -340,7 +340,7 @@ def send_alerts(
         return report
 
     allowed, refused = check_recipients(cfg.business_unit_email, cfg.allowed_domains)
-    for addr, why in refused:
+    for _addr, why in refused:
         report.problems.append(f"business unit address refused: {why}")
     if not allowed:
         report.problems.append("no allowed business unit address to send alerts to; left pending")

@@ -1,6 +1,6 @@
 """Statutory timeliness of every case and stage, as of a given day, over whole tables at once.
 
-One row per case and stage, shaped like the warehouse `timeliness` table (DESIGN.md, "Statutory
+One row per case and stage, shaped like the warehouse `timeliness` table (docs/design.md, "Statutory
 timeliness rules"). Every timescale comes from the config's rule sets; a case is judged by the
 rule set in force on its start date. The clock is `as_of` (the end of the run's data interval),
 never the wall clock, so rerunning a period gives the same rows:
@@ -12,7 +12,7 @@ The work is column-wise (working days looked up in tables built once from numpy'
 calendar, integer keys); loops run only over the few rule sets and stages, never over cases. It is built for national scale (`make bench`: a
 million case rows well inside a second on two cores), which is why it avoids pandas joins and
 sorts on text: partnership codes and record ids become integer codes once, and the result keeps
-numpy dates until `to_records` turns it into warehouse rows. `timeliness_reference` is the
+numpy dates until `to_records` turns it into warehouse rows. `reviews_dev.timeliness_reference` is the
 plain per-case version the benchmark and the property tests hold this one to.
 
 Choices the brief left open, written down here so analysts can find them:

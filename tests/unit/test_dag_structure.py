@@ -1,0 +1,49 @@
+"""Each DAG's shape, as Airflow's best practices show it: the task ids and each task's downstream
+task ids, exactly. A change of wiring in dags/ must be made here too, on purpose; a new DAG
+fails until its structure is written down here."""
+from __future__ import annotations
+
+import pytest
+
+EXPECTED_STRUCTURE: dict[str, dict[str, set[str]]] = {
+    "partnership_returns": {
+        "list_partnerships": {"ingest"},
+        "ingest": {"publish_cases", "all_partnerships_loaded", "check_returns_due"},  # mapped per partnership
+        "publish_cases": set(),
+        "all_partnerships_loaded": set(),
+        "check_returns_due": {"send_feedback"},
+        "send_feedback": set(),
+    },
+    "statutory_timeliness": {
+        "judge": {"alert"},
+        "alert": set(),
+    },
+    "regional_learning_summary": {
+        "reporting_period": {"judge_timeliness_at_period_end", "build_bulletins"},
+        "judge_timeliness_at_period_end": {"build_bulletins"},
+        "build_bulletins": set(),
+    },
+    "bulletin_circulation": {
+        "queue": {"send"},
+        "send": set(),
+    },
+    "retention": {
+        "apply_retention": set(),
+    },
+}
+
+
+def test_every_dag_has_an_expected_structure(dagbag):
+    assert dagbag.import_errors == {}
+    assert sorted(dagbag.dag_ids) == sorted(EXPECTED_STRUCTURE), (
+        "a DAG was added or removed: write its task ids and downstream tasks in EXPECTED_STRUCTURE")
+
+
+@pytest.mark.parametrize("dag_id", sorted(EXPECTED_STRUCTURE))
+def test_dag_structure(dagbag, dag_id):
+    dag = dagbag.dags.get(dag_id)
+    assert dag is not None, f"{dag_id} is not in the DagBag"
+    expected = EXPECTED_STRUCTURE[dag_id]
+    assert set(dag.task_dict) == set(expected), f"{dag_id}: task ids"
+    got = {task_id: set(task.downstream_task_ids) for task_id, task in dag.task_dict.items()}
+    assert got == expected, f"{dag_id}: downstream task ids"
