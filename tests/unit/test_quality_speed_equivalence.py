@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import datetime as dt
+import functools
 import gc
 import itertools
 import logging
@@ -201,6 +202,10 @@ def steady_gx(monkeypatch):
     fixed = types.SimpleNamespace(datetime=_Clock, timezone=dt.timezone)
     monkeypatch.setattr(view, "datetime", fixed)
     monkeypatch.setattr(pandas_execution_engine, "datetime", fixed)
+    # The page renderer gx_speedups keeps per process may have been made by an earlier test (a
+    # whole DAG run) before these patches, its view holding GX's own clock and uuid4: this test
+    # gets a fresh one, made under the patches, and the process gets its own back afterwards.
+    monkeypatch.setattr(gx_speedups, "_kept_page_renderer", functools.lru_cache(maxsize=1)(gx_speedups._new_page_renderer))
 
     def restart():
         ids = itertools.count()
