@@ -198,7 +198,7 @@ CREATE TABLE return_files (
 	partnership_code VARCHAR(40) NOT NULL, 
 	file_name VARCHAR(255) NOT NULL, 
 	sha256 VARCHAR(64) NOT NULL, 
-	size_bytes INTEGER NOT NULL, 
+	size_bytes BIGINT NOT NULL, 
 	return_date DATE, 
 	received_at DATETIME NOT NULL, 
 	raw_path TEXT NOT NULL, 

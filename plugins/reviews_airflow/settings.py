@@ -1,7 +1,11 @@
 """Where the pipelines find their warehouse, secrets, inbox and config: Airflow connections and
 Variables (or their AIRFLOW_CONN_* / AIRFLOW_VAR_* environment forms), with embedded defaults.
 
-Only task code calls these (at run time, never at DAG parse time).
+Only task code calls these (at run time, never at DAG parse time). A setting that is missing or
+wrong (the config file, the pseudonymisation key, the warehouse or SMTP connection) raises
+`ConfigurationError`: the task fails at once, without retries (retrying cannot mend a setting),
+and its message says what to set, never a secret's value; the failure notifier sends one alert
+per DAG run for it (notifier.py).
 """
 from __future__ import annotations
 
@@ -10,11 +14,19 @@ import os
 from contextlib import contextmanager
 from pathlib import Path
 
+from airflow.sdk.exceptions import AirflowFailException
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 WAREHOUSE_CONN = "reviews_warehouse"
 SMTP_CONN = "reviews_smtp"
 PSEUDONYMISATION_CONN = "reviews_pseudonymisation"
 KEY_ENV = "REVIEWS_PSEUDONYMISATION_KEY"
+CONFIG_VARIABLE = "reviews_config"
+
+
+class ConfigurationError(AirflowFailException):
+    """A setting is missing or wrong: the task fails without retries, and the message (sent to
+    the business unit once per DAG run) says what to set. Never carries a secret's value."""
 
 
 def _connection(conn_id: str):
@@ -61,9 +73,15 @@ def inbox() -> Path:
 
 
 def config():
-    from reviews.core.config import load_config
+    from reviews.core.config import ConfigError, load_config
 
-    return load_config(_variable("reviews_config", None))
+    try:
+        return load_config(_variable(CONFIG_VARIABLE, None))
+    except ConfigError as exc:
+        raise ConfigurationError(
+            f"the configuration file cannot be used: correct it, or set the Airflow Variable {CONFIG_VARIABLE} "
+            f"(AIRFLOW_VAR_{CONFIG_VARIABLE.upper()}) to the path of a valid one. What is wrong:\n{exc}"
+        ) from None
 
 
 def _warehouse_url(conn, data: Path) -> str:
@@ -74,8 +92,27 @@ def _warehouse_url(conn, data: Path) -> str:
     return sqlalchemy_url(conn.conn_type, conn.host, conn.schema, conn.login, conn.password, conn.port)
 
 
+_WAREHOUSE_HOW = (f"set the Airflow connection {WAREHOUSE_CONN} (AIRFLOW_CONN_{WAREHOUSE_CONN.upper()}) to "
+                  "postgresql://user:password@host:5432/database or sqlite:////absolute/path/warehouse.db")
+
+
 def warehouse_url() -> str:
-    return _warehouse_url(_connection(WAREHOUSE_CONN), data_dir())
+    conn = _connection(WAREHOUSE_CONN)
+    env = f"AIRFLOW_CONN_{WAREHOUSE_CONN.upper()}"
+    if conn is None and os.environ.get(env, "").strip():
+        # Airflow could not read it (bad JSON, a port that is not a number): without this the
+        # pipelines would silently use the embedded SQLite file instead. Its value holds a password.
+        raise ConfigurationError(f"{env} is set but Airflow cannot read it as a connection: {_WAREHOUSE_HOW}")
+    try:
+        url = _warehouse_url(conn, data_dir())
+    except ValueError as exc:  # sqlalchemy_url: an unsupported type, no database path (no secret in it)
+        raise ConfigurationError(f"the warehouse connection cannot be used ({exc}): {_WAREHOUSE_HOW}") from None
+    if conn is not None and url.startswith("sqlite:///"):
+        folder = Path(url.removeprefix("sqlite:///")).parent
+        if not folder.is_dir():
+            raise ConfigurationError(f"the warehouse connection names an SQLite file in a folder that does not "
+                                     f"exist ({folder}): {_WAREHOUSE_HOW}")
+    return url
 
 
 def warehouse_url_for_server() -> str:
@@ -97,11 +134,19 @@ def warehouse_engine():
 
 
 def pseudonymisation_key() -> bytes:
-    from reviews.privacy.pseudonymise import check_key
+    from reviews.privacy.pseudonymise import KEY_MIN_LENGTH, PseudonymisationKeyError, check_key
 
     conn = _connection(PSEUDONYMISATION_CONN)
     secret = conn.password if conn is not None and conn.password else os.environ.get(KEY_ENV)
-    return check_key(secret)
+    try:
+        return check_key(secret)
+    except PseudonymisationKeyError:  # its value, or even its length, never goes into the message
+        raise ConfigurationError(
+            f"the pseudonymisation key is missing or shorter than {KEY_MIN_LENGTH} characters: set the Airflow "
+            f"connection {PSEUDONYMISATION_CONN} (password field) or the environment variable {KEY_ENV} to a "
+            f"secret of at least {KEY_MIN_LENGTH} characters (e.g. openssl rand -base64 48); to replace a key in "
+            "use, follow docs/security.md (rotating the key)"
+        ) from None
 
 
 def _transport(conn, data: Path):
@@ -116,7 +161,14 @@ def _transport(conn, data: Path):
 
 def transport():
     """SMTP through `reviews_smtp` when it is set; otherwise .eml files in the outbox folder."""
-    return _transport(_connection(SMTP_CONN), data_dir())
+    try:
+        return _transport(_connection(SMTP_CONN), data_dir())
+    except ValueError as exc:  # smtp_settings: a wrong `security` or port (no secret in it)
+        raise ConfigurationError(
+            f"the SMTP connection cannot be used ({exc}): set the Airflow connection {SMTP_CONN} "
+            f"(AIRFLOW_CONN_{SMTP_CONN.upper()}): host, port, login, password, extra "
+            '{"security": "starttls" | "ssl" | "none"}'
+        ) from None
 
 
 def transport_for_server():
@@ -145,9 +197,14 @@ def source_access(partnership):
     {"sftp": an open SFTP client} (closed on exit) or {"sql_url": an SQLAlchemy URL}."""
     kind = partnership.source.get("kind", "folder")
     conn_id = partnership.source.get("conn_id")
+    missing = (f"{partnership.code}: the Airflow connection {conn_id!r} of its {kind} source does not exist: "
+               f"set it (AIRFLOW_CONN_{str(conn_id).upper()}), or change partnerships.{partnership.code}.source "
+               "in the config")
     if kind == "sftp":
         from airflow.providers.sftp.hooks.sftp import SFTPHook
 
+        if _connection(conn_id) is None:
+            raise ConfigurationError(missing)
         with SFTPHook(ssh_conn_id=conn_id).get_managed_conn() as client:
             yield {"sftp": client}
     elif kind == "sql":
@@ -155,7 +212,12 @@ def source_access(partnership):
 
         conn = _connection(conn_id)
         if conn is None:
-            raise ValueError(f"{partnership.code}: the Airflow connection {conn_id!r} of its sql source does not exist")
-        yield {"sql_url": sqlalchemy_url(conn.conn_type, conn.host, conn.schema, conn.login, conn.password, conn.port)}
+            raise ConfigurationError(missing)
+        try:
+            url = sqlalchemy_url(conn.conn_type, conn.host, conn.schema, conn.login, conn.password, conn.port)
+        except ValueError as exc:  # an unsupported connection type (no secret in it)
+            raise ConfigurationError(f"{partnership.code}: the Airflow connection {conn_id!r} of its sql source "
+                                     f"cannot be used ({exc})") from None
+        yield {"sql_url": url}
     else:
         yield {}

@@ -2,7 +2,8 @@
 
 DAG files stay thin by calling these. Everything heavy is imported inside the functions so that
 parsing a DAG file imports neither pandas nor Great Expectations. Return values go to XCom: they
-hold counts and ids only, never case data.
+hold counts and ids only, never case data. Settings are fetched first, through `settings`: one
+that is missing or wrong raises settings.ConfigurationError, which fails the task without retries.
 """
 from __future__ import annotations
 
@@ -65,6 +66,7 @@ def ingest(partnership: str, context) -> dict:
     from reviews.returns.sources import gather
 
     cfg = settings.config()
+    key = settings.pseudonymisation_key()  # first: a missing key fails the task at once, before any fetch
     p = cfg.partnership(partnership)
     as_of = run_dates(context)["as_of"]
     data = settings.data_dir()
@@ -75,7 +77,7 @@ def ingest(partnership: str, context) -> dict:
     for note in got.notes:
         log.warning("%s: %s", partnership, note)
     summary = ingest_partnership(
-        engine, cfg, partnership, settings.inbox(), data / "raw", settings.pseudonymisation_key(), as_of,
+        engine, cfg, partnership, settings.inbox(), data / "raw", key, as_of,
         folder=got.folder, docs_dir=data / "reports" / "data_docs" / partnership,
     )
     log.info(
@@ -101,16 +103,25 @@ def report_returns(summaries: list[dict]) -> dict:
     totals = {k: sum(s[k] for s in summaries)
               for k in ("files_new", "files_failed", "rows_read", "rows_loaded", "rows_quarantined", "rows_resolved")}
     log.info("all partnerships: %s", totals)
+    from reviews.returns.sources import unknown_inbox_entries
+
+    unknown_inbox_entries(settings.inbox(), settings.config().partnerships)  # logged once a run, each by name
     return totals
 
 
 def check_returns_due(context) -> dict:
-    """Late and missing returns as of the run's as-of date (table return_expectations + notices)."""
-    from reviews.returns.returns_due import check_returns
+    """Late, missing and failed (received, not loaded) returns as of the run's as-of date (table
+    return_expectations + notices)."""
+    from reviews.returns.returns_due import check_returns, source_folder
 
     as_of = run_dates(context)["as_of"]
-    result = check_returns(settings.warehouse_engine(), settings.config(), as_of,
-                           settings.data_dir() / "reports" / "returns")
+    cfg = settings.config()
+    inbox, staging = settings.inbox(), settings.staging_dir()
+    # Files in a partnership's folder that no load recorded (its ingest failed first) arrived:
+    # they are "received but not loaded", not missing.
+    folders = {code: source_folder(p, inbox, staging) for code, p in cfg.partnerships.items()}
+    result = check_returns(settings.warehouse_engine(), cfg, as_of,
+                           settings.data_dir() / "reports" / "returns", folders=folders)
     log.info("returns as of %s: %s", as_of, result)
     return result
 

@@ -22,13 +22,9 @@ warehouse. The same run checks that the planted script is escaped in every HTML 
 from __future__ import annotations
 
 import email
-import io
 import os
 import re
-import shutil
 import sqlite3
-import subprocess
-import zipfile
 from datetime import date, datetime, timezone
 from email import policy
 from pathlib import Path
@@ -37,6 +33,7 @@ import pytest
 
 from reviews_dev.synthetic import generate_returns
 from tests.integration.returns_support import KEY, prepare, write_config
+from tests.hostile_inputs import texts_of
 
 pytestmark = pytest.mark.slow
 
@@ -103,36 +100,7 @@ def _liverpool_workbook(path: Path) -> None:
 # ------------------------------------------------------------------------ reading every output
 
 
-def _pdf_text(data: bytes) -> str:
-    tool = shutil.which("pdftotext")
-    if tool is None:  # the PDF is printed from the HTML, which is searched as well
-        return ""
-    out = subprocess.run([tool, "-q", "-", "-"], input=data, capture_output=True, timeout=60)
-    return out.stdout.decode("utf-8", "replace")
-
-
-def _texts(name: str, data: bytes) -> list[str]:
-    """Everything a file says, decoded: raw bytes in three encodings, and inside what it packs."""
-    out = [data.decode("utf-8", "replace"), data.decode("latin-1"), data.decode("utf-16-le", "replace")]
-    lower = name.lower()
-    if lower.endswith(".pdf"):
-        out.append(_pdf_text(data))
-    if lower.endswith((".xlsx", ".zip")) or data[:4] == b"PK\x03\x04":
-        try:
-            with zipfile.ZipFile(io.BytesIO(data)) as zf:
-                for member in zf.namelist():
-                    out.extend(_texts(member, zf.read(member)))
-        except zipfile.BadZipFile:
-            pass
-    if lower.endswith(".eml"):
-        message = email.message_from_bytes(data, policy=policy.default)
-        for part in message.walk():
-            if part.is_multipart():
-                continue
-            payload = part.get_payload(decode=True) or b""
-            out.extend(_texts(part.get_filename() or part.get_content_type().replace("/", "."), payload))
-        out.append(str(message["Subject"]))
-    return out
+_texts = texts_of  # every file's bytes in three encodings, and what it packs (MIME parts, zips, PDF text)
 
 
 def _html_parts(name: str, data: bytes) -> list[str]:

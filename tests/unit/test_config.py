@@ -47,7 +47,8 @@ def write(tmp_path: Path, edit) -> Path:
      "input should be 'csv' or 'xlsx', not 'ods'"),
     # a key it does not know where unknown keys are refused
     (lambda raw: raw["limits"].update(max_row=10), "limits.max_row",
-     "unknown key (known: max_file_bytes, max_rows, max_xlsx_uncompressed_bytes, max_xlsx_compression_ratio)"),
+     "unknown key (known: max_file_bytes, max_rows, max_xlsx_uncompressed_bytes, max_xlsx_compression_ratio, "
+     "max_line_bytes)"),
 ])
 def test_errors_name_the_file_and_the_key(tmp_path, edit, key, message):
     path = write(tmp_path, edit)

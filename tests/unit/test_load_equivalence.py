@@ -209,3 +209,21 @@ def test_ensure_schema_does_not_wait_for_another_tasks_open_load(postgres_url):
     with engine.connect() as conn:
         assert "ix_quarantine_record" in {ix["name"] for ix in sa.inspect(conn).get_indexes("quarantine")}
     engine.dispose()
+
+
+@pytest.mark.postgres
+def test_a_warehouse_made_with_a_32_bit_size_column_is_widened(postgres_url):
+    """return_files.size_bytes became 64-bit (a file of several GB is recorded with its size):
+    ensure_schema widens the column of a PostgreSQL warehouse made before, once."""
+    import sqlalchemy as sa
+
+    engine = wh.make_engine(postgres_url)
+    wh.ensure_schema(engine)
+    with engine.begin() as conn:
+        conn.execute(sa.text("ALTER TABLE return_files ALTER COLUMN size_bytes TYPE integer"))
+    wh.ensure_schema(engine)
+    with engine.connect() as conn:
+        kind = conn.execute(sa.text("SELECT data_type FROM information_schema.columns "
+                                    "WHERE table_name = 'return_files' AND column_name = 'size_bytes'")).scalar_one()
+    engine.dispose()
+    assert kind == "bigint"

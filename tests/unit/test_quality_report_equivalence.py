@@ -157,6 +157,8 @@ def _fill(engine) -> None:
         _q(5, w5, "rapid_reviews", 2, "R-1", "decision_date is blank", "required:decision_date"),
         _q(5, w5, "notifications", 2, "K-1", "aware_date is blank", "required:aware_date"),
         _q(5, w5, "notifications", 3, "", "record id empty", "required:notification_id"),
+        _q(5, w5, "notifications", 4, "withheld: row 4", "notification_id is not a valid identifier (withheld: x)",
+           "identifier:notification_id"),
         _q(8, n3, "notifications", 2, "S-1", "someone else's", "required:aware_date", code="sefton"),
     ]
     with engine.begin() as conn:
@@ -206,7 +208,10 @@ def _reference(engine, cfg, code: str, out_dir: Path, clock) -> list[dict]:
                 "rule_counts": [{"dataset": d, "rule": rule_title(rule), "rows": n} for (d, rule), n in
                                 sorted(counts.items(), key=lambda kv: (rank.get(kv[0][0], 99), -kv[1], kv[0][1]))],
                 "rows": [{"dataset": r["dataset"], "file": r["file_name"], "row": r["row_number"],
-                          "record_id": r["record_id"] or "(blank)", "reasons": r["failed_checks"].splitlines(),
+                          "record_id": (f"row {r['row_number']} of {r['file_name']}"  # an id withheld
+                                        if (r["record_id"] or "").startswith("withheld: row ")
+                                        else r["record_id"] or "(blank)"),
+                          "reasons": r["failed_checks"].splitlines(),
                           "corrected": r["resolved_by_file_id"] is not None} for r in rows],
                 "corrected": [r._asdict() for r in corrected], "waiting": waiting,
                 "subject": subject, "generated": f"{now:%d %B %Y %H:%M} UTC",

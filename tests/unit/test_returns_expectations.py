@@ -52,7 +52,8 @@ def test_check_returns_table_and_notices_once(tmp_path, sqlite_url):
     wh.ensure_schema(engine)
     with engine.begin() as conn:
         _file(conn, "knowsley", date(2024, 4, 9))
-        _file(conn, "wirral", date(2024, 4, 9), status="failed")  # unreadable: not a return received
+        # Wirral sends nothing (a return that arrived but failed is "failed", not missing:
+        # tests/unit/test_returns_failed.py)
     out = tmp_path / "notices"
 
     first = check_returns(engine, cfg, date(2024, 4, 15), out, clock=lambda: NOW)

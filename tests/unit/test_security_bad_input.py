@@ -169,12 +169,12 @@ def _hostile_rows(folder: Path) -> None:
     """Files that load: formulas, HTML, SQL meta-characters, ragged rows, other encodings."""
     _formula_workbook(folder / "notifications_2024-07-13.xlsx")
     (folder / "notifications_2024-07-14.csv").write_text(_csv(
-        _row("KNO-S1'; DROP TABLE notifications; --", SQL, ethnicity=f'"{SQL}"'),   # loads, as data
+        _row("KNO-S1", SQL, ethnicity=f'"{SQL}"'),                                  # loads, as data
         ",".join([f'"{SQL}"'] * 14),                                                # every field: quarantined
         _row("KNO-H1", "REF-H1", incident_type=SCRIPT.replace('"', "'"), sex="<img src=x onerror=alert(1)>"),
         _row("KNO-R1", "REF-R1") + ",extra,values",                                 # ragged: quarantined
         _row("KNO-R2", "REF-R2").rsplit(",", 10)[0],                                # short: blanks
-        "=cmd|' /C calc'!A0," + _row("X", "REF-X").split(",", 1)[1],                # a formula-looking id
+        "=cmd|' /C calc'!A0," + _row("X", "REF-X").split(",", 1)[1],                # a formula-looking id: withheld
     ), encoding="utf-8")
     (folder / "notifications_2024-07-15.csv").write_bytes(  # Excel's "Unicode text": UTF-16, tabs
         b"\xff\xfe" + _csv(_row("KNO-U2", "REF-U2", ethnicity="Caf\u00e9")).replace(",", "\t").encode("utf-16-le"))
@@ -280,10 +280,13 @@ def test_hostile_values_are_stored_as_data_and_never_run(ingested):
     # SQL meta-characters in every field: one row loaded as data, one quarantined as data; the
     # table is still there (every statement is parameterised).
     loaded = _rows(engine, "select * from notifications where notification_id like 'KNO-S1%'")
-    assert [(r["notification_id"], r["ethnicity"]) for r in loaded] == [("KNO-S1'; DROP TABLE notifications; --", SQL)]
-    quarantined = _rows(engine, "select * from quarantine where record_id = :r", r=SQL)
+    assert [(r["notification_id"], r["ethnicity"]) for r in loaded] == [("KNO-S1", SQL)]
+    # ... an id is letters, digits and - _ / . only: this row's is withheld ("withheld: row 3").
+    quarantined = _rows(engine, "select * from quarantine where file_name = 'notifications_2024-07-14.csv' "
+                                "and row_number = 3")
     assert len(quarantined) == 1 and json.loads(quarantined[0]["raw_values"])["incident_type"] == SQL
-    assert SQL in quarantined[0]["failed_checks"]
+    assert quarantined[0]["record_id"] == "withheld: row 3"
+    assert SQL in quarantined[0]["failed_checks"] and "notification_id is not a valid identifier" in quarantined[0]["failed_checks"]
     assert {t for t in sa.inspect(engine).get_table_names()} >= {"notifications", "learning", "return_files"}
     # Formula cells: read as their text, never evaluated, and stored as text (or quarantined
     # with the formula quoted, where a date is needed).
@@ -291,8 +294,11 @@ def test_hostile_values_are_stored_as_data_and_never_run(ingested):
     assert f1 == [{"ethnicity": "=1+1"}]
     [f2] = _rows(engine, "select failed_checks from quarantine where record_id = 'KNO-F2'")
     assert "aware_date '=TODAY()' is not a date" in f2["failed_checks"]
-    [x] = _rows(engine, "select source_row from notifications where notification_id = :r", r="=cmd|' /C calc'!A0")
-    assert x["source_row"] == 7  # loaded, as text: it is never run here, and exports neutralise it
+    # A formula-looking id is not an id (quarantined, withheld); as text elsewhere it is never run
+    # here, and exports neutralise it.
+    [x] = _rows(engine, "select record_id, failed_rules from quarantine where file_name = 'notifications_2024-07-14.csv' "
+                        "and row_number = 7")
+    assert x == {"record_id": "withheld: row 7", "failed_rules": "identifier:notification_id"}
     # Ragged and short rows: by row and rule, the rest of the file loaded.
     [ragged] = _rows(engine, "select row_number, failed_rules from quarantine where record_id = 'KNO-R1'")
     assert ragged == {"row_number": 5, "failed_rules": "ragged_row"}

@@ -466,7 +466,7 @@ def _naive_load_file(engine, prep, failures, failed_rules, now) -> int:
 
     from reviews.returns import ingest
     from reviews.core import warehouse as wh
-    from reviews.returns.quality import KEY_COLUMN
+    from reviews.returns.quality import KEY_COLUMN, quarantine_record
     from reviews.returns.readers import ROW_COLUMN
     from reviews.core.template import DATASET_ORDER, DATASETS
 
@@ -493,12 +493,14 @@ def _naive_load_file(engine, prep, failures, failed_rules, now) -> int:
                 read += 1
                 reasons = bad.get(int(row[KEY_COLUMN]))
                 if reasons:
+                    rules = bad_rules.get(int(row[KEY_COLUMN]), [])
+                    record_id, raw_values = quarantine_record(dataset, rules, row.get(ds.id_column),  # ids withheld
+                                                              ingest._raw_values(row, dataset), int(row[ROW_COLUMN]))
                     quarantined.append({
                         "partnership_code": inc.partnership_code, "dataset": dataset, "file_id": file_id,
                         "file_name": inc.safe_name, "row_number": int(row[ROW_COLUMN]),
-                        "record_id": row.get(ds.id_column), "failed_checks": "\n".join(reasons),
-                        "failed_rules": "\n".join(bad_rules.get(int(row[KEY_COLUMN]), [])),
-                        "raw_values": ingest._raw_values(row, dataset), "quarantined_at": now,
+                        "record_id": record_id, "failed_checks": "\n".join(reasons),
+                        "failed_rules": "\n".join(rules), "raw_values": raw_values, "quarantined_at": now,
                     })
                     continue
                 values = ingest._record_values(row, dataset)

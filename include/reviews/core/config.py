@@ -270,12 +270,14 @@ class Limits:
     max_rows: Positive = 100_000
     max_xlsx_uncompressed_bytes: Positive = 100 * 1024 * 1024
     max_xlsx_compression_ratio: Positive = 100
+    max_line_bytes: Positive = 1024 * 1024  # a CSV line (or quoted record), in characters as read
 
     @model_validator(mode="before")
     @classmethod
     def _known_keys(cls, data: Any) -> Any:
         if isinstance(data, dict):
-            known = ("max_file_bytes", "max_rows", "max_xlsx_uncompressed_bytes", "max_xlsx_compression_ratio")
+            known = ("max_file_bytes", "max_rows", "max_xlsx_uncompressed_bytes", "max_xlsx_compression_ratio",
+                     "max_line_bytes")
             for key in data:
                 if key not in known:
                     raise _At(str(key), f"unknown key (known: {', '.join(known)})")

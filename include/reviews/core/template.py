@@ -9,6 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 YES_NO_UNKNOWN = ("Y", "N", "unknown")
+# Identifiers (notification_id, review_id, finding_id, ...: every column of kind "id" but the child
+# reference, which is hashed) are 1 to ID_MAX_LENGTH characters of ID_CHARACTERS, never longer than
+# their warehouse column (returns/quality.py checks both, and refuses ids that look personal).
+ID_MAX_LENGTH = 50
+ID_CHARACTERS = "letters, digits, - _ / . and spaces"
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     Date,
     DateTime,
@@ -31,6 +32,7 @@ from sqlalchemy import (
     insert,
     make_url,
     select,
+    text,
     tuple_,
 )
 from sqlalchemy.schema import CreateIndex, CreateTable
@@ -88,7 +90,7 @@ return_files = Table(
     Column("partnership_code", String(40), nullable=False),
     Column("file_name", String(255), nullable=False),  # sanitised name as received
     Column("sha256", String(64), nullable=False),
-    Column("size_bytes", Integer, nullable=False),
+    Column("size_bytes", BigInteger, nullable=False),  # a file refused by its size may be several GB
     Column("return_date", Date),
     Column("received_at", DateTime(timezone=True), nullable=False),
     Column("raw_path", Text, nullable=False),  # where the immutable raw copy is kept
@@ -158,7 +160,7 @@ return_expectations = Table(
     Column("due_date", Date, nullable=False),
     Column("received_date", Date),  # the date of the first return for the period (its file name's)
     Column("file_id", Integer),  # that return's first file
-    Column("status", String(20), nullable=False),  # on_time | late | missing
+    Column("status", String(20), nullable=False),  # on_time | late | missing | failed (received, not loaded)
 )
 
 timeliness = Table(
@@ -320,6 +322,8 @@ def ensure_schema(engine: Engine) -> None:
     metadata.create_all(engine)
     with engine.begin() as conn:
         inspector = inspect(conn)
+        if conn.dialect.name == "postgresql":
+            _widen_integers(conn, inspector)
         for table in metadata.sorted_tables:
             if not table.indexes:
                 continue
@@ -327,6 +331,19 @@ def ensure_schema(engine: Engine) -> None:
             for index in table.indexes:
                 if index.name not in present:
                     conn.execute(CreateIndex(index, if_not_exists=True))
+
+
+def _widen_integers(conn, inspector) -> None:
+    """A column that became BigInteger (return_files.size_bytes: a file refused by its size may be
+    several GB) is widened in a PostgreSQL warehouse made before (SQLite's integers are 64-bit)."""
+    for table in metadata.sorted_tables:
+        wide = [c.name for c in table.columns if type(c.type) is BigInteger]
+        if not wide:
+            continue
+        existing = {c["name"]: c["type"] for c in inspector.get_columns(table.name)}
+        for name in wide:
+            if name in existing and not isinstance(existing[name], BigInteger):
+                conn.execute(text(f'ALTER TABLE "{table.name}" ALTER COLUMN "{name}" TYPE bigint'))
 
 
 def ddl(dialect_name: str) -> str:
@@ -462,7 +479,8 @@ def insert_frame(conn, table: Table, frame) -> None:
 # and the Python types a value may have. A value of another type (a str for a date, a bool for an
 # integer, a naive datetime for a timestamptz...) sends the rows through INSERT instead, which
 # binds it as SQLAlchemy would.
-_INT4 = (-(1 << 31), (1 << 31) - 1)  # binary COPY would wrap a value outside it, not refuse it
+_INT_RANGE = {"int4": (-(1 << 31), (1 << 31) - 1), "int8": (-(1 << 63), (1 << 63) - 1)}  # binary COPY
+# would wrap a value outside its column's range, not refuse it
 
 
 def _copy_kind(column: Column) -> tuple[str, tuple[type, ...]] | None:
@@ -475,6 +493,8 @@ def _copy_kind(column: Column) -> tuple[str, tuple[type, ...]] | None:
         return "date", (date, datetime)  # a datetime is stored as its own date (not the session's)
     if kind is Integer:
         return "int4", (int,)
+    if kind is BigInteger:
+        return "int8", (int,)
     return None
 
 
@@ -485,11 +505,12 @@ def _copy_values_fit(kind: tuple[str, tuple[type, ...]], values: list) -> bool:
     types.discard(type(None))
     if not types <= set(allowed):
         return False
-    if not types or pg_type not in ("int4", "timestamptz"):
+    if not types or pg_type not in ("int4", "int8", "timestamptz"):
         return True
     present = values if len(values) == 1 or None not in values else [v for v in values if v is not None]
-    if pg_type == "int4":
-        return _INT4[0] <= min(present) and max(present) <= _INT4[1]
+    if pg_type in _INT_RANGE:
+        low, high = _INT_RANGE[pg_type]
+        return low <= min(present) and max(present) <= high
     return all(v.utcoffset() is not None for v in present)  # a naive one: the session's time zone
 
 

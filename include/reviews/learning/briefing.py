@@ -126,13 +126,24 @@ def _lower_first(text: str) -> str:
 
 
 def _slug(text: str) -> str:
-    keep = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in text)
+    keep = "".join(ch if ch.isascii() and (ch.isalnum() or ch in "-_") else "-" for ch in text)
     return "-".join(p for p in keep.split("-") if p)[:80] or "review"
 
 
 def briefing_slug(item: dict) -> str:
-    """The file name stem of the briefing of one entry of summary['briefings']."""
-    return _slug(f"{item['partnership_code']}_{item['review_id']}")
+    """The file name stem of the briefing of one entry of summary['briefings']: {partnership}_{review}.
+
+    When the safe form is not the id itself (a `/`, a space, a non-ASCII letter, a run of dashes,
+    over 80 characters), a short hash of the exact id is added, so ids that only differ there
+    (`KNO-R-100`, `KNO/R/100`, `KNO R 100`) get files of their own; the same id always gets the
+    same name. An id that is already safe keeps its plain name; a hashed name has a `~`, which a
+    plain one never has, so no id can be chosen to take another's file."""
+    raw = f"{item['partnership_code']}_{item['review_id']}"
+    slug = _slug(raw)
+    if slug == raw:
+        return slug
+    digest = hashlib.sha256(raw.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+    return f"{slug[:63]}~{digest}"
 
 
 def build_briefing(item: dict, partnership_name: str, settings: BriefingSettings,

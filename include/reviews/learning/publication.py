@@ -9,6 +9,9 @@ attachments (a crash in between leaves files without a row, which the next build
 Files, under `{out_dir}/{period_start}_{period_end}/`:
     {name}-learning-bulletin-{period}-v{n}.html|.txt|.pdf|.xlsx   one set per audience and version
     briefings/{partnership}_{review}.html|.txt                    one 7-minute briefing per review
+        (an id whose safe form differs from it, `KNO/R/100`, gets `~` and a hash of the id added:
+        learning.briefing.briefing_slug; two audiences whose names make the same file name get
+        their codes added: _file_names)
     internal/summary.json        the unsuppressed summary: business unit only, never attached
     internal/redactions.csv      every redaction made in the period's free text: business unit only
     internal/inputs.json         per audience, a digest of what its bulletin was rendered from
@@ -80,6 +83,16 @@ def attachment_paths(html_path: str | Path) -> tuple[Path, Path]:
 
 def _stem(name: str, period_short: str, version: int) -> str:
     return f"{_slug(name)}-learning-bulletin-{_slug(period_short)}-v{version}"
+
+
+def _file_names(names: dict[str, str]) -> dict[str, str]:
+    """Each audience's name for its files: its display name, unless another audience's name makes
+    the same file name (`St Helens` and `St. Helens`, or a partnership named like the region):
+    then the audience code is added to each of them (stable while the config is)."""
+    counts: dict[str, int] = {}
+    for name in names.values():
+        counts[_slug(name)] = counts.get(_slug(name), 0) + 1
+    return {a: name if counts[_slug(name)] == 1 else f"{name} {a}" for a, name in names.items()}
 
 
 def _redactions_csv(rows: list[dict]) -> str:
@@ -223,6 +236,8 @@ def build_period(engine: Engine, cfg: Config, period_start: date, period_end: da
     report.briefings = len(briefing_slugs)
 
     plans = []
+    file_names = _file_names({a: summary["region_name"] or cfg.region_name if a == REGION else cfg.partnerships[a].name
+                              for a in audiences})
     for audience in audiences:
         last = latest[audience]
         if audience in kept:
@@ -231,8 +246,7 @@ def build_period(engine: Engine, cfg: Config, period_start: date, period_end: da
         r = rendered[audience]
         same = last is not None and last.content_hash == r.content_hash
         version = last.version if same else (last.version + 1 if last is not None else 1)
-        name = summary["region_name"] or cfg.region_name if audience == REGION else cfg.partnerships[audience].name
-        html_path = Path(last.path) if same else folder / f"{_stem(name, short, version)}.html"
+        html_path = Path(last.path) if same else folder / f"{_stem(file_names[audience], short, version)}.html"
         plans.append((audience, r, last, same, version, html_path))
 
     jobs = []

@@ -56,7 +56,7 @@ from sqlalchemy import Engine, and_, case, exists, func, literal, or_, select, t
 from reviews.core import warehouse as wh
 from reviews.core.config import Config, SummarySettings
 from reviews.core.reporting_periods import Period, period_of, trailing_periods
-from reviews.privacy.screening import KIND_LABELS, REDACTED, screen, screen_free_text  # noqa: F401 (re-exported)
+from reviews.privacy.screening import KIND_LABELS, NAME_FIELDS, REDACTED, screen, screen_free_text  # noqa: F401 (re-exported)
 from reviews.core.template import NOTIFICATIONS, PRACTICE_REVIEWS, RAPID_REVIEWS
 
 SCHEMA = "regional_learning_summary/2"
@@ -214,7 +214,7 @@ class _Screener:
                 if (r["partnership_code"], r["record_id"], r["field"]) == key and used_in not in r["used_in"]:
                     r["used_in"].append(used_in)
             return self._done[key]
-        result = screen(text)
+        result = screen(text, names=field in NAME_FIELDS)  # an author's name is not a child's
         for hit in result.hits:
             self.redactions.append({
                 "partnership_code": partnership, "review_id": review_id, "record_id": record, "field": field,

@@ -21,6 +21,12 @@ from reviews.core.template import DATASETS
 RAW_SUFFIX = "__raw"  # original text of a date cell, for messages
 DT_SUFFIX = "__dt"  # parsed datetime64 of a date cell, for order checks
 RETURN_DATE_COLUMN = "_return_dt"
+# Present only when a cell that later steps change (text and free text: the ingest screen removes
+# control characters; the child reference: hashed) holds a NUL, which no PostgreSQL text can hold:
+# per row, a tuple of (column, "NUL"), or None. Taken as read, so quality.py's `storable` rule
+# quarantines the row whatever those steps do. (Other columns keep their text for the checks: a
+# NUL is never a valid id, code, date or age, and quality.py looks for unpaired surrogates itself.)
+UNSTORABLE_COLUMN = "_unstorable_columns"
 _BY_CELL = ("id", "text", "freetext")  # kinds of column cleaned cell by cell (mostly distinct values)
 # A whole number as spreadsheets write it when it is stored as text or as a float: "7", "07", "7.0".
 _WHOLE_NUMBER = re.compile(r"^\+?0*(\d+)(?:\.0+)?$")
@@ -121,7 +127,35 @@ def clean_table(
     else:
         out = pd.DataFrame(columns, index=mapped.index, copy=False)
     out[RETURN_DATE_COLUMN] = pd.Timestamp(return_date)
+    unstorable = _unstorable_columns(mapped, [c.name for c in DATASETS[dataset].columns
+                                              if c.kind in ("text", "freetext") or c.name == "child_ref"])
+    if unstorable is not None:
+        out[UNSTORABLE_COLUMN] = unstorable
     return out
+
+
+def _unstorable_columns(mapped: pd.DataFrame, names: list[str]) -> pd.Series | None:
+    """UNSTORABLE_COLUMN for the mapped table, or None when no template cell holds a NUL (found by
+    one memchr over each column's text joined)."""
+    found: dict[int, list[tuple[str, str]]] = {}
+    for col in names:
+        if col not in mapped.columns or mapped[col].dtype != object:
+            continue
+        values = mapped[col].tolist()
+        try:
+            if "\x00" not in "".join(filter(None, values)):
+                continue
+        except TypeError:  # a cell that is not text: one at a time
+            pass
+        for i, v in enumerate(values):
+            if isinstance(v, str) and "\x00" in v:
+                found.setdefault(i, []).append((col, "NUL"))
+    if not found:
+        return None
+    cells = np.full(len(mapped), None, dtype=object)
+    for i, cols in found.items():
+        cells[i] = tuple(cols)
+    return pd.Series(cells, index=mapped.index, dtype=object)
 
 
 def _clean_by_steps(mapped: pd.DataFrame, dataset: str, partnership: Partnership, cfg: Config,

@@ -10,7 +10,13 @@ committed). One statement per table for the run instead of several per file is w
 load fast at national scale; the tables end exactly as loading the files one by one in order
 leaves them (the naive baseline in reviews_dev.bench.national_bench does that; tests/unit/test_fast_paths.py
 compares the two). A file that cannot be read at all is kept raw and recorded as `failed`
-with the reason; it never stops the partnership's other files.
+with the reason; it never stops the partnership's other files. Nor does a file that cannot be
+checksummed or copied (a permission or I/O error: recorded as `failed` with the kind of error),
+nor one whose rows the warehouse refuses: when the run's transaction fails on a data error
+(a value PostgreSQL refuses, a constraint), the files are loaded again one by one, each in its
+own transaction, and only the file at fault is recorded as `failed`, with the kind of error,
+its SQLSTATE and the table, never a value (_load_isolated). A failure that is not about the
+data (the warehouse unreachable, the connection lost) still fails the task, so Airflow retries.
 What this returns is counts only: it goes to XCom and logs, where no case data may go.
 
 Resubmissions: a valid row for a record that an earlier return had quarantined marks those
@@ -20,6 +26,7 @@ file (so who sent what, and when) it came from.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -42,9 +49,10 @@ from reviews.returns.cleaning import DT_SUFFIX, RAW_SUFFIX, RETURN_DATE_COLUMN, 
 from reviews.core.config import Config, Partnership
 from reviews.privacy.ingest_redaction import redact_free_text, redaction_note
 from reviews.core.gc_pause import gc_paused
-from reviews.returns.landing import IncomingFile, discover, keep_raw
+from reviews.returns.landing import NOT_COPIED, IncomingFile, discover, error_kind, keep_raw, unread_digest
 from reviews.returns.mapping import MappingError, map_columns
-from reviews.returns.quality import CROSS_DATE_ORDER, FILE_COLUMN, KEY_COLUMN, RuleContext, validate, write_data_docs
+from reviews.returns.quality import (CROSS_DATE_ORDER, FILE_COLUMN, KEY_COLUMN, RuleContext, quarantine_record, validate,
+                                     write_data_docs)
 from reviews.returns.readers import ROW_COLUMN, ReadError, read_csv_return, read_xlsx_return
 from reviews.core.template import DATASET_ORDER, DATASETS
 
@@ -106,6 +114,21 @@ def already_loaded(engine: Engine, partnership_code: str) -> set[str]:
             select(wh.return_files.c.sha256).where(wh.return_files.c.partnership_code == partnership_code)
         )
         return {r[0] for r in rows}
+
+
+def _landed(inc: IncomingFile, raw_root: Path) -> _Prepared:
+    """The file with its raw copy kept; a file that cannot be copied (an I/O or permission error,
+    or changed while copied) is not read and is recorded as failed with the kind of error. It is
+    recorded under a stand-in checksum, not its own: a later run copies it again (and loads it,
+    once it can), while the failure is recorded once."""
+    try:
+        return _Prepared(inc, keep_raw(inc, raw_root))
+    except OSError as exc:
+        why = error_kind(exc, "copying the file")
+        log.warning("%s: %s could not be kept (%s)", inc.partnership_code, inc.safe_name, why)
+        stand_in = unread_digest(inc.safe_name, inc.size_bytes, 0, f"{why}|{inc.sha256}")
+        refused = f"{why}: it was not kept or read"
+        return _Prepared(dataclasses.replace(inc, sha256=stand_in, refused=refused), Path(NOT_COPIED))
 
 
 def _read(prep: _Prepared, partnership: Partnership, cfg: Config, key: bytes, *, clean: bool = True) -> None:
@@ -449,36 +472,139 @@ def _load_files(
             outcome.status = "loaded" if outcome.rows_quarantined == 0 else (
                 "partial" if outcome.rows_loaded else "rejected")
             outcome.error = None
-    with engine.begin() as conn:
-        pending = _pending_quarantine(conn, code)
-        file_ids = _insert_file_records(conn, prepared, outcomes, now)
-        for outcome, file_id in zip(outcomes, file_ids):
-            outcome.file_id = file_id
-        quarantined: list[tuple] = []  # (file position, dataset rank, row, quarantine row)
-        history: list[tuple] = []  # (file position, dataset rank, start, end, dataset, its columns)
-        earlier: dict[int, list] = {}  # file_id -> quarantine_ids of earlier runs it resolves
-        for b in batches:
-            rank = DATASET_ORDER.index(b.dataset)
-            mine = _quarantine_rows(b, prepared, file_ids, failures, failed_rules, now)
-            quarantined += [(f, rank, i, row) for f, i, row in mine]
-            valid = _load_valid(conn, b, prepared, file_ids, now)
-            if valid is None:
-                continue
-            files, ids, columns = valid
-            bounds = np.flatnonzero(np.diff(files)) + 1
-            starts, ends = [0, *bounds.tolist()], [*bounds.tolist(), len(files)]
-            history += [(files[a], rank, a, z, b.dataset, columns) for a, z in zip(starts, ends)]
-            _resolve_in_order(b.dataset, prepared, outcomes, pending, mine, files, ids, starts, ends, earlier, now)
-        quarantined.sort(key=lambda q: q[:3])
-        wh.insert_rows(conn, wh.quarantine, [q[3] for q in quarantined])
-        history.sort(key=lambda h: h[:2])
-        wh.insert_rows(conn, wh.record_history, _history_rows(code, history, now))
-        q = wh.quarantine.c
-        for file_id, ids in earlier.items():
-            for i in range(0, len(ids), 500):
-                conn.execute(wh.quarantine.update().where(q.quarantine_id.in_(ids[i : i + 500]))
-                             .values(resolved_by_file_id=file_id, resolved_at=now))
+    at = "return_files"  # the table being written: named when the warehouse refuses something
+    try:
+        with engine.begin() as conn:
+            pending = _pending_quarantine(conn, code)
+            file_ids = _insert_file_records(conn, prepared, outcomes, now)
+            for outcome, file_id in zip(outcomes, file_ids):
+                outcome.file_id = file_id
+            quarantined: list[tuple] = []  # (file position, dataset rank, row, quarantine row)
+            history: list[tuple] = []  # (file position, dataset rank, start, end, dataset, its columns)
+            earlier: dict[int, list] = {}  # file_id -> quarantine_ids of earlier runs it resolves
+            for b in batches:
+                rank = DATASET_ORDER.index(b.dataset)
+                mine = _quarantine_rows(b, prepared, file_ids, failures, failed_rules, now)
+                quarantined += [(f, rank, i, row) for f, i, row in mine]
+                at = wh.CASE_TABLES[b.dataset].name
+                valid = _load_valid(conn, b, prepared, file_ids, now)
+                if valid is None:
+                    continue
+                files, ids, columns = valid
+                bounds = np.flatnonzero(np.diff(files)) + 1
+                starts, ends = [0, *bounds.tolist()], [*bounds.tolist(), len(files)]
+                history += [(files[a], rank, a, z, b.dataset, columns) for a, z in zip(starts, ends)]
+                _resolve_in_order(b.dataset, prepared, outcomes, pending, mine, files, ids, starts, ends, earlier, now)
+            quarantined.sort(key=lambda q: q[:3])
+            at = wh.quarantine.name
+            wh.insert_rows(conn, wh.quarantine, [q[3] for q in quarantined])
+            history.sort(key=lambda h: h[:2])
+            at = wh.record_history.name
+            wh.insert_rows(conn, wh.record_history, _history_rows(code, history, now))
+            q = wh.quarantine.c
+            at = wh.quarantine.name
+            for file_id, ids in earlier.items():
+                for i in range(0, len(ids), 500):
+                    conn.execute(wh.quarantine.update().where(q.quarantine_id.in_(ids[i : i + 500]))
+                                 .values(resolved_by_file_id=file_id, resolved_at=now))
+    except Exception as exc:  # noqa: BLE001 - reduced to its kind: a database error's text may quote a cell
+        raise LoadError(_error_words(exc, at), data_problem=_data_problem(exc)) from None
     return outcomes
+
+
+class LoadError(RuntimeError):
+    """The warehouse refused a load. The message names the kind of error, its SQLSTATE and the
+    table, never a value (a database's error text can quote the cell it refused). `data_problem`:
+    the data was refused (a value, a constraint), as opposed to the warehouse failing (the
+    connection lost, a lock): only the first is worth loading the files one by one."""
+
+    def __init__(self, message: str, *, data_problem: bool):
+        super().__init__(message)
+        self.data_problem = data_problem
+
+
+def _driver_error(exc: BaseException) -> BaseException:
+    """The database driver's own exception (SQLAlchemy wraps it as .orig; COPY raises it bare)."""
+    return getattr(exc, "orig", None) or exc
+
+
+def _error_words(exc: BaseException, table: str) -> str:
+    """'StringDataRightTruncation, SQLSTATE 22001, table notifications': the kind of error, its
+    SQLSTATE (PostgreSQL) and the table being written, never the error's own text."""
+    orig = _driver_error(exc)
+    words = [type(orig).__name__]
+    state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    if isinstance(state, str) and state.isalnum() and len(state) == 5:
+        words.append(f"SQLSTATE {state}")
+    words.append(f"table {table}")
+    return ", ".join(words)
+
+
+def _data_problem(exc: BaseException) -> bool:
+    """Whether the warehouse refused the data (a value out of range or too long, a NUL byte, a
+    constraint, two rows with one key) rather than failing itself (OperationalError: the
+    connection lost, a lock; InterfaceError; anything else, a fault in this code)."""
+    import sqlalchemy.exc as sa_exc
+
+    if isinstance(exc, sa_exc.DBAPIError):
+        return isinstance(exc, (sa_exc.DataError, sa_exc.IntegrityError)) and not exc.connection_invalidated
+    if isinstance(exc, ValueError):  # upsert's two rows with one key; psycopg's NUL in text (a DataError)
+        return True
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - SQLite-only installs
+        return False
+    return isinstance(exc, (psycopg.DataError, psycopg.IntegrityError))
+
+
+def _load_isolated(engine: Engine, prepared: list[_Prepared], failures: dict[str, dict[int, list[str]]],
+                   failed_rules: dict[str, dict[int, list[str]]], now: datetime,
+                   frames: dict[str, pd.DataFrame]) -> list[FileOutcome]:
+    """_load_files over the run's files; when the warehouse refuses their data, each file again in
+    its own transaction, in order (which leaves the tables as the run's one transaction would), so
+    that only the file at fault fails: it is recorded `failed` with the kind of error, its SQLSTATE
+    and the table (no value), and the others load. Any other failure is raised (as LoadError, its
+    text reduced likewise): the task fails and Airflow retries it."""
+    try:
+        return _load_files(engine, prepared, failures, failed_rules, now, frames)
+    except LoadError as exc:
+        if not exc.data_problem or len(prepared) < 2:
+            if not exc.data_problem:
+                raise
+            return [_record_refused(engine, prepared[0], str(exc), now)]
+        log.warning("%s: the warehouse refused the run's %d new files loaded together (%s): loading them one by one",
+                    prepared[0].incoming.partnership_code, len(prepared), exc)
+    outcomes: list[FileOutcome] = []
+    for i, prep in enumerate(prepared):
+        own = {dataset: _file_rows(frame, i) for dataset, frame in frames.items()}
+        own = {dataset: frame for dataset, frame in own.items() if len(frame)}
+        try:
+            outcomes += _load_files(engine, [prep], failures, failed_rules, now, own)
+        except LoadError as exc:
+            if not exc.data_problem:
+                raise
+            outcomes.append(_record_refused(engine, prep, str(exc), now))
+    return outcomes
+
+
+def _file_rows(frame: pd.DataFrame, position: int) -> pd.DataFrame:
+    """The rows of one file (its position in the run) of a validated batch, as a run of that file
+    alone would have them (file position 0; row keys kept, so validation's verdicts still apply)."""
+    mine = frame[frame[FILE_COLUMN].to_numpy() == position].reset_index(drop=True)
+    mine[FILE_COLUMN] = 0
+    return mine
+
+
+def _record_refused(engine: Engine, prep: _Prepared, why: str, now: datetime) -> FileOutcome:
+    """Record a file whose rows the warehouse refused as failed (its return_files row only)."""
+    inc = prep.incoming
+    log.warning("%s: %s: the warehouse refused %s (%s); nothing of it was loaded",
+                inc.partnership_code, inc.safe_name, "its record" if prep.error else "its rows", why)
+    # A file that failed already (no rows) keeps its own reason: only its record was refused.
+    error = prep.error or f"the warehouse refused the file's rows ({why}): nothing of it was loaded"
+    failed = _Prepared(inc, prep.raw_path, dropped=prep.dropped, notes=prep.notes, error=error)
+    [outcome] = _load_files(engine, [failed], {}, {}, now, {})
+    return outcome
 
 
 def _insert_file_records(conn, prepared: list[_Prepared], outcomes: list[FileOutcome], now: datetime) -> list[int]:
@@ -533,12 +659,15 @@ def _quarantine_rows(b: _Batch, prepared: list[_Prepared], file_ids: list[int],
     for j, (i, f) in enumerate(zip(at.tolist(), b.files[at].tolist())):
         key = int(picked[KEY_COLUMN][j])
         inc = prepared[f].incoming
+        # An id that broke the identifier rule is withheld ("withheld: row N"), here and in raw_values.
+        record_id, raw_values = quarantine_record(dataset, bad_rules.get(key, []), record_ids[j], raw[j],
+                                                  int(picked[ROW_COLUMN][j]))
         out.append((f, i, {
             "partnership_code": inc.partnership_code, "dataset": dataset, "file_id": file_ids[f],
             "file_name": inc.safe_name, "row_number": int(picked[ROW_COLUMN][j]),
-            "record_id": record_ids[j], "failed_checks": "\n".join(bad[key]),
+            "record_id": record_id, "failed_checks": "\n".join(bad[key]),
             "failed_rules": "\n".join(bad_rules.get(key, [])),
-            "raw_values": raw[j], "quarantined_at": now,
+            "raw_values": raw_values, "quarantined_at": now,
             "resolved_by_file_id": None, "resolved_at": None,
         }))
     return out
@@ -701,8 +830,11 @@ def ingest_partnership(
         if inc.return_date is not None and inc.return_date > as_of:
             summary.files_waiting_future_date += 1
             continue
-        batch_hashes.add(inc.sha256)
-        prep = _Prepared(inc, keep_raw(inc, raw_root))
+        prep = _landed(inc, raw_root)
+        if prep.incoming.sha256 in seen or prep.incoming.sha256 in batch_hashes:
+            summary.files_skipped_already_loaded += 1  # could not be copied, and that is recorded already
+            continue
+        batch_hashes.add(prep.incoming.sha256)
         _read(prep, partnership, cfg, key, clean=False)
         prepared.append(prep)
     _clean_all(prepared, partnership, cfg, key)
@@ -737,7 +869,7 @@ def ingest_partnership(
                 summary.data_docs.append(str(page))
 
     now = clock()
-    for outcome in _load_files(engine, prepared, failures, failed_rules, now, frames):
+    for outcome in _load_isolated(engine, prepared, failures, failed_rules, now, frames):
         summary.files.append(outcome)
         summary.rows_read += outcome.rows_read
         summary.rows_loaded += outcome.rows_loaded

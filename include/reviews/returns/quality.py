@@ -18,6 +18,17 @@ The rules, per dataset (template.py says which columns each applies to):
                             completed <= final report sent <= published; ...)
   unique:{id}               the record id appears more than once in the file
   ragged_row                more values than the header has columns
+  identifier:{col}          an id (notification_id, review_id, finding_id, ... every id column but
+                            the child reference) that is longer than template.ID_MAX_LENGTH or its
+                            warehouse column, has characters other than letters, digits and
+                            - _ / . and spaces, is mostly digits or has 6 digits in a row (a phone,
+                            NHS or child's number), or that the free-text screen finds personal
+                            details in: the id is withheld everywhere (message, quarantine record
+                            id and raw values, report)
+  length:{col}              a text value longer than its warehouse column (String(n), read from
+                            reviews.core.warehouse, so SQLite and PostgreSQL treat it alike)
+  storable                  a text value with a character no warehouse text can hold (NUL, an
+                            unpaired surrogate), or a NUL in text or the child reference as read
   reference:{col}           a rapid review or practice review naming a notification, or a finding
                             naming a review, that the partnership has not sent: known means in the
                             warehouse already, or valid in this batch of returns
@@ -27,11 +38,19 @@ The rules, per dataset (template.py says which columns each applies to):
                             (config `approved_authors`); blank only while status is commissioned
 Reference and cross-dataset rules run only when `validate` is given a `RuleContext` saying what
 is known; without one (a dataset checked on its own) they are skipped.
+
+A date is checked for existence, not shape: `2024-02-30` is as much "not a date" as `30/02/2024`
+(the rule reads the parsed date, which is blank for both). Messages quote what the return said
+only where it cannot be personal (`_quote`): at most 40 printable characters in which the
+free-text screen finds nothing (for a date column, a date is of course allowed); anything else is
+"(withheld: why)". Ids are quoted only when they pass the identifier rule.
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
+import re
 from collections import defaultdict
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
@@ -40,21 +59,23 @@ from functools import lru_cache
 from html import escape as html_escape
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
+from reviews.core import warehouse as wh
+from reviews.privacy.screening import KIND_LABELS, screen
 from reviews.returns import gx_speedups
-from reviews.returns.cleaning import DT_SUFFIX, RAW_SUFFIX, RETURN_DATE_COLUMN
+from reviews.returns.cleaning import DT_SUFFIX, RAW_SUFFIX, RETURN_DATE_COLUMN, UNSTORABLE_COLUMN
 from reviews.core.config import Config, normalise_word
 from reviews.core.gc_pause import gc_paused
 from reviews.returns.readers import EXTRA_COLUMN
-from reviews.core.template import DATASETS
+from reviews.core.template import DATASETS, ID_CHARACTERS, ID_MAX_LENGTH
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 KEY_COLUMN = "_key"
 FILE_COLUMN = "_file"
 PERIOD_END_COLUMN = "_period_end_dt"  # the last day a date in the row may be
 AUTHOR_COLUMN = "_author_norm"
-ISO_DATE_REGEX = r"^\d{4}-\d{2}-\d{2}$"
 AGE_REGEX = r"^(?:[0-9]|1[0-7])$"
 RECORD_NOUN = {"notifications": "notification", "practice_reviews": "practice review",
                "rapid_reviews": "rapid review", "learning": "finding"}
@@ -63,6 +84,15 @@ RECORD_NOUN = {"notifications": "notification", "practice_reviews": "practice re
 # Planned dates are naturally after the period end (an action due next quarter): not judged by it.
 PLANNED_DATES = frozenset({"action_due_date"})
 CROSS_DATE_ORDER = (("rapid_reviews", "completed_date", "notification_id", "notifications", "aware_date"),)
+STORABLE_COLUMN = "_storable"  # True, or what in the row cannot be stored, in words
+# What no warehouse text column can hold: NUL (PostgreSQL's text refuses it) and unpaired
+# surrogates (no UTF-8 encoding; only a Python str can carry them).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+_ID_SHAPE = re.compile(r"[A-Za-z0-9_/. \-]+")
+_DIGIT_RUN = re.compile(r"[0-9]{6}")
+QUOTE_MAX = 40  # longest written value a message quotes
+DOCS_QUOTE_MAX = 200  # ... and a Data Docs page shows
+WITHHELD_PREFIX = "withheld: row "  # quarantine.record_id of a row whose id is withheld (":" is no id character)
 
 
 @dataclass(frozen=True)
@@ -115,6 +145,9 @@ def rule_title(rule_id: str) -> str:
         "age": f"{arg} is not a whole number from 0 to 17",
         "unique": f"{arg} appears more than once in the file",
         "ragged_row": "the row has more values than the header has columns",
+        "identifier": f"{arg} is not a valid identifier (withheld)",
+        "length": f"{arg} is longer than the warehouse holds",
+        "storable": "a value has a character that cannot be stored",
         "approved_author": "the LCSPR's author is not on the regional approved list",
         "author_needed": "the LCSPR's author is blank after commissioning",
     }
@@ -156,6 +189,266 @@ def _say_period_end(row: dict, col: str) -> str:
     return f"{col} {_raw(row, col)} is after the end of the period being loaded ({limit:%d/%m/%Y})"
 
 
+# ----------------------------------------------------------------- what the warehouse can hold
+
+
+@lru_cache(maxsize=None)
+def column_limits(dataset: str) -> dict[str, int]:
+    """Template column -> the length of its warehouse column (String(n) in reviews.core.warehouse),
+    for the columns that have one (child_ref: its hash's column)."""
+    table = wh.CASE_TABLES[dataset]
+    out = {}
+    for c in DATASETS[dataset].columns:
+        length = getattr(table.c["child_key" if c.name == "child_ref" else c.name].type, "length", None)
+        if length:
+            out[c.name] = int(length)
+    return out
+
+
+def identifier_columns(dataset: str) -> list[str]:
+    """The columns the identifier rule checks: every id column but the child reference (hashed)."""
+    return [c.name for c in DATASETS[dataset].columns if c.kind == "id" and not c.sensitive]
+
+
+def identifier_limit(dataset: str, column: str) -> int:
+    return min(ID_MAX_LENGTH, column_limits(dataset).get(column, ID_MAX_LENGTH))
+
+
+def _length_columns(dataset: str) -> list[str]:
+    """Text columns whose warehouse column has a length (ids are the identifier rule's, codes must
+    be template codes, dates and ages are stored typed)."""
+    limits = column_limits(dataset)
+    return [c.name for c in DATASETS[dataset].columns if c.kind in ("text", "freetext") and c.name in limits]
+
+
+def _a(label: str) -> str:
+    return ("an " if label[:1].lower() in "aeiou" else "a ") + label
+
+
+def identifier_problem(value: str, limit: int) -> str | None:
+    """Why `value` is not a valid identifier, in words that never quote it; None when it is one."""
+    if len(value) > limit:
+        return f"it is longer than {limit} characters"
+    if not _ID_SHAPE.fullmatch(value):
+        return f"it has characters other than {ID_CHARACTERS}"
+    digits = sum(map(str.isdigit, value))
+    if digits >= 9 and 2 * digits > len(value) - value.count(" "):
+        return "it is mostly digits, like a phone or NHS number"
+    if _DIGIT_RUN.search(value):
+        return "it has 6 or more digits in a row, like a child's or a phone number"
+    kinds = screen(value).kinds
+    if kinds:
+        return f"it looks like {_a(KIND_LABELS.get(kinds[0], kinds[0]))}"
+    return None
+
+
+_IDS_KEPT = 200_000  # ids remembered per process, over all limits
+_IDS_CHECKED: dict[int, dict] = {}  # limit -> id -> True, or its identifier_problem
+
+
+def _missing(value) -> bool:
+    return value is None or (not isinstance(value, str) and bool(pd.isna(value)))
+
+
+def _identifier_cells(values: list, limit: int) -> list:
+    """Per cell: None for blank, True for a valid identifier, else its problem in words. Each
+    distinct id is checked once per process (cumulative returns restate their records)."""
+    known = _IDS_CHECKED.setdefault(limit, {})
+    new = [v for v in set(values) if v not in known and not _missing(v)]
+    if new:
+        if sum(map(len, _IDS_CHECKED.values())) + len(new) > _IDS_KEPT:
+            _IDS_CHECKED.clear()
+            known = _IDS_CHECKED[limit] = {}
+            new = [v for v in set(values) if not _missing(v)]
+        too_long = {}  # not remembered: an over-long cell (a note under the table) can be megabytes
+        for v in new:
+            text = str(v)
+            (too_long if len(text) > limit else known)[v] = identifier_problem(text, limit) or True
+        if too_long:
+            return [known[v] if v in known else too_long.get(v) for v in values]
+    return list(map(known.get, values))
+
+
+def _too_long(values: list, limit: int) -> list | None:
+    """Per cell: None for blank, True when it fits in `limit` characters, False when not; None for
+    the whole column when every cell fits (the usual case, found without a Python call per cell)."""
+    try:
+        if max(map(len, filter(None, values)), default=0) <= limit:
+            return None
+    except TypeError:  # a cell that is not text: one at a time
+        pass
+    return [None if _missing(v) else len(str(v)) <= limit for v in values]
+
+
+def _unstorable(values: list) -> list[bool] | None:
+    """Per cell whether it holds a character no warehouse can store; None when none does (found in
+    one search over the column's text joined)."""
+    try:
+        joined = "".join(filter(None, values))
+        # NUL by memchr; surrogates only where there is any non-ASCII text (isascii is a flag), by
+        # encoding it (a regular expression over megabytes of findings took several times longer).
+        if "\x00" not in joined and (joined.isascii() or _encodes(joined)):
+            return None
+    except TypeError:  # a cell that is not text: one at a time
+        pass
+    return [isinstance(v, str) and bool(_UNSTORABLE.search(v)) for v in values]
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _unstorable_what(value: str) -> str:
+    return "NUL" if "\x00" in value else "an unpaired surrogate"
+
+
+def _storable_cells(frame: pd.DataFrame, dataset: str) -> list:
+    """Per row: True, or what in it cannot be stored ("finding contains a character that cannot be
+    stored (NUL)"; columns in template order). A text or free-text cell counts if it holds such a
+    character now, or held one as read (cleaning.UNSTORABLE_COLUMN: the ingest screen removes
+    control characters from text before the checks, and a NUL means the cell is not what was
+    meant; so does a NUL in the child reference, which is hashed). Ids, codes, dates and ages are
+    not searched: such a character is never a valid one, so their own rules quarantine the row."""
+    found: dict[int, dict[str, str]] = {}
+    for col in DATASETS[dataset].column_names:
+        if col not in frame.columns or DATASETS[dataset].column(col).kind not in ("text", "freetext"):
+            continue
+        values = frame[col].tolist()
+        bad = _unstorable(values)
+        if bad is not None:
+            for i in np.flatnonzero(bad).tolist():
+                found.setdefault(i, {})[col] = _unstorable_what(values[i])
+    if UNSTORABLE_COLUMN in frame.columns:
+        for i, cols in enumerate(frame[UNSTORABLE_COLUMN].tolist()):
+            if isinstance(cols, tuple):
+                for col, what in cols:
+                    found.setdefault(i, {}).setdefault(col, what)
+    out: list = [True] * len(frame)
+    order = {c: n for n, c in enumerate(DATASETS[dataset].column_names)}
+    for i, cols in found.items():
+        out[i] = "; ".join(f"{col} contains a character that cannot be stored ({what})"
+                           for col, what in sorted(cols.items(), key=lambda kv: order.get(kv[0], 99)))
+    return out
+
+
+NOTE_ROW = "the row holds nothing else, like a note or a total"
+
+
+def _lone_first_cells(frame: pd.DataFrame, dataset: str) -> list[int]:
+    """Positions of rows whose every template column but the id is blank: a note or a total
+    typed under the table ("Prepared by ...", "Total: 14"), whose text is no record's id. Only
+    rows with the first other required column blank are looked at closer (usually none)."""
+    ds = DATASETS[dataset]
+    others = [c.name if c.name != "child_ref" else "child_key" for c in ds.columns if c.name != ds.id_column]
+    others = [c for c in others if c in frame.columns]
+    required = [c.name for c in ds.columns if c.required and c.name != ds.id_column and c.name in frame.columns]
+    if not others:
+        return []
+    first = frame[required[0] if required else others[0]].isna().to_numpy()
+    if not first.any():
+        return []
+    at = np.flatnonzero(first)
+    blank = frame[others].take(at).isna().all(axis=1).to_numpy()
+    return at[blank].tolist()
+
+
+def _identifier_column(col: str) -> str:
+    return f"_identifier__{col}"
+
+
+def _length_column(col: str) -> str:
+    return f"_fits__{col}"
+
+
+def _date_column(col: str) -> str:
+    return f"_is_date__{col}"
+
+
+@lru_cache(maxsize=65_536)  # bad codes and dates repeat: "Death ", "TBC", ...
+def _personal(text: str, date: bool = False, names: bool = True) -> str | None:
+    """What the free-text screen finds in a written value ("a phone number"), None for nothing
+    (in a date column a date is what is expected, not a find; an author's name is the author)."""
+    kinds = [k for k in screen(text, names=names).kinds if not (date and k == "date")]
+    return _a(KIND_LABELS.get(kinds[0], kinds[0])) if kinds else None
+
+
+def _unquotable(text: str, *, date: bool = False, limit: int = QUOTE_MAX, names: bool = True) -> str | None:
+    """Why a written value may not be quoted in a message (None: it may)."""
+    if len(text) > limit:
+        return f"it is longer than {limit} characters"
+    if not text.isprintable():
+        return "it has characters that cannot be shown"
+    found = _personal(text, date, names)
+    return None if found is None else f"it looks like {found}"
+
+
+def _quote(value, *, date: bool = False, names: bool = True) -> str:
+    """'value' as written, or (withheld: why) where it could be personal or would not show."""
+    text = "" if value is None else str(value)
+    why = _unquotable(text, date=date, names=names)
+    return f"'{text}'" if why is None else f"(withheld: {why})"
+
+
+def _id_shown(row: dict, col: str) -> str:
+    """The id in `col` for a message: as written when it is a valid identifier, else withheld."""
+    value = row.get(col)
+    if _missing(value):
+        return "(blank)"
+    checked = row.get(_identifier_column(col), True)
+    return str(value) if checked is True else "(withheld)"
+
+
+def quarantine_record(dataset: str, rule_ids: list[str], record_id, raw_values: str,
+                      row_number: int) -> tuple[str | None, str]:
+    """What quarantine keeps of a bad row: (record_id, raw_values).
+
+    A row whose id broke the identifier rule (or would not fit quarantine.record_id) gets the
+    stand-in "withheld: row N" (N as the spreadsheet shows it): a valid id never has a ":", so no
+    later row can resolve it by mistake, and the report shows "row N of FILE". Each id that broke
+    the identifier rule, and each code, date or age that broke its rule and in which the free-text
+    screen finds something (a phone number typed as a date), is "[withheld]" in the raw values
+    too; the raw values are made storable (JSON already writes NUL as \\u0000; an unpaired
+    surrogate is escaped the same way)."""
+    withheld = {r.partition(":")[2] for r in rule_ids if r.startswith("identifier:")}
+    quoted = {r.partition(":")[2]: r.startswith("date:") for r in rule_ids if r.startswith(("code:", "date:", "age:"))}
+    ds = DATASETS[dataset]
+    limit = wh.quarantine.c.record_id.type.length
+    if record_id is not None and (ds.id_column in withheld or not isinstance(record_id, str)
+                                  or len(record_id) > limit or _UNSTORABLE.search(record_id)):
+        record_id = f"{WITHHELD_PREFIX}{row_number}"
+    if withheld or quoted or _UNSTORABLE.search(raw_values):
+        values = json.loads(raw_values)
+        # A code, date or age the message withheld as personal (a phone number typed as a date) is
+        # withheld here too; other values stay as sent, for the partnership to find and correct.
+        # (Over DOCS_QUOTE_MAX characters it is no code, date or age, and is not screened at length.)
+        withheld.update(c for c, is_date in quoted.items() if isinstance(values.get(c), str) and (
+            len(values[c]) > DOCS_QUOTE_MAX or _personal(values[c], is_date)))
+        if not withheld and not _UNSTORABLE.search(raw_values):
+            return record_id, raw_values
+        for col in withheld:
+            if values.get(col) is not None:
+                values[col] = "[withheld]"
+        raw_values = json.dumps(values, default=str, ensure_ascii=False)
+        if _UNSTORABLE.search(raw_values):
+            raw_values = json.dumps(values, default=str, ensure_ascii=True)
+    return record_id, raw_values
+
+
+def is_withheld(record_id: str | None) -> bool:
+    return record_id is not None and record_id.startswith(WITHHELD_PREFIX)
+
+
+def shown_record_id(record_id: str | None, file_name: str, row_number: int) -> str:
+    """A quarantined row's record id as reports show it: a withheld id as "row N of FILE"."""
+    if not record_id:
+        return "(blank)"
+    return f"row {row_number} of {file_name}" if is_withheld(record_id) else record_id
+
+
 def _rules(dataset: str, cfg: Config, context: RuleContext | None) -> list[Rule]:
     import great_expectations as gx  # heavy: imported when checks run, never at DAG parse time
 
@@ -168,8 +461,10 @@ def _rules(dataset: str, cfg: Config, context: RuleContext | None) -> list[Rule]
             rules.append(Rule(f"required:{col.name}", E.ExpectColumnValuesToNotBeNull(column=name),
                               lambda r, c=col.name: f"{c} is blank (it is required)"))
         if col.kind == "date":
-            rules.append(Rule(f"date:{col.name}", E.ExpectColumnValuesToMatchRegex(column=name, regex=ISO_DATE_REGEX),
-                              lambda r, c=col.name: f"{c} '{_raw(r, c)}' is not a date (day/month/year or YYYY-MM-DD)"))
+            # Existence, not shape: the parsed date is blank for 2024-02-30 as for 30/02/2024.
+            rules.append(Rule(f"date:{col.name}", E.ExpectColumnValuesToBeInSet(column=_date_column(name), value_set=[True]),
+                              lambda r, c=col.name: f"{c} {_quote(_raw(r, c), date=True)} is not a date "
+                                                    "(day/month/year or YYYY-MM-DD)"))
         if col.kind == "date" and col.name not in PLANNED_DATES:
             rules.append(Rule(
                 f"not_after_period_end:{col.name}",
@@ -180,13 +475,24 @@ def _rules(dataset: str, cfg: Config, context: RuleContext | None) -> list[Rule]
         if col.kind == "code":
             allowed = sorted(cfg.themes) if col.name == "theme" else list(col.codes)
             if col.name == "theme":
-                say = lambda r: f"theme '{_raw(r, 'theme')}' is not a known learning theme or synonym"  # noqa: E731
+                say = lambda r: f"theme {_quote(_raw(r, 'theme'))} is not a known learning theme or synonym"  # noqa: E731
             else:
-                say = lambda r, c=col.name, a=tuple(allowed): f"{c} '{_raw(r, c)}' is not one of: {', '.join(a)}"  # noqa: E731
+                say = lambda r, c=col.name, a=tuple(allowed): f"{c} {_quote(_raw(r, c))} is not one of: {', '.join(a)}"  # noqa: E731
             rules.append(Rule(f"code:{col.name}", E.ExpectColumnValuesToBeInSet(column=name, value_set=allowed), say))
         if col.kind == "age":
             rules.append(Rule(f"age:{col.name}", E.ExpectColumnValuesToMatchRegex(column=name, regex=AGE_REGEX),
-                              lambda r, c=col.name: f"{c} '{_raw(r, c)}' is not a whole number of years from 0 to 17"))
+                              lambda r, c=col.name: f"{c} {_quote(_raw(r, c))} is not a whole number of years from 0 to 17"))
+        if col.name in identifier_columns(dataset):
+            rules.append(Rule(
+                f"identifier:{col.name}",
+                E.ExpectColumnValuesToBeInSet(column=_identifier_column(name), value_set=[True]),
+                lambda r, c=col.name: f"{c} is not a valid identifier (withheld: {r.get(_identifier_column(c))})"))
+        if col.name in _length_columns(dataset):
+            limit = column_limits(dataset)[col.name]
+            rules.append(Rule(
+                f"length:{col.name}",
+                E.ExpectColumnValuesToBeInSet(column=_length_column(name), value_set=[True]),
+                lambda r, c=col.name, n=limit: f"{c} is longer than {n} characters"))
     for order in ds.date_order:
         rules.append(Rule(
             f"order:{order.earlier}<={order.later}",
@@ -196,9 +502,11 @@ def _rules(dataset: str, cfg: Config, context: RuleContext | None) -> list[Rule]
             lambda r, o=order: f"{o.earlier} {_raw(r, o.earlier)} is after {o.later} {_raw(r, o.later)}"))
     rules.append(Rule(f"unique:{ds.id_column}",
                       E.ExpectCompoundColumnsToBeUnique(column_list=[FILE_COLUMN, ds.id_column]),
-                      lambda r, c=ds.id_column: f"{c} {r.get(c)} appears more than once in this file"))
+                      lambda r, c=ds.id_column: f"{c} {_id_shown(r, c)} appears more than once in this file"))
     rules.append(Rule("ragged_row", E.ExpectColumnValuesToBeInSet(column=EXTRA_COLUMN, value_set=[0]),
                       lambda r: f"the row has {r.get(EXTRA_COLUMN)} more value(s) than the header has columns"))
+    rules.append(Rule("storable", E.ExpectColumnValuesToBeInSet(column=STORABLE_COLUMN, value_set=[True]),
+                      lambda r: str(r.get(STORABLE_COLUMN))))
     rules += _context_rules(dataset, cfg, context, E)
     return rules
 
@@ -215,7 +523,7 @@ def _context_rules(dataset: str, cfg: Config, context: RuleContext | None, E) ->
                 f"reference:{ref.column}",
                 E.ExpectColumnValuesToBeInSet(column=_known_column(ref.column), value_set=[True]),
                 lambda r, c=ref.column, n=noun: (
-                    f"{c} {r.get(c)} does not name a {n} that has been loaded "
+                    f"{c} {_id_shown(r, c)} does not name a {n} that has been loaded "
                     f"(none with that id in the warehouse or among the valid rows of this return)")))
         for ours_ds, ours, ref_col, their_ds, theirs in CROSS_DATE_ORDER:
             if ours_ds != dataset or their_ds not in context.dates:
@@ -226,21 +534,22 @@ def _context_rules(dataset: str, cfg: Config, context: RuleContext | None, E) ->
                 E.ExpectColumnPairValuesAToBeGreaterThanB(
                     column_A=ours + DT_SUFFIX, column_B=their, or_equal=True, ignore_row_if="either_value_is_missing"),
                 lambda r, o=ours, t=theirs, c=ref_col, th=their, n=RECORD_NOUN[their_ds]: (
-                    f"{o} {_raw(r, o)} is before {t} {r[th]:%d/%m/%Y} of {n} {r.get(c)}")))
+                    f"{o} {_raw(r, o)} is before {t} {r[th]:%d/%m/%Y} of {n} {_id_shown(r, c)}")))
     if dataset == "practice_reviews" and cfg.approved_authors:
         approved = sorted({normalise_word(a) for a in cfg.approved_authors})
         rules.append(Rule(
             "approved_author",
             E.ExpectColumnValuesToBeInSet(column=AUTHOR_COLUMN, value_set=approved,
                                           row_condition='review_type=="lcspr"', condition_parser="pandas"),
-            lambda r: f"author '{r.get('author')}' is not on the regional list of approved LCSPR authors",
+            lambda r: f"author {_quote(r.get('author'), names=False)} is not on the regional list of approved "
+                      "LCSPR authors",
             ("review_type",)))
         rules.append(Rule(
             "author_needed",
             E.ExpectColumnValuesToNotBeNull(column="author",
                                             row_condition='review_type=="lcspr" and status!="commissioned"',
                                             condition_parser="pandas"),
-            lambda r: f"author is blank: an LCSPR with status '{r.get('status')}' needs its author "
+            lambda r: f"author is blank: an LCSPR with status {_quote(r.get('status'))} needs its author "
                       "(blank is allowed only while it is commissioned)",
             ("review_type", "status")))
     return rules
@@ -273,7 +582,37 @@ def _prepare(frame: pd.DataFrame, dataset: str, context: RuleContext | None) -> 
                 [None if b else lookup.get(v) for v, b in zip(values.tolist(), blank)], index=frame.index, dtype=object))
     if "author" in frame.columns:
         derived[AUTHOR_COLUMN] = pd.Series(_normalised_authors(frame["author"].tolist()), index=frame.index, dtype=object)
+    derived.update(_fit_columns(frame, dataset))
     return pd.DataFrame(derived, index=frame.index)
+
+
+def _fit_columns(frame: pd.DataFrame, dataset: str) -> dict[str, pd.Series]:
+    """The columns the date, identifier, length and storable rules read (see _prepare)."""
+    derived: dict[str, pd.Series] = {}
+    index = frame.index
+    for col in DATASETS[dataset].of_kind("date"):
+        if col in frame.columns and col + DT_SUFFIX in frame.columns:
+            written = frame[col].notna().to_numpy()
+            parsed = frame[col + DT_SUFFIX].notna().to_numpy()
+            cells = np.full(len(frame), None, dtype=object)
+            cells[written] = parsed[written]
+            derived[_date_column(col)] = pd.Series(cells, index=index, dtype=object)
+    for col in identifier_columns(dataset):
+        if col in frame.columns:
+            cells = _identifier_cells(frame[col].tolist(), identifier_limit(dataset, col))
+            if col == DATASETS[dataset].id_column:
+                for i in _lone_first_cells(frame, dataset):
+                    if cells[i] is not None:
+                        cells[i] = NOTE_ROW
+            derived[_identifier_column(col)] = pd.Series(cells, index=index, dtype=object)
+    for col in _length_columns(dataset):
+        if col in frame.columns:
+            fits = _too_long(frame[col].tolist(), column_limits(dataset)[col])
+            if fits is None:
+                fits = np.where(frame[col].isna().to_numpy(), None, True)
+            derived[_length_column(col)] = pd.Series(fits, index=index, dtype=object)
+    derived[STORABLE_COLUMN] = pd.Series(_storable_cells(frame, dataset), index=index, dtype=object)
+    return derived
 
 
 def _blank(values: pd.Series) -> list[bool]:
@@ -351,7 +690,8 @@ def _validate(frame: pd.DataFrame, dataset: str, cfg: Config, context: RuleConte
     for er in result.results:
         rule = by_id[er.expectation_config.meta["rule"]]
         if er.exception_info and er.exception_info.get("raised_exception"):
-            raise RuntimeError(f"quality rule {rule.rule_id} could not run: {er.exception_info.get('exception_message')}")
+            # Only the kind of error: GX's message may quote the values it was checking.
+            raise RuntimeError(f"quality rule {rule.rule_id} could not run ({_error_kind(er.exception_info)})")
         keys = sorted({int(item[KEY_COLUMN] if isinstance(item, dict) else item)
                        for item in (er.result.get("unexpected_index_list") or [])})
         counts[rule.rule_id] = len(keys)
@@ -367,6 +707,13 @@ def _validate(frame: pd.DataFrame, dataset: str, cfg: Config, context: RuleConte
         pairs = sorted(zip(failed_rules[k], failures[k]), key=lambda p: rank[p[0]])
         failed_rules[k], failures[k] = [p[0] for p in pairs], [p[1] for p in pairs]
     return ValidationResult(dict(failures), dict(failed_rules), counts, titles, suite.name, result)
+
+
+def _error_kind(info: dict) -> str:
+    """The kind of error GX caught (the last traceback line up to its colon), never its message."""
+    last = (info.get("exception_traceback") or "").strip().splitlines()[-1:] or [""]
+    kind = last[0].partition(":")[0].strip()
+    return kind if re.fullmatch(r"[\w.]{1,80}", kind) else "an error"
 
 
 def _failing_rows(frame: pd.DataFrame, derived: pd.DataFrame, failing: list[int]) -> dict[int, dict]:
@@ -453,9 +800,11 @@ def _suite(dataset: str, rules: list[Rule]):
 
 
 def _escaped(value):
-    """Every string inside a GX result (dicts, lists, tuples), HTML-escaped."""
+    """Every string inside a GX result (dicts, lists, tuples), HTML-escaped, and "[withheld]" for
+    one that could be personal or would not show (what _quote withholds: the values GX found are
+    cells, such as a phone number typed as a code or an id)."""
     if isinstance(value, str):
-        return html_escape(value)
+        return html_escape("[withheld]" if _unquotable(value, limit=DOCS_QUOTE_MAX) else value)
     if isinstance(value, dict):
         return {k: _escaped(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

@@ -32,7 +32,7 @@ from reviews.core.audit import audit_now
 from reviews.core.config import Config
 from reviews.core.gc_pause import gc_paused
 from reviews.core.rendering import templates
-from reviews.returns.quality import rule_title
+from reviews.returns.quality import rule_title, shown_record_id
 from reviews.core.template import DATASET_ORDER
 
 QUALITY = "quality"  # audience f"quality:{code}": a return's data quality report -> data_contact
@@ -232,7 +232,8 @@ def _report_rows(conn, partnership_code: str) -> _Found:
         select(q.file_id, q.dataset, q.file_name, q.row_number, q.record_id, q.failed_checks, q.failed_rules,
                q.resolved_by_file_id).where(q.file_id.in_(unreported))
     ):
-        row = _Row(dataset, file_name, row_number, record_id or "(blank)", (checks or "").splitlines(),
+        row = _Row(dataset, file_name, row_number, shown_record_id(record_id, file_name, row_number),
+                   (checks or "").splitlines(),
                    resolved_by is not None)
         quarantined.setdefault(file_id, []).append(
             _Quarantined((_RANK.get(dataset, 99), file_name, row_number), (rules or "").splitlines(), row))

@@ -86,6 +86,32 @@ def gather(
     raise SourceError(f"{code}: unknown source kind {kind!r}")
 
 
+def unknown_inbox_entries(inbox: Path, codes) -> list[str]:
+    """Entries of the inbox root that are no partnership's folder (a folder named after no code in
+    the config, a file, a link), each logged once, by its safe name, with why; their safe names.
+    Nothing in them is read: a partnership's returns are only ever taken from its own folder."""
+    inbox, codes = Path(inbox), set(codes)
+    try:
+        entries = sorted(os.scandir(inbox), key=lambda e: e.name)
+    except OSError:  # no inbox at all: each partnership's task says its folder is missing
+        return []
+    skipped = []
+    for entry in entries:
+        if entry.name in codes:
+            continue  # a partnership's folder (its task reads it, or says it is not a folder)
+        if entry.name.startswith("."):
+            continue  # hidden: not logged (editors' and sync tools' files)
+        if entry.is_symlink():
+            why = "a symbolic link (links are never followed)"
+        elif entry.is_dir(follow_symlinks=False):
+            why = "a folder named after no partnership in the config: not read"
+        else:
+            why = "not a partnership's folder (returns go in inbox/{partnership}/): not read"
+        log.info("inbox: skipped %s: %s", safe_name(entry.name), why)
+        skipped.append(safe_name(entry.name))
+    return skipped
+
+
 # --------------------------------------------------------------------------------------- sftp
 
 
@@ -106,7 +132,11 @@ def fetch_sftp(client: SftpClient, remote_dir: str, local_dir: Path, *, max_byte
         raise SourceError(f"the SFTP folder {remote_dir!r} cannot be listed ({type(exc).__name__})") from None
     for entry in sorted(entries, key=lambda e: e.filename):
         name = entry.filename
-        if name.startswith(".") or "/" in name or "\\" in name or not stat.S_ISREG(entry.st_mode or 0):
+        if name in (".", ".."):
+            continue
+        skip = _not_fetched(name, entry.st_mode or 0)
+        if skip:
+            log.info("SFTP %s: skipped %s: %s", safe_name(remote_dir), safe_name(name), skip)
             continue
         if (entry.st_size or 0) > max_bytes:
             out.notes.append(f"{safe_name(name)} was not fetched: {entry.st_size} bytes is over the size limit "
@@ -128,6 +158,23 @@ def fetch_sftp(client: SftpClient, remote_dir: str, local_dir: Path, *, max_byte
         os.replace(partial, target)
         out.fetched.append(target.name)
     return out
+
+
+def _not_fetched(name: str, mode: int) -> str | None:
+    """Why an SFTP folder entry is not fetched (None: a regular file, to fetch). The listing's
+    modes are the entries' own (a link is a link, never what it points to)."""
+    if "/" in name or "\\" in name:
+        return "a name with a path separator in it (never used as a path)"
+    if name.startswith("."):
+        return "a hidden file"
+    if stat.S_ISREG(mode):
+        return None
+    for test, what in ((stat.S_ISLNK, "a symbolic link (links are never followed)"),
+                       (stat.S_ISDIR, "a folder (sub-folders are not read)"),
+                       (stat.S_ISFIFO, "a named pipe, not a regular file"), (stat.S_ISSOCK, "a socket, not a regular file")):
+        if test(mode):
+            return what
+    return "not a regular file"
 
 
 # ---------------------------------------------------------------------------------------- sql
