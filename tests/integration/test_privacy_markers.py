@@ -21,19 +21,17 @@ warehouse. The same run checks that the planted script is escaped in every HTML 
 """
 from __future__ import annotations
 
-import email
 import os
 import re
 import sqlite3
 from datetime import date, datetime, timezone
-from email import policy
 from pathlib import Path
 
 import pytest
 
 from reviews_dev.synthetic import generate_returns
 from tests.integration.returns_support import KEY, prepare, write_config
-from tests.hostile_inputs import texts_of
+from tests.hostile_inputs import html_parts, texts_of
 
 pytestmark = pytest.mark.slow
 
@@ -103,15 +101,7 @@ def _liverpool_workbook(path: Path) -> None:
 _texts = texts_of  # every file's bytes in three encodings, and what it packs (MIME parts, zips, PDF text)
 
 
-def _html_parts(name: str, data: bytes) -> list[str]:
-    """The HTML a file holds: an .html file, or the text/html parts of an email (plain-text parts
-    rightly show text as it was written)."""
-    if name.endswith(".html"):
-        return [data.decode("utf-8", "replace")]
-    if name.endswith(".eml"):
-        message = email.message_from_bytes(data, policy=policy.default)
-        return [part.get_content() for part in message.walk() if part.get_content_type() == "text/html"]
-    return []
+_html_parts = html_parts  # the HTML a file holds: an .html file, or an email's text/html parts
 
 
 def _sqlite_tables(path: Path) -> str:
