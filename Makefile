@@ -4,10 +4,12 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-export AIRFLOW_HOME ?= $(CURDIR)/var/airflow
+## The demo's data and Airflow home; REVIEWS_VAR=/elsewhere (make or environment) puts them there.
+export REVIEWS_VAR ?= $(CURDIR)/var
+export AIRFLOW_HOME ?= $(REVIEWS_VAR)/airflow
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: venv browser demo test test-fast lint up bench lock clean schema rekey
+.PHONY: venv browser demo test test-fast lint up airflow bench lock clean schema rekey
 
 venv: $(STAMP)
 
@@ -45,9 +47,21 @@ lint: venv
 	$(BIN)/ruff check .
 
 ## Start Airflow (api-server, scheduler, dag-processor, triggerer) on this project: http://localhost:8080
+## First says which DAGs are paused (all, when new) and what unpausing each would do.
 up: venv
 	@$(BIN)/python scripts/demo.py --prepare-only
-	@set -a; source var/demo.env; set +a; PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/airflow standalone
+	@$(WITH_DEMO_ENV) $(BIN)/python scripts/paused_dags.py
+	@$(WITH_DEMO_ENV) $(BIN)/airflow standalone
+
+## The Airflow CLI on this project, with the settings `make up` and `make demo` use ($(REVIEWS_VAR)/demo.env,
+## written on first use): make airflow ARGS="dags list". JSON for --conf or --dag-run-conf goes in
+## CONF, passed as one argument after ARGS (no escaping):
+##   make airflow ARGS="dags trigger bulletin_circulation --conf" CONF='{"period_end": "2024-06-30"}'
+WITH_DEMO_ENV = set -a; source "$(REVIEWS_VAR)/demo.env"; set +a; PATH="$(CURDIR)/$(BIN):$$PATH"
+airflow: export REVIEWS_CLI_CONF := $(CONF)
+airflow: venv
+	@test -f "$(REVIEWS_VAR)/demo.env" -a -f "$(REVIEWS_VAR)/airflow/airflow.db" || $(BIN)/python scripts/demo.py --prepare-only >&2
+	@$(WITH_DEMO_ENV) $(BIN)/python scripts/airflow_cli.py $(ARGS) $${REVIEWS_CLI_CONF:+"$$REVIEWS_CLI_CONF"}
 
 ## Benchmarks that print their figures.
 bench: venv

@@ -1,38 +1,55 @@
 """
 ### bulletin_circulation
 
-Sends each period's bulletins on the business unit's schedule (config `circulation.schedule`;
-by default 09:00 UK time on the first working Tuesday after the period ends, bank holidays
-skipped): the regional bulletin to every partnership's list and the business unit, each
-partnership's own page to its list. Every email has the bulletin as HTML with a plain-text
-alternative and its PDF (with the 7-minute briefings) attached; the business unit's copy also
-has the XLSX of the tables for analysts.
+Sends each period's bulletins, **once the business unit has signed them off in Airflow**: the
+regional bulletin to every partnership's list and the business unit, each partnership's own page
+to its list. Every email has the bulletin as HTML with a plain-text alternative and its PDF (with
+the 7-minute briefings) attached; the business unit's copy also has the XLSX of the tables.
 
-Exactly once per bulletin and recipient: every send is written to `circulation_log` as
-`pending` before it is attempted and marked `sent` only when the server accepts it, so retries
-and reruns never send twice; a connection lost mid-batch leaves the rest pending and the task
-fails, so its retry (or a rerun) sends only those. Recipients outside the allowed domains are
-refused and logged. Uses the `reviews_smtp` connection (yagmail; STARTTLS, SSL or none, with
-login) when it is set; otherwise writes `.eml` files to the outbox folder.
+1. `plan_signoff` picks what to ask about: the period of this run (the business unit's schedule,
+   config `circulation.schedule`: by default 09:00 UK time on the first working Tuesday from
+   working day 15 after the period ends, when its returns are in or waited for), any period whose
+   new version was built after its send day (a late build, or an update after late data), or the
+   period named by the run parameter `period_end`. Versions already sent, approved or asked about
+   are not asked about again.
+2. `sign_off` (Human-in-the-loop) waits under **Required actions** in the Airflow UI (or the REST
+   API's `hitlDetails`). The request links to a preview of each bulletin (HTML and PDF, behind
+   the Airflow login), lists the recipients, the redactions and whose data is missing or late.
+3. `record_signoff` keeps the answer in `bulletin_signoffs`. **Reject** (with a reason) sends
+   nothing. **Approve and send** queues exactly the versions asked about (`queue`) and sends them
+   (`send`). `remind_signoff` emails the business unit once if the request waits longer than
+   `circulation.signoff_reminder_hours`.
+4. With nothing new to ask about, `ask_or_send` goes straight to `send`, which sends whatever was
+   approved before and is still pending (a rerun after a failed send); with nothing pending either,
+   the run does nothing.
 
-Schedule: `ReportingPeriodTimetable` or the `merseyside_reviews_bulletins` asset. A timetable
-run sends the period of its data interval; if those bulletins are not built, it fails and the
-business unit is told. A build (asset event) sends its period at once only if that period's send
-day has passed (a late build), and not if it is more than `circulation.late_send_window_days`
-past (a backfill: never sent by itself); an on-time build waits for the timetable. Deploying
-does not send a past period. A corrected bulletin is re-sent only when an analyst asks, with the
-run parameter `resend_bulletin_ids`; `period_end` sends another period by hand.
-`airflow dags test bulletin_circulation 2024-07-08` sends June 2024.
+Exactly once per bulletin and recipient: every send is written to `circulation_log` as `pending`
+before it is attempted and marked `sent` only when the server accepts it, so retries and reruns
+never send twice. Recipients outside the allowed domains are refused and logged. Uses the
+`reviews_smtp` connection (yagmail) when it is set; otherwise writes `.eml` files to the outbox.
+
+Backfills never send: a backfill of this DAG asks nothing (unless its `send_in_backfill` is
+true, and even then only after sign-off), and a backfill of `regional_learning_summary` asks for
+no sign-off. A correction goes again to everyone only when an analyst names it in
+`resend_bulletin_ids`, after sign-off. Deploying or unpausing does not send a past period.
 """
 from __future__ import annotations
 
+import os
+from datetime import timedelta
+
 import pendulum
-from airflow.sdk import Param, dag, task
+from airflow.providers.standard.operators.empty import EmptyOperator
+from airflow.providers.standard.operators.hitl import HITLOperator
+from airflow.sdk import Param, PokeReturnValue, dag, task
 from airflow.timetables.assets import AssetOrTimeSchedule
 
 from reviews_airflow.assets import BULLETINS
 from reviews_airflow.dag_defaults import TIMEZONE, deadline, default_args, tags
 from reviews_airflow.timetables import circulation_timetable
+
+APPROVE, REJECT = "Approve and send", "Reject"  # reviews.circulation.signoff (not imported at parse time)
+POKE_SECONDS = float(os.environ.get("REVIEWS_SIGNOFF_POKE_SECONDS", "600"))  # tests set 1
 
 
 @dag(
@@ -48,32 +65,78 @@ from reviews_airflow.timetables import circulation_timetable
     params={
         "resend_bulletin_ids": Param(
             [], type="array", items={"type": "integer"},
-            description="Bulletin ids to send again to everyone on their list (a corrected version).",
+            description="Bulletin ids to send again to everyone on their list (a corrected version), after sign-off.",
         ),
         "send_in_backfill": Param(
             False, type="boolean",
-            description="A backfill of this DAG sends nothing unless this is true.",
+            description="A backfill of this DAG asks for no sign-off and sends nothing unless this is true.",
         ),
         "period_end": Param(
             None, type=["null", "string"], format="date",
-            description="Send this period's bulletins instead of the run's own period (any day in the period).",
+            description="Ask to sign off (and send) this period's bulletins instead of the run's own (any day in the period).",
         ),
     },
 )
 def bulletin_circulation():
+    @task
+    def plan_signoff(**context) -> dict:
+        from reviews_airflow import tasks
+
+        return tasks.plan_signoff(context)
+
+    @task.branch
+    def ask_or_send(plan: dict) -> list[str]:
+        """Ask for sign-off; or, with nothing new to ask, send what was approved and is not yet sent."""
+        from reviews_airflow import tasks
+
+        return tasks.ask_or_send(plan)
+
+    sign_off = HITLOperator(
+        task_id="sign_off",
+        subject="{{ ti.xcom_pull(task_ids='plan_signoff')['request']['subject'] }}",
+        body="{{ ti.xcom_pull(task_ids='plan_signoff')['request']['body'] }}",
+        options=[APPROVE, REJECT],
+        params={"reason": Param("", type="string", title="Reason",
+                                description="Why you reject (kept with the decision); optional when you approve.")},
+    )
+
+    @task
+    def record_signoff(**context) -> dict:
+        from reviews_airflow import tasks
+
+        return tasks.record_signoff(context)
+
+    @task.sensor(poke_interval=POKE_SECONDS, timeout=timedelta(days=30).total_seconds(), mode="reschedule",
+                 soft_fail=True)
+    def remind_signoff(**context) -> PokeReturnValue:
+        """Done when the request is answered, or once the one reminder is sent."""
+        from reviews_airflow import tasks
+
+        state = tasks.remind_signoff(context)
+        return PokeReturnValue(is_done=state != "waiting", xcom_value=state)
+
     @task
     def queue(**context) -> dict:
         from reviews_airflow import tasks
 
         return tasks.queue_sends(context)
 
-    @task
+    @task(trigger_rule="none_failed_min_one_success")
     def send(**context) -> dict:
+        """Every approved send still pending (after a sign-off, or a rerun after a failed send)."""
         from reviews_airflow import tasks
 
         return tasks.send_queued(context)
 
-    queue() >> send()
+    # The branch's way to `send` when nothing new is asked (a direct edge would be skipped with the branch).
+    resume_sends = EmptyOperator(task_id="resume_sends")
+
+    plan = plan_signoff()
+    branch = ask_or_send(plan)
+    sending = send()
+    branch >> sign_off >> record_signoff() >> queue() >> sending
+    branch >> remind_signoff()
+    branch >> resume_sends >> sending
 
 
 bulletin_circulation()

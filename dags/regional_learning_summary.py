@@ -1,38 +1,47 @@
 """
 ### regional_learning_summary
 
-Builds the regional learning bulletin for one reporting period (a month, or a calendar quarter
-when `summary.period: quarter` in the config) and a page per partnership: notifications by type,
+Builds the regional learning bulletin for each reporting period (a calendar quarter, or a month
+when `summary.period: month` in the config) and a page per partnership: notifications by type,
 rapid reviews and the conversion to LCSPRs, national review referrals, reviews decided,
 statutory timeliness with its trend over the last four periods, learning themes (recurring
 across partnerships and periods), key findings, the state of actions from recommendations, and
 a 7-minute briefing for every review published in the period.
+
+**Complete data first.** A period's bulletins are built when every partnership's return covering
+it has loaded, or `summary.wait_for_returns_days` after such a return was due; then the bulletin
+says at the top, in words, whose data is missing or late. Until then the period waits (table
+`bulletin_periods`, and the log of `plan_builds` names whose return it waits for). A return that
+arrives for a period built without it gives an updated version, marked as such with what changed.
 
 For every audience it writes HTML (for email), plain text, a PDF (bulletin plus briefings,
 printed by headless Chromium) and an XLSX of the tables for analysts. Counts from 1 to 5 are
 shown as `c`, with secondary suppression; free text is screened and every redaction is listed
 for the business unit only (`internal/redactions.csv`, table `bulletin_redactions`).
 
-Schedule: `ReportingPeriodTimetable`, one run per period at 00:00 UK time the day after it ends;
-the run's data interval is the period. It judges timeliness as of the period's last day first,
-so the bulletin never depends on which daily runs happened. Each bulletin is stored in
-`bulletins` with its content hash; a rebuild with the same content adds nothing, changed content
-becomes a new version. It sends nothing: `bulletin_circulation` does that, on its own schedule.
-`airflow dags test regional_learning_summary 2024-07-01` builds June 2024.
+Schedule: `ReportingPeriodTimetable` (00:00 UK time the day after a period ends: the period is
+recorded as waiting for its returns) or the `merseyside_reviews_cases` asset (each returns load:
+the periods waiting are checked again and built when ready). Timeliness is judged as of the
+period's last day first, so the bulletin never depends on which daily runs happened. Each
+bulletin is stored in `bulletins` with its content hash; a rebuild with the same content adds
+nothing. It sends nothing: `bulletin_circulation` asks the business unit to sign off first.
+A backfill builds its periods (their returns have long arrived) and asks for no sign-off.
+`make airflow ARGS="dags test regional_learning_summary 2024-07-01"` builds April to June 2024.
 """
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import Param, dag, task
+from airflow.sdk import dag, task
+from airflow.timetables.assets import AssetOrTimeSchedule
 
-from reviews_airflow.assets import BULLETINS
+from reviews_airflow.assets import BULLETINS, CASES
 from reviews_airflow.dag_defaults import TIMEZONE, deadline, default_args, tags
 from reviews_airflow.timetables import summary_timetable
 
 
 @dag(
     dag_id="regional_learning_summary",
-    schedule=summary_timetable(),
+    schedule=AssetOrTimeSchedule(timetable=summary_timetable(), assets=[CASES]),
     start_date=pendulum.datetime(2023, 10, 1, tz=TIMEZONE),
     catchup=False,
     max_active_runs=1,
@@ -40,36 +49,22 @@ from reviews_airflow.timetables import summary_timetable
     deadline=deadline("regional_learning_summary"),
     tags=tags("learning", "bulletins"),
     doc_md=__doc__,
-    params={
-        "circulate_backfill": Param(
-            False, type="boolean",
-            description="A backfill rebuilds bulletins but sends nothing; true lets circulation send what it rebuilt.",
-        ),
-    },
 )
 def regional_learning_summary():
     @task
-    def reporting_period(**context) -> dict:
+    def plan_builds(**context) -> dict:
+        """The periods ready to build now; those still waiting are recorded (skipped when none is ready)."""
         from reviews_airflow import tasks
 
-        return tasks.summary_period(context)
-
-    @task
-    def judge_timeliness_at_period_end(period: dict) -> dict:
-        from datetime import date
-
-        from reviews_airflow import tasks
-
-        return tasks.judge_timeliness(None, as_of=date.fromisoformat(period["period_end"]))
+        return tasks.plan_builds(context)
 
     @task(outlets=[BULLETINS])
-    def build_bulletins(period: dict, **context) -> dict:
+    def build_bulletins(plan: dict, **context) -> dict:
         from reviews_airflow import tasks
 
-        return tasks.build_bulletins(period, context)
+        return tasks.build_bulletins(plan, context)
 
-    period = reporting_period()
-    judge_timeliness_at_period_end(period) >> build_bulletins(period)
+    build_bulletins(plan_builds())
 
 
 regional_learning_summary()

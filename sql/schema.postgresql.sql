@@ -1,5 +1,16 @@
 -- Generated from include/reviews/core/warehouse.py by `make schema`; do not edit by hand.
 
+CREATE TABLE bulletin_periods (
+	period_start DATE NOT NULL, 
+	period_end DATE NOT NULL, 
+	status VARCHAR(20) NOT NULL, 
+	data_status TEXT NOT NULL, 
+	checked_as_of DATE NOT NULL, 
+	signoff_wanted BOOLEAN NOT NULL, 
+	updated_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+	PRIMARY KEY (period_start, period_end)
+);
+
 CREATE TABLE bulletin_redactions (
 	redaction_id SERIAL NOT NULL, 
 	period_start DATE NOT NULL, 
@@ -15,6 +26,22 @@ CREATE TABLE bulletin_redactions (
 	PRIMARY KEY (redaction_id)
 );
 
+CREATE TABLE bulletin_signoffs (
+	signoff_id SERIAL NOT NULL, 
+	period_start DATE NOT NULL, 
+	period_end DATE NOT NULL, 
+	bulletin_ids TEXT NOT NULL, 
+	status VARCHAR(20) NOT NULL, 
+	dag_id VARCHAR(250) NOT NULL, 
+	run_id VARCHAR(250) NOT NULL, 
+	requested_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+	decided_at TIMESTAMP WITH TIME ZONE, 
+	decided_by VARCHAR(200), 
+	reason TEXT, 
+	reminded_at TIMESTAMP WITH TIME ZONE, 
+	PRIMARY KEY (signoff_id)
+);
+
 CREATE TABLE bulletins (
 	bulletin_id SERIAL NOT NULL, 
 	period_start DATE NOT NULL, 
@@ -25,6 +52,7 @@ CREATE TABLE bulletins (
 	path TEXT NOT NULL, 
 	subject VARCHAR(300) NOT NULL, 
 	built_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+	data_status TEXT, 
 	PRIMARY KEY (bulletin_id), 
 	CONSTRAINT uq_bulletin_version UNIQUE (period_start, period_end, audience, version)
 );

@@ -34,7 +34,9 @@ DEADLINES = {
     "partnership_returns": (timedelta(hours=2), "the daily returns run"),
     "statutory_timeliness": (timedelta(hours=1), "the daily timeliness run"),
     "regional_learning_summary": (timedelta(hours=2), "the learning summary build"),
-    "bulletin_circulation": (timedelta(hours=1), "bulletin circulation"),
+    # A circulation run waits for the business unit's sign-off (reminded once after
+    # circulation.signoff_reminder_hours): only a week without an answer, or sends, is a missed deadline.
+    "bulletin_circulation": (timedelta(days=7), "bulletin sign-off and circulation"),
     "retention": (timedelta(hours=3), "the retention run"),
 }
 

@@ -121,6 +121,11 @@ def warehouse_url_for_server() -> str:
     return _warehouse_url(_server_connection(WAREHOUSE_CONN), data)
 
 
+def data_dir_for_server() -> Path:
+    """The outputs' root as the api-server sees it: the status page serves files only from under it."""
+    return Path(_server_variable("reviews_data_dir", str(PROJECT_ROOT / "var")))
+
+
 def config_path_for_server() -> str | None:
     return _server_variable("reviews_config", None)
 
@@ -169,6 +174,13 @@ def transport():
             f"(AIRFLOW_CONN_{SMTP_CONN.upper()}): host, port, login, password, extra "
             '{"security": "starttls" | "ssl" | "none"}'
         ) from None
+
+
+def airflow_base_url() -> str:
+    """The Airflow UI's address for links in emails (config [api] base_url), without a trailing slash."""
+    from airflow.configuration import conf
+
+    return (conf.get("api", "base_url", fallback="") or "http://localhost:8080").rstrip("/")
 
 
 def transport_for_server():

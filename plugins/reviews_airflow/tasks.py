@@ -183,8 +183,11 @@ def send_timeliness_alerts(context) -> dict:
 
     as_of = run_dates(context)["as_of"]
     send, why = alerts_wanted(context)
+    from reviews_airflow.notifier import status_page_url
+
     report = run_alerts(settings.warehouse_engine(), settings.config(), settings.transport() if send else None,
-                        as_of, send=send, skip_reason=why)
+                        as_of, send=send, skip_reason=why,
+                        status_url=status_page_url())
     log.info("timeliness alerts %s", report.summary())
     for problem in report.problems:
         log.warning("timeliness alerts: %s", problem)
@@ -193,48 +196,101 @@ def send_timeliness_alerts(context) -> dict:
     return _plain(report)
 
 
-def summary_period(context) -> dict:
-    """The period this summary run builds (month or quarter, from config), or skip the run.
-
-    Under a quarterly setting with a monthly data interval (an old run, or a manual trigger of
-    such an interval) only the month that closes a quarter builds anything.
-    """
-    from airflow.sdk.exceptions import AirflowSkipException
-
+def _own_period(context):
+    """The period of a timetable, manual or backfill run's data interval (None for an asset-triggered
+    run, or a monthly interval under a quarterly setting that does not close a quarter)."""
     from reviews.core.reporting_periods import period_for_run
 
-    kind = settings.config().summary.period
-    p = period_for_run(context.get("data_interval_start"), context.get("data_interval_end"),
-                       context.get("logical_date"), kind)
-    if p is None:
-        raise AirflowSkipException(f"bulletins are {kind}ly and this run's interval does not close a {kind}")
-    log.info("building the %s bulletins for %s (%s to %s)", kind, p.label, p.start, p.end)
-    return {"period_start": p.start.isoformat(), "period_end": p.end.isoformat(), "label": p.label}
+    if _triggering_events(context):
+        return None
+    if context.get("data_interval_start") is None and context.get("logical_date") is None:
+        return None  # an asset-triggered run (Airflow 3 gives it no logical date)
+    return period_for_run(context.get("data_interval_start"), context.get("data_interval_end"),
+                          context.get("logical_date"), settings.config().summary.period)
 
 
-def build_bulletins(period: dict, context) -> dict:
-    """Every audience's bulletin for the period (HTML, text, PDF, XLSX), briefings, redaction list."""
-    from datetime import date
+def _triggering_events(context) -> list:
+    return [e for evs in (context.get("triggering_asset_events") or {}).values() for e in evs]
 
+
+def plan_builds(context) -> dict:
+    """The periods this summary run builds: its own period and every period still waiting for
+    returns, or built without someone's data, whose returns are now in or waited for long enough
+    (learning.readiness). Periods that must wait are recorded and logged, in words; none ready skips."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from reviews.learning.readiness import WAITING, data_as_of, period_readiness, periods_to_recheck, record, stored_status
+
+    cfg, engine = settings.config(), settings.warehouse_engine()
+    as_of = data_as_of(engine, run_dates(context)["as_of"])
+    own = _own_period(context)
+    candidates = set(periods_to_recheck(engine))
+    if own is not None:
+        candidates.add((own.start, own.end))
+    ready, waiting = [], []
+    for start, end in sorted(candidates):
+        r = period_readiness(engine, cfg, start, end, as_of)
+        stored = stored_status(engine, start, end)
+        if not r.ready:
+            record(engine, r, WAITING)
+            waiting.append(r.describe())
+            log.info("not built yet: %s", r.describe())
+        elif own is not None and (start, end) == (own.start, own.end) or stored is None \
+                or stored["status"] == WAITING or stored["data_status"] != r.data_status():
+            ready.append({"period_start": start.isoformat(), "period_end": end.isoformat(), "label": r.label})
+            log.info("to build: %s", r.describe())
+    if not ready:
+        raise AirflowSkipException("no period to build now" + ("; " + "; ".join(waiting) if waiting else ""))
+    return {"as_of": as_of.isoformat(), "periods": ready}
+
+
+def build_bulletins(plan: dict, context) -> dict:
+    """Every audience's bulletin (HTML, text, PDF, XLSX), briefings and redaction list, per planned period.
+
+    Timeliness is judged as of each period's last day first, so a bulletin never depends on which
+    daily runs happened. A new version built (not by a backfill) after its period's send day asks
+    bulletin_circulation for a sign-off (late builds and updates after late data)."""
+    from datetime import date, timedelta
+
+    from reviews.core.reporting_periods import period_of, send_day
     from reviews.learning.publication import build_period
+    from reviews.learning.readiness import BUILT, period_readiness, record
 
     from reviews_airflow.assets import BULLETINS
 
-    start, end = date.fromisoformat(period["period_start"]), date.fromisoformat(period["period_end"])
-    report = build_period(settings.warehouse_engine(), settings.config(), start, end, end,
-                          settings.data_dir() / "bulletins")
-    for b in report.built:
-        log.info("bulletin %s for %s: version %s (%s)", b["bulletin_id"], b["audience"], b["version"],
-                 "new" if b["new"] else "unchanged")
-    log.info("%d 7-minute briefing(s), %d PDF(s) printed, %d redaction(s) (internal list in %s/internal)",
-             report.briefings, report.pdfs_printed, report.redactions, report.folder)
-    circulate = not _is_backfill(context) or bool((context.get("params") or {}).get("circulate_backfill"))
-    if not circulate:
-        log.info("a backfill rebuilds bulletins but sends nothing (run parameter circulate_backfill is false)")
+    cfg, engine = settings.config(), settings.warehouse_engine()
+    as_of = date.fromisoformat(plan["as_of"])
+    backfill = _is_backfill(context)
+    built = []
+    for item in plan["periods"]:
+        start, end = date.fromisoformat(item["period_start"]), date.fromisoformat(item["period_end"])
+        judge_timeliness(None, as_of=end)
+        r = period_readiness(engine, cfg, start, end, as_of)
+        report = build_period(engine, cfg, start, end, end, settings.data_dir() / "bulletins", readiness=r)
+        for b in report.built:
+            log.info("bulletin %s for %s: version %s (%s)", b["bulletin_id"], b["audience"], b["version"],
+                     "new" if b["new"] else "unchanged")
+        log.info("%s: %d 7-minute briefing(s), %d PDF(s) printed, %d redaction(s) (internal list in %s/internal)",
+                 r.label, report.briefings, report.pdfs_printed, report.redactions, report.folder)
+        for line in r.notices():
+            log.info("%s: %s", r.label, line)
+        sch = cfg.circulation.schedule
+        due = send_day(period_of(start, end), sch.weekday, sch.not_before_working_day)
+        new = any(b["new"] for b in report.built)
+        wanted = (new and not backfill and due <= as_of
+                  and as_of - due <= timedelta(days=cfg.circulation.late_send_window_days))
+        if new and backfill:
+            log.info("%s: a backfill builds but asks for no sign-off and sends nothing", r.label)
+        elif wanted:
+            log.info("%s: built after its send day (%s): bulletin_circulation asks the business unit to sign it off",
+                     r.label, due)
+        record(engine, r, BUILT, signoff_wanted=True if wanted else None)
+        built.append({"period_start": start.isoformat(), "period_end": end.isoformat(), **report.to_xcom(),
+                      "signoff_wanted": wanted})
     context["outlet_events"][BULLETINS].extra = {
-        "period_start": start.isoformat(), "period_end": end.isoformat(), "circulate": circulate,
+        "periods": [[b["period_start"], b["period_end"]] for b in built], "backfill": backfill,
     }
-    return {"period_start": start.isoformat(), "period_end": end.isoformat(), **report.to_xcom()}
+    return {"periods": built}
 
 
 def _is_backfill(context) -> bool:
@@ -242,91 +298,138 @@ def _is_backfill(context) -> bool:
     return str(getattr(run_type, "value", run_type)) == "backfill"
 
 
-def periods_to_send(context, engine) -> list[tuple]:
-    """The periods whose bulletins this run circulates.
+def plan_signoff(context) -> dict:
+    """What this circulation run asks the business unit to sign off (bulletin_signoffs), or skip.
 
     - The `period_end` run parameter: that period (an analyst's manual send).
-    - A run of the circulation timetable, or a manual one: the period of its data interval. If
-      its bulletins are not built, the run fails (the business unit is told); they go out by
-      themselves when built (below), or clear the task.
-    - A run triggered by the bulletins asset (a build): each period its events name whose send
-      day has come, as of the run's own start (`run_after`), and is at most
-      `circulation.late_send_window_days` behind: a late build goes out as soon as it is built,
-      an on-time build waits for its day (nothing to do now), and a backfill of an old period is
-      not circulated (use `period_end` for that).
-    Never every period: someone newly added to a list should not be sent the whole archive.
+    - A run of the circulation timetable, or a manual one: the period of its data interval. If its
+      bulletins are not built, the run fails and says what the period waits for.
+    - Any period whose new version was built after its send day (a late build, or an update after
+      late data: bulletin_periods.signoff_wanted), whatever woke this run.
+    - A backfill of this DAG asks nothing and sends nothing (unless `send_in_backfill`).
+    Only versions not yet sent, approved or already asked about are asked about (`resend_bulletin_ids`
+    are asked about again). Never every period: someone newly added to a list is not sent the archive.
     """
-    from datetime import date, timedelta
+    from datetime import date
 
-    import pendulum
-    from sqlalchemy import select
+    from airflow.sdk.exceptions import AirflowSkipException
 
-    from reviews.core.reporting_periods import period_containing, period_for_run, period_of
-    from reviews.core.warehouse import bulletins
+    from reviews.circulation.signoff import build_request, newest_bulletins, record_request, to_sign_off
 
-    from reviews_airflow.timetables import circulation_timetable
+    from reviews.core.reporting_periods import period_containing
+    from reviews.learning.readiness import data_as_of, period_readiness, take_signoff_wanted
 
-    cfg = settings.config()
-    kind = cfg.summary.period
+    params = context.get("params") or {}
+    if _is_backfill(context) and not params.get("send_in_backfill"):
+        raise AirflowSkipException("a backfill of bulletin_circulation asks for no sign-off and sends nothing "
+                                   "(run parameter send_in_backfill is false)")
+    cfg, engine = settings.config(), settings.warehouse_engine()
     periods = set()
-    asked = (context.get("params") or {}).get("period_end")
-    events = [e for evs in (context.get("triggering_asset_events") or {}).values() for e in evs]
-    if asked:
-        p = period_containing(date.fromisoformat(str(asked)), kind)
+    if params.get("period_end"):
+        p = period_containing(date.fromisoformat(str(params["period_end"])), cfg.summary.period)
         periods.add((p.start, p.end))
-    elif events:
-        dag_run = context.get("dag_run")
-        started = pendulum.instance(getattr(dag_run, "run_after", None) or pendulum.now("UTC"))
-        timetable = circulation_timetable()
-        for event in events:
-            extra = getattr(event, "extra", None) or {}
-            if "period_start" not in extra or "period_end" not in extra:
-                continue
-            if extra.get("circulate") is False:
-                log.info("%s to %s was rebuilt by a backfill: not circulated (circulate_backfill was false)",
-                         extra["period_start"], extra["period_end"])
-                continue
-            p = period_of(date.fromisoformat(extra["period_start"]), date.fromisoformat(extra["period_end"]))
-            due = timetable.run_after(p)
-            if due > started:
-                log.info("%s was built before its send day (%s): the timetable sends it then", p.label, due)
-            elif started - due > timedelta(days=cfg.circulation.late_send_window_days):
-                log.info("%s was rebuilt %s after its send day: not circulated by itself (use period_end)",
-                         p.label, started - due)
-            else:
-                periods.add((p.start, p.end))
-        return sorted(periods)
     else:
-        p = period_for_run(context.get("data_interval_start"), context.get("data_interval_end"),
-                           context.get("logical_date"), kind)
-        if p is not None:
-            periods.add((p.start, p.end))
-    is_bulletin = ~bulletins.c.audience.contains(":")  # not feedback ('quality:…', 'returns:…')
+        own = _own_period(context)
+        if own is not None:
+            if not newest_bulletins(engine, cfg, own.start, own.end):
+                r = period_readiness(engine, cfg, own.start, own.end, data_as_of(engine, run_dates(context)["as_of"]))
+                raise RuntimeError(f"no bulletins are built for {own.label}: {r.describe()}. They are put to "
+                                   "sign-off as soon as regional_learning_summary builds them.")
+            periods.add((own.start, own.end))
+    periods |= set(take_signoff_wanted(engine))
+    resend = [int(i) for i in params.get("resend_bulletin_ids") or []]
+    if resend:
+        from sqlalchemy import select
+
+        from reviews.core import warehouse as wh
+
+        with engine.connect() as conn:
+            periods |= {(a, b) for a, b in conn.execute(select(wh.bulletins.c.period_start, wh.bulletins.c.period_end)
+                                                          .where(wh.bulletins.c.bulletin_id.in_(resend)))}
+    wanted = to_sign_off(engine, cfg, periods, resend)
+    if not wanted:
+        unsent = _unsent(engine)
+        log.info("nothing waits for sign-off (%s); %d approved send(s) still to go",
+                 ", ".join(f"{a}..{b}" for a, b in sorted(periods)) + " already approved, asked about or sent"
+                 if periods else "no period is due", unsent)
+        return {"request": None, "unsent": unsent}
+    request = build_request(engine, cfg, wanted)
+    dag_run = context["dag_run"]
+    record_request(engine, request, wanted, dag_run.dag_id, dag_run.run_id)
+    log.info("asked the business unit to sign off %d bulletin(s) for %s", len(request.bulletin_ids),
+             ", ".join(f"{a}..{b}" for a, b in request.periods))
+    return {"request": request.to_xcom(), "unsent": _unsent(engine)}
+
+
+def _unsent(engine) -> int:
+    """Sends approved earlier and not yet done (pending or failed rows of the ledger): a rerun sends them."""
+    from sqlalchemy import func, select
+
+    from reviews.circulation.bulletin_sends import FAILED, PENDING
+    from reviews.core.warehouse import circulation_log as c
+
     with engine.connect() as conn:
-        built = {(r[0], r[1]) for r in conn.execute(
-            select(bulletins.c.period_start, bulletins.c.period_end).where(is_bulletin).distinct())}
-    missing = sorted(p for p in periods if p not in built)
-    if missing:
-        raise RuntimeError(
-            "no bulletins are built for " + ", ".join(f"{a} to {b}" for a, b in missing)
-            + ": they will be sent as soon as regional_learning_summary builds them (or clear this task after)"
-        )
-    return sorted(periods)
+        return conn.execute(select(func.count()).where(c.c.status.in_((PENDING, FAILED)))).scalar_one()
+
+
+def ask_or_send(plan: dict) -> list[str]:
+    """The branch after plan_signoff: ask for sign-off, or send what was approved before, or nothing."""
+    if plan.get("request"):
+        return ["sign_off", "remind_signoff"]
+    if plan.get("unsent"):
+        return ["resume_sends"]
+    return []
+
+
+def record_signoff(context) -> dict:
+    """Keep the business unit's answer (bulletin_signoffs); a rejection skips the sends."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from reviews.circulation.signoff import APPROVE, approved_ids, record_decision
+
+    answer = context["ti"].xcom_pull(task_ids="sign_off") or {}
+    chosen = list(answer.get("chosen_options") or [])
+    by = answer.get("responded_by_user") or {}
+    who = (by.get("name") or by.get("id") or "unknown") if isinstance(by, dict) else str(by)
+    reason = str((answer.get("params_input") or {}).get("reason") or "").strip()
+    dag_run = context["dag_run"]
+    engine = settings.warehouse_engine()
+    approved = APPROVE in chosen
+    decided = record_decision(engine, dag_run.dag_id, dag_run.run_id, approved, who, reason)
+    if not approved:
+        log.info("rejected by %s (%d request(s)): %s; nothing is sent", who, decided, reason or "no reason given")
+        raise AirflowSkipException(f"rejected by {who}: {reason or 'no reason given'}; nothing is sent")
+    ids = sorted(approved_ids(engine, dag_run.dag_id, dag_run.run_id))
+    log.info("approved by %s: bulletin(s) %s", who, ids)
+    return {"approved": True, "by": who, "bulletin_ids": ids}
+
+
+def remind_signoff(context) -> str:
+    """'waiting' until the request is answered or reminded about; the reminder is sent once."""
+    from airflow.sdk.timezone import utcnow
+
+    from reviews.circulation.signoff import remind_if_due
+
+    dag_run = context["dag_run"]
+    state = remind_if_due(settings.warehouse_engine(), settings.config(), settings.transport(), dag_run.dag_id,
+                          dag_run.run_id, utcnow(), settings.airflow_base_url())
+    if state == "reminded":
+        log.info("the sign-off request has waited %s hours: the business unit was reminded (once)",
+                 settings.config().circulation.signoff_reminder_hours)
+    return state
 
 
 def queue_sends(context) -> dict:
+    """Queue exactly the versions this run's sign-off approved (nothing else, ever)."""
     from reviews.circulation.bulletin_sends import queue_bulletin_sends
+    from reviews.circulation.signoff import approved_ids
 
     engine = settings.warehouse_engine()
-    if _is_backfill(context) and not (context.get("params") or {}).get("send_in_backfill"):
-        log.info("a backfill of bulletin_circulation sends nothing (run parameter send_in_backfill is false)")
-        return {"queued": 0, "backfill": True}
-    periods = periods_to_send(context, engine)
-    log.info("circulating bulletins for period(s): %s", [f"{a}..{b}" for a, b in periods])
-    resend_ids = context["params"].get("resend_bulletin_ids") or []
-    report = queue_bulletin_sends(
-        engine, settings.config(), resend_bulletin_ids={int(i) for i in resend_ids}, periods=periods
-    )
+    dag_run = context["dag_run"]
+    ids = approved_ids(engine, dag_run.dag_id, dag_run.run_id)
+    # Approving a version is the decision to send it, to everyone on its list: an update after late
+    # data goes again to those who had the earlier version, as a named correction would.
+    report = queue_bulletin_sends(engine, settings.config(), resend_bulletin_ids=ids, approved_ids=ids)
     log.info("circulation queued: %s", report.summary())
     for problem in report.problems:
         log.warning("circulation: %s", problem)

@@ -6,7 +6,7 @@ period ends:
 - regional_learning_summary: 00:00 on the day after the period ends (any day), so the bulletins
   of June are built in the first minutes of 1 July;
 - bulletin_circulation: the business unit's schedule from config (`circulation.schedule`),
-  by default 09:00 UK time on the first working Tuesday after the period ends.
+  by default 09:00 UK time on the first working Tuesday from working day 15 after the period ends.
 Working days are those of reviews.core.working_days (England and Wales bank holidays, the same
 calendar the statutory clocks use), so a Tuesday that is a bank holiday is skipped.
 

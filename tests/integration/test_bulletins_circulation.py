@@ -12,17 +12,20 @@ import pytest
 import sqlalchemy as sa
 
 from reviews.core import warehouse as wh
-from tests.bulletin_data import NHS_NUMBER, build
+from reviews_dev.signoff import Answerer
+from tests.bulletin_data import NHS_NUMBER, build, monthly_config
 from tests.smtp_fixtures import AIOSMTPD_WARNING, smtp_server  # noqa: F401
 
 pytestmark = [pytest.mark.slow, AIOSMTPD_WARNING]
 
 SUMMARY_RUN = datetime(2024, 7, 1, tzinfo=timezone.utc)  # builds June 2024
-SEND_RUN = datetime(2024, 7, 2, 9, 0, tzinfo=timezone.utc)  # the first working Tuesday after June: sends June
+SEND_RUN = datetime(2024, 7, 23, 8, 0, tzinfo=timezone.utc)  # June's send day (working Tuesday from day 15): asks, sends once approved
 
 
 def _run(dagbag, dag_id: str, when: datetime, **kwargs):
-    dr = dagbag.get_dag(dag_id).test(logical_date=when, **kwargs)
+    with Answerer() as answerer:  # the business unit approves each sign-off request (reviews_dev.signoff)
+        dr = dagbag.get_dag(dag_id).test(logical_date=when, **kwargs)
+    assert not answerer.errors, answerer.errors
     return dr, {ti.task_id: ti.state for ti in dr.get_task_instances()}
 
 
@@ -33,6 +36,7 @@ def cycle(tmp_path, monkeypatch, smtp_server, cfg):  # noqa: F811
     build(engine, cfg)
     monkeypatch.setenv("AIRFLOW_CONN_REVIEWS_WAREHOUSE", url)
     monkeypatch.setenv("AIRFLOW_VAR_REVIEWS_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("AIRFLOW_VAR_REVIEWS_CONFIG", str(monthly_config(tmp_path)))
     monkeypatch.setenv("REVIEWS_SEND_BACKOFF_SECONDS", "0")
     monkeypatch.setenv(
         "AIRFLOW_CONN_REVIEWS_SMTP",

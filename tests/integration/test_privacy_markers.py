@@ -29,6 +29,8 @@ from pathlib import Path
 
 import pytest
 
+from reviews_dev.signoff import Answerer
+
 from reviews_dev.synthetic import generate_returns
 from tests.integration.returns_support import KEY, prepare, write_config
 from tests.hostile_inputs import html_parts, texts_of
@@ -36,7 +38,7 @@ from tests.hostile_inputs import html_parts, texts_of
 pytestmark = pytest.mark.slow
 
 AS_OF = date(2025, 10, 31)
-SUMMARY_RUN = date(2025, 10, 1)  # builds September 2025
+SUMMARY_RUN = date(2025, 10, 1)  # builds July to September 2025 (its returns are in by 10 October)
 RETURNS = {"frequency": "quarterly", "due_days_after_period_end": 10, "expected_from": "2025-06-30"}
 
 # ------------------------------------------------------------------ markers (child-identifying)
@@ -129,7 +131,8 @@ def _files(root: Path, *, skip: tuple[Path, ...] = ()) -> list[Path]:
 
 
 def _run(dagbag, dag_id: str, day: date):
-    dr = dagbag.get_dag(dag_id).test(logical_date=datetime(day.year, day.month, day.day, tzinfo=timezone.utc))
+    with Answerer():  # the business unit approves the bulletins' sign-off request
+        dr = dagbag.get_dag(dag_id).test(logical_date=datetime(day.year, day.month, day.day, tzinfo=timezone.utc))
     states = {(ti.task_id, ti.map_index): ti.state for ti in dr.get_task_instances()}
     assert dr.state == "success", (dag_id, states)
     return dr
@@ -140,7 +143,7 @@ def test_no_child_identifier_leaves_the_inbox_and_the_raw_copies(dagbag, tmp_pat
     caplog.set_level("DEBUG")
     config = write_config(tmp_path, {"knowsley": {}, "liverpool": {}, "sefton": {}}, returns=RETURNS)
     env = prepare(monkeypatch, tmp_path, sqlite_url, config)
-    generate_returns(env.inbox, cfg, start=date(2025, 4, 1), end=date(2025, 9, 30), seed=11, inflate=2,
+    generate_returns(env.inbox, cfg, start=date(2025, 4, 1), end=date(2025, 10, 31), seed=11, inflate=2,
                      partnerships=["sefton"])
     (env.inbox / "knowsley").mkdir()
     for dataset, text in KNO.items():

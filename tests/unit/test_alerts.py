@@ -106,7 +106,17 @@ def test_one_email_lists_what_became_at_risk_or_overdue(engine, cfg):
     assert "Knowsley" in lines[at_risk] and "Notification to the Panel" in lines[at_risk]
     assert "25 June 2024" in lines[at_risk] and "2 working days left" in lines[at_risk]
     assert "SEF-" not in message.text and "SEF-" not in message.html
-    assert "<td>KNO-N-0001</td>" in message.html
+    assert ">KNO-N-0001</td>" in message.html and '<html lang="en">' in message.html
+    # Written for people: what happened in words, what to do next; no warehouse table to go and read.
+    assert "- 1 rapid review is overdue." in lines
+    assert "- 1 notification to the Panel is at risk (due within 3 working days)." in lines
+    assert "What to do next" in lines and "What to do next</h2>" in message.html
+    for words in ("warehouse", "timeliness_alerts", "`timeliness`", "table "):
+        assert words not in message.text, words
+    # Styled like the bulletins: the shared banner colour and fonts, captions and scoped headers.
+    assert "background-color:#1d4f7a" in message.html and "<caption" in message.html
+    assert '<th scope="row"' in message.html and "<script" not in message.html
+    assert "status page" not in message.text  # no address known: no link
     rows = ledger(engine)
     assert {(r["record_id"], r["status"], r["send_status"]) for r in rows} == {
         ("KNO-N-0001", "open_at_risk", SENT), ("WIR-N-0007", "open_overdue", SENT)}
@@ -247,6 +257,21 @@ def test_alert_email_over_real_smtp(engine, cfg, smtp_server):  # noqa: F811
     assert {r["message_ref"] for r in ledger(engine)} == {got.message["Message-ID"]}
 
 
+def test_the_email_links_the_status_page_when_its_address_is_known(engine, cfg):
+    judged(engine, FRI, DAY1)
+    transport = Recorder()
+    run_alerts(engine, cfg, transport, FRI, clock=clock, status_url="https://airflow.example.gov.uk/reviews/")
+    [message] = transport.sent
+    assert "status page shows every partnership's returns" in message.text
+    assert "https://airflow.example.gov.uk/reviews/" in message.text
+    assert '<a href="https://airflow.example.gov.uk/reviews/"' in message.html
+    plural = alert_message([{"partnership_code": "wirral", "stage": "rapid_review", "record_id": f"WIR-N-000{i}",
+                             "status": "open_overdue", "due_date": D(2024, 6, 19), "working_days_left": -2}
+                            for i in range(3)], cfg, FRI, cfg.business_unit_email)
+    assert "- 3 rapid reviews are overdue." in plural.text.splitlines()
+    assert "3 cases need attention" in plural.text
+
+
 def test_no_child_identifier_reaches_the_email(cfg):
     rows = [{"partnership_code": "knowsley", "stage": "notification", "record_id": "KNO-N-0001",
              "status": "open_at_risk", "due_date": D(2024, 6, 25), "working_days_left": 2, "child_key": "k" * 64}]
@@ -281,3 +306,33 @@ def test_alerts_wanted(run_type, conf, param, expected):
     send, why = alerts_wanted(_context(run_type, conf, param))
     assert send is expected
     assert (why is None) is expected
+
+
+# --- the task-failure alert (reviews_airflow.notifier) ------------------------------------------------
+
+
+def test_failure_alert_is_in_words_styled_and_links_the_status_page(monkeypatch):
+    from reviews_airflow.notifier import failure_message, status_page_url
+
+    monkeypatch.setenv("AIRFLOW__API__BASE_URL", "https://airflow.example.gov.uk/")
+    assert status_page_url() == "https://airflow.example.gov.uk/reviews/"
+    exc = FileNotFoundError("knowsley: the drop folder /data/inbox/knowsley does not exist")
+    subject, html, text = failure_message(
+        dag_id="partnership_returns", task_id="ingest", run_id="manual__1", map_index=0, try_number=2,
+        partnership="knowsley", log_url="https://airflow.example.gov.uk/dags/partnership_returns/runs/manual__1",
+        exc=exc, status_url=status_page_url(), region="Merseyside")
+    assert subject == "[reviews] failed: partnership_returns.ingest for knowsley"
+    lines = text.splitlines()
+    assert lines[0] == "The task ingest of partnership_returns for knowsley failed (try 2)."
+    assert "What to do next" in lines and any("clear the task in Airflow" in ln for ln in lines)
+    assert "Task: ingest (map index 0)" in lines and "Error: FileNotFoundError: knowsley: the drop folder" in text
+    assert "https://airflow.example.gov.uk/reviews/" in text
+    assert '<html lang="en">' in html and "background-color:#1d4f7a" in html and '<th scope="row"' in html
+    assert '<a href="https://airflow.example.gov.uk/dags/partnership_returns/runs/manual__1"' in html
+    assert '<a href="https://airflow.example.gov.uk/reviews/"' in html and "<script" not in html
+    # A configuration error keeps its message whole, with what to set.
+    _, html, text = failure_message(
+        dag_id="partnership_returns", task_id="ingest", run_id="r", map_index=-1, try_number=1, partnership=None,
+        log_url=None, exc=None, config_message="set the key\nsecond line <b>", status_url=None)
+    assert "What to set: set the key\nsecond line <b>" in text and "without retries" in text
+    assert "second line &lt;b&gt;" in html and "status page" not in text  # escaped; no address: no link

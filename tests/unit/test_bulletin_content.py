@@ -208,11 +208,15 @@ def test_build_store_rebuild_and_attach(engine, cfg, tmp_path):
 
 def test_bulletin_settings_defaults(cfg, tmp_path):
     schedule = cfg.circulation.schedule
-    assert (cfg.summary.period, schedule.weekday, schedule.hour, cfg.round_regional_totals_to) == ("month", 1, 9, None)
-    assert load_config(config_file(tmp_path, summary={"period": "quarter"})).summary.period == "quarter"
+    assert (cfg.summary.period, schedule.weekday, schedule.hour, cfg.round_regional_totals_to) == ("quarter", 1, 9, None)
+    assert (cfg.summary.wait_for_returns_days, cfg.circulation.signoff_reminder_hours) == (7, 24)
+    monthly = config_file(tmp_path, summary={"period": "month"}, returns={
+        "frequency": "monthly", "due_days_after_period_end": 5, "expected_from": "2023-12-31"})
+    assert load_config(monthly).summary.period == "month"
     bare = load_config(config_file(tmp_path, summary=None, circulation=None, briefings=None))
     assert (bare.summary.period, bare.circulation.schedule.describe(), bare.circulation.late_send_window_days) == (
-        "month", "the first working Tuesday after the period ends, at 09:00 Europe/London", 92)
+        "quarter", "the first working Tuesday, no earlier than working day 15, after the period ends, "
+                   "at 09:00 Europe/London", 92)
 
 
 def test_action_states_counted_by_group_match_row_by_row(engine, cfg):

@@ -169,12 +169,44 @@ def test_timetables_follow_the_config_file(tmp_path, monkeypatch):
     """The DAG files' timetables come from the one loader, at parse time; no file: the defaults."""
     from reviews_airflow.timetables import circulation_timetable, summary_timetable
 
-    path = config_file(tmp_path, summary={"period": "quarter"},
-                       circulation={"schedule": {"weekday": None, "not_before_working_day": 3, "time": "10:30"}})
+    path = config_file(tmp_path, summary={"period": "month"}, returns={"frequency": "monthly", "due_days_after_period_end": 5,
+                                                                  "expected_from": "2023-12-31"},
+                       circulation={"schedule": {"weekday": None, "not_before_working_day": 12, "time": "10:30"}})
     monkeypatch.setenv("AIRFLOW_VAR_REVIEWS_CONFIG", str(path))
-    assert summary_timetable().period == "quarter"
+    assert summary_timetable().period == "month"
     tt = circulation_timetable()
-    assert (tt.period, tt.weekday, tt.not_before_working_day, tt.hour, tt.minute) == ("quarter", None, 3, 10, 30)
+    assert (tt.period, tt.weekday, tt.not_before_working_day, tt.hour, tt.minute) == ("month", None, 12, 10, 30)
     monkeypatch.setenv("AIRFLOW_VAR_REVIEWS_CONFIG", str(tmp_path / "missing.yaml"))
     tt = circulation_timetable()
-    assert (tt.period, tt.weekday, tt.not_before_working_day, tt.hour, tt.minute) == ("month", 1, 1, 9, 0)
+    assert (tt.period, tt.weekday, tt.not_before_working_day, tt.hour, tt.minute) == ("quarter", 1, 15, 9, 0)
+
+
+@pytest.mark.parametrize("sections", [
+    # The shipped monthly bulletins of issue 15: quarterly returns, sent the first Tuesday after the month.
+    {"summary": {"period": "month"}, "circulation": {"schedule": {"weekday": "tuesday", "not_before_working_day": 1}}},
+    # Quarterly bulletins sent before the returns (due 10 days after) and the 7 days' wait are over.
+    {"circulation": {"schedule": {"weekday": None, "not_before_working_day": 5}}},
+    # A longer wait pushes the build past the shipped send day of some quarter.
+    {"summary": {"period": "quarter", "wait_for_returns_days": 15}},
+])
+def test_a_schedule_sending_before_the_returns_are_due_is_refused(tmp_path, sections):
+    with pytest.raises(ConfigError, match=r"circulation.schedule: would send the bulletins of .* before the returns "
+                                          r"covering it are due \(.*\) and waited for") as caught:
+        load_config(config_file(tmp_path, **sections))
+    assert "not_before_working_day" in str(caught.value)  # it says what to change
+
+
+def test_the_shipped_schedule_sends_after_every_return_is_due_and_waited_for():
+    """Every quarter from the first return expected for six years: send day > due + wait."""
+    from datetime import timedelta
+
+    from reviews.core.config import returns_due_for, schedule_problem
+    from reviews.core.reporting_periods import period_containing, send_day
+
+    cfg = load_config()
+    assert schedule_problem(cfg) is None
+    p = period_containing(cfg.returns.expected_from, "quarter")
+    for _ in range(24):
+        sends = send_day(p, cfg.circulation.schedule.weekday, cfg.circulation.schedule.not_before_working_day)
+        assert sends > returns_due_for(cfg, p.end) + timedelta(days=cfg.summary.wait_for_returns_days), p.label
+        p = p.next()

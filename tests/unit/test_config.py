@@ -92,9 +92,10 @@ def test_unknown_keys_elsewhere_are_ignored_as_before(tmp_path):
 
 def test_one_typed_object_with_every_section():
     cfg = load_config()
-    assert cfg.summary.period == "month" and cfg.summary.pdf is True
+    assert cfg.summary.period == "quarter" and cfg.summary.pdf is True and cfg.summary.wait_for_returns_days == 7
     assert cfg.circulation.schedule.describe() == (
-        "the first working Tuesday after the period ends, at 09:00 Europe/London")
+        "the first working Tuesday, no earlier than working day 15, after the period ends, at 09:00 Europe/London")
+    assert cfg.circulation.signoff_reminder_hours == 24
     assert cfg.circulation.xlsx_to_business_unit and cfg.circulation.late_send_window_days == 92
     assert cfg.round_regional_totals_to is None and cfg.briefings.links[0][1].startswith("https://")
     assert cfg.limits == Limits() and cfg.retention.keep_years == 10 and cfg.returns.frequency == "quarterly"

@@ -19,12 +19,17 @@ EXPECTED_STRUCTURE: dict[str, dict[str, set[str]]] = {
         "alert": set(),
     },
     "regional_learning_summary": {
-        "reporting_period": {"judge_timeliness_at_period_end", "build_bulletins"},
-        "judge_timeliness_at_period_end": {"build_bulletins"},
+        "plan_builds": {"build_bulletins"},
         "build_bulletins": set(),
     },
     "bulletin_circulation": {
+        "plan_signoff": {"ask_or_send"},
+        "ask_or_send": {"sign_off", "remind_signoff", "resume_sends"},
+        "sign_off": {"record_signoff"},
+        "record_signoff": {"queue"},
         "queue": {"send"},
+        "resume_sends": {"send"},
+        "remind_signoff": set(),
         "send": set(),
     },
     "retention": {

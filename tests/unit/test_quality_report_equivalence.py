@@ -17,7 +17,8 @@ from reviews.core import warehouse as wh
 from reviews.core.rendering import TEMPLATES
 from reviews.returns.quality_reports import build_quality_reports
 from reviews.returns.quality import rule_title
-from reviews.core.template import DATASET_ORDER
+from reviews.core.config import normalise_word
+from reviews.core.template import DATASET_ORDER, DATASETS
 
 AS_OF = date(2024, 8, 31)
 D0, D1, D3 = date(2024, 6, 10), date(2024, 7, 10), date(2024, 8, 1)
@@ -86,7 +87,33 @@ NAMED_STYLES_TEMPLATE = """{#- Data quality report for one return, HTML part. In
 </tbody>
 </table>
 {% endif %}
-<p style="{{ FONT }}">{% if waiting %}{{ waiting }} row{{ "" if waiting == 1 else "s" }} from earlier returns {{ "is" if waiting == 1 else "are" }} still waiting for a correction.{% else %}No rows from earlier returns are waiting for a correction.{% endif %}</p>
+<p style="{{ FONT }}">{% if waiting and waiting_listed_in %}{{ waiting }} row{{ "" if waiting == 1 else "s" }} from earlier returns {{ "is" if waiting == 1 else "are" }} still waiting for a correction: {{ "it is" if waiting == 1 else "they are" }} listed in the report of your return of {{ waiting_listed_in }}, the newest loaded with this one.{% elif waiting %}{{ waiting }} row{{ "" if waiting == 1 else "s" }} from earlier returns {{ "is" if waiting == 1 else "are" }} still waiting for a correction: {{ "it is" if waiting == 1 else "they are" }} listed below.{% else %}No rows from earlier returns are waiting for a correction.{% endif %}</p>
+{% if waiting_rows %}
+<table style="border-collapse:collapse;margin:0 0 18px 0;" cellpadding="0" cellspacing="0">
+<caption style="{{ FONT }}caption-side:top;text-align:left;font-weight:bold;font-size:14px;padding:0 0 6px 0;">Rows of earlier returns still waiting for a correction (row numbers as your spreadsheet shows them)</caption>
+<thead><tr>{% for h in ["Dataset", "File", "Row", "Record id", "What is wrong"] %}<th scope="col" style="{{ TH }}">{{ h }}</th>{% endfor %}</tr></thead>
+<tbody>
+{% for r in waiting_rows %}
+<tr><td style="{{ TD }}">{{ r.dataset }}</td><td style="{{ TD }}">{{ r.file }}</td><td style="{{ NUM }}">{{ r.row }}</td><th scope="row" style="{{ TD }}text-align:left;font-weight:normal;">{{ r.record_id }}</th><td style="{{ TD }}">{% for reason in r.reasons %}{{ reason }}{% if not loop.last %}<br>{% endif %}{% endfor %}</td></tr>
+{% endfor %}
+</tbody>
+</table>
+{% endif %}
+{% if accepted %}
+<h2 style="{{ FONT }}font-size:18px;margin:18px 0 8px 0;">Accepted values</h2>
+<p style="{{ FONT }}">For each code or theme that was not recognised above, the values that are accepted: the code itself or any of the words beside it, matched ignoring case, spaces, hyphens and underscores.</p>
+{% for a in accepted %}
+<table style="border-collapse:collapse;margin:0 0 18px 0;" cellpadding="0" cellspacing="0">
+<caption style="{{ FONT }}caption-side:top;text-align:left;font-weight:bold;font-size:14px;padding:0 0 6px 0;">Accepted {{ a.what }} for {{ a.column }} in {{ a.dataset }}</caption>
+<thead><tr><th scope="col" style="{{ TH }}">Code</th><th scope="col" style="{{ TH }}">Words that also mean it</th></tr></thead>
+<tbody>
+{% for v in a.codes %}
+<tr><th scope="row" style="{{ TD }}text-align:left;font-weight:normal;">{{ v.code }}</th><td style="{{ TD }}">{{ v.words or "none" }}</td></tr>
+{% endfor %}
+</tbody>
+</table>
+{% endfor %}
+{% endif %}
 <p style="{{ FONT }}font-size:13px;color:#4a4a4a;">Sent by the {{ region }} safeguarding partnerships business unit ({{ generated }}). The file's checksum (SHA-256) identifies exactly what was received: {% for f in files %}{{ f.name }} {{ f.sha256[:12] }}{% if not loop.last %}; {% endif %}{% endfor %}.</p>
 </body>
 </html>
@@ -149,8 +176,11 @@ def _fill(engine) -> None:
         _q(1, n1, "notifications", 5, "A-4", "x", "required:aware_date", resolved_by=3),
         _q(1, n1, "notifications", 6, "K-9", "x", "required:aware_date", resolved_by=6),
         _q(1, n1, "rapid_reviews", 5, None, "blank", None),
+        _q(1, n1, "learning", 7, "L-1", "theme 'Weather' is not a known learning theme or synonym", "code:theme"),
         _q(3, n3, "notifications", 7, "K-1", "aware_date is blank\n" + ODD, "required:aware_date\nunique:notification_id"),
         _q(3, n3, "notifications", 2, None, "notification_id is blank", "required:notification_id"),
+        _q(3, n3, "notifications", 8, "K-8", "incident_type 'x' is not one of: death, serious_harm, other",
+           "code:incident_type"),
         _q(3, n3, "notifications", 3, "K-3", "odd", None, resolved_by=5),
         _q(3, n3, "notifications", 4, "K-4", "odd " + ODD, "unique:notification_id", resolved_by=6),
         _q(3, n3, "mystery", 9, "M-1", "from a dataset no longer in the template", "gone:rule"),
@@ -182,7 +212,9 @@ def _reference(engine, cfg, code: str, out_dir: Path, clock) -> list[dict]:
         groups: dict[date, list] = {}
         for f in files:
             groups.setdefault(f["return_date"] or AS_OF, []).append(f)
+        newest = max(groups) if groups else None  # a backlog's waiting rows are listed in its newest report only
         for day, group in sorted(groups.items()):
+            listed = day == newest
             now, ids = clock(), [f["file_id"] for f in group]
             rows = [r for i in ids for r in conn.execute(sa.select(wh.quarantine).where(q.file_id == i)).mappings()]
             rows.sort(key=lambda r: (rank.get(r["dataset"], 99), r["file_name"], r["row_number"]))
@@ -195,6 +227,17 @@ def _reference(engine, cfg, code: str, out_dir: Path, clock) -> list[dict]:
                 sa.select(sa.func.count()).select_from(wh.quarantine).join(wh.return_files, rf.file_id == q.file_id)
                 .where(q.partnership_code == code, rf.partnership_code == code, q.resolved_by_file_id.is_(None),
                        rf.return_date < day)).scalar()
+            still = conn.execute(
+                sa.select(rf.return_date, q.dataset, q.file_name, q.row_number, q.file_id, q.quarantine_id, q.record_id,
+                          q.failed_checks, q.failed_rules)
+                .select_from(wh.quarantine).join(wh.return_files, rf.file_id == q.file_id)
+                .where(q.partnership_code == code, rf.partnership_code == code, q.resolved_by_file_id.is_(None),
+                       rf.return_date < day)).all()
+            still.sort(key=lambda r: (r.return_date, rank.get(r.dataset, 99), *r[2:6]))
+            assert len(still) == waiting
+            failed = {(r["dataset"], rule) for r in rows for rule in (r["failed_rules"] or "").splitlines()}
+            if listed:
+                failed |= {(r.dataset, rule) for r in still for rule in (r.failed_rules or "").splitlines()}
             file_rows = [{"name": f["file_name"], "datasets": (f["datasets"] or "").replace(",", ", ") or "none",
                           "status": f["status"], "read": f["rows_read"], "loaded": f["rows_loaded"],
                           "quarantined": f["rows_quarantined"], "dropped": f["dropped_columns"] or "",
@@ -214,6 +257,13 @@ def _reference(engine, cfg, code: str, out_dir: Path, clock) -> list[dict]:
                           "reasons": r["failed_checks"].splitlines(),
                           "corrected": r["resolved_by_file_id"] is not None} for r in rows],
                 "corrected": [r._asdict() for r in corrected], "waiting": waiting,
+                "waiting_rows": [{"dataset": r.dataset, "file": r.file_name, "row": r.row_number,
+                                  "record_id": (f"row {r.row_number} of {r.file_name}"
+                                                if (r.record_id or "").startswith("withheld: row ")
+                                                else r.record_id or "(blank)"),
+                                  "reasons": r.failed_checks.splitlines()} for r in still] if listed else [],
+                "waiting_listed_in": None if listed else f"{newest:%d/%m/%Y}",
+                "accepted": _accepted(cfg, failed),
                 "subject": subject, "generated": f"{now:%d %B %Y %H:%M} UTC",
             }
             html = env.get_template("quality_report.html.j2").render(context)
@@ -232,6 +282,25 @@ def _reference(engine, cfg, code: str, out_dir: Path, clock) -> list[dict]:
             built.append({"bulletin_id": bulletin_id, "return_date": day.isoformat(), "files": len(group),
                           "rows_quarantined": context["totals"]["quarantined"], "path": str(path)})
     return built
+
+
+def _accepted(cfg, failed: set) -> list[dict]:
+    """Each failed code or theme column's codes and the configured words for them, in template order."""
+    out = []
+    for dataset in DATASET_ORDER:
+        for col in DATASETS[dataset].columns:
+            if col.kind != "code" or (dataset, f"code:{col.name}") not in failed:
+                continue
+            if col.name == "theme":
+                words = {c: [w for w in ws if normalise_word(w) != normalise_word(c)] for c, ws in cfg.themes.items()}
+            else:
+                synonyms = cfg.code_synonyms.get(col.name, {})
+                words = {c: [cfg.code_synonym_spellings.get(w, w) for w, to in synonyms.items()
+                             if to == c and w != normalise_word(c)] for c in col.codes}
+            out.append({"dataset": dataset, "column": col.name,
+                        "what": "learning themes" if col.name == "theme" else "values",
+                        "codes": [{"code": c, "words": ", ".join(w)} for c, w in words.items()]})
+    return out
 
 
 def _state(engine, out_dir: Path, built: list[dict]) -> tuple:
@@ -283,4 +352,9 @@ def test_reports_match_the_straightforward_build(two_warehouses, cfg, tmp_path):
     html = Path(built[0]["path"]).read_text(encoding="utf-8")
     assert "_v2.html" in built[0]["path"] and ODD not in html and "&lt;script&gt;" in html  # escaped, 2nd version
     assert "since corrected by a later return" in html and "b-1" in html and "B2" in html  # corrected rows shown
+    assert "Accepted values for incident_type in notifications" in html
+    newest = Path(built[-1]["path"]).read_text(encoding="utf-8")  # a backlog's waiting rows: in its newest report
+    assert "Accepted learning themes for theme in learning" in newest and "L-1" in newest  # a waiting row's theme
+    if "still waiting for a correction" in html and "No rows from earlier returns" not in html:
+        assert f"listed in the report of your return of {AS_OF:%d/%m/%Y}" in html
     assert build_quality_reports(fast, cfg, "knowsley", tmp_path / "fast", AS_OF, clock=_clock()) == []

@@ -35,7 +35,9 @@ def _forged_token(secret: str) -> str:
 def test_the_status_page_is_the_only_route_and_needs_a_login(client):
     from reviews_airflow.ui import app
 
-    assert [getattr(r, "path", None) for r in app.routes] == ["/"]  # no API, no docs, no OpenAPI schema
+    assert [getattr(r, "path", None) for r in app.routes] == [  # no API, no docs, no OpenAPI schema
+        "/", "/bulletins/{bulletin_id}.pdf", "/bulletins/{bulletin_id}", "/quality/{bulletin_id}",
+        "/periods/{period_start}_{period_end}/redactions"]
     for path in ("/docs", "/redoc", "/openapi.json"):
         assert client.get(path, follow_redirects=False).status_code == 404
     attempts = [
@@ -44,10 +46,11 @@ def test_the_status_page_is_the_only_route_and_needs_a_login(client):
         {"headers": {"Authorization": f"Bearer {_forged_token('a-secret-that-is-not-the-servers-0123456789')}"}},
         {"cookies": {"_token": _forged_token("another-guess-at-the-secret-9876543210")}},
     ]
-    for kwargs in attempts:
-        response = client.get("/", follow_redirects=False, **kwargs)
-        assert response.status_code == 307, kwargs
-        assert response.headers["location"].startswith("/auth/login") and "Partnership" not in response.text
+    for path in ("/", "/bulletins/1", "/bulletins/1.pdf", "/quality/1", "/periods/2026-09-01_2026-09-30/redactions"):
+        for kwargs in attempts:
+            response = client.get(path, follow_redirects=False, **kwargs)
+            assert response.status_code == 307, (path, kwargs)
+            assert response.headers["location"].startswith("/auth/login") and "Partnership" not in response.text
 
 
 def test_compose_runs_a_real_auth_manager_with_secrets_from_the_environment():

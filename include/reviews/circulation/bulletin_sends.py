@@ -146,9 +146,15 @@ def queue_bulletin_sends(
     *,
     resend_bulletin_ids: Iterable[int] = frozenset(),
     periods: Iterable[tuple[date, date]] | None = None,
+    approved_ids: Iterable[int] | None = None,
     clock: Clock = utc_now,
 ) -> QueueReport:
     """Write the ledger rows for the newest version of each bulletin, before any send.
+
+    `approved_ids` (what bulletin_circulation passes: the versions its sign-off approved): only
+    those are queued; a period whose newest version is not among them queues nothing (a newer
+    version built since the approval needs a sign-off of its own). An approved update (version 2
+    after late data) goes to everyone again: approving it is the decision to resend.
 
     `resend_bulletin_ids`: newest versions an analyst asked to go again to recipients who already
     had an earlier version (a correction); an id that is not a newest version is an error.
@@ -161,13 +167,24 @@ def queue_bulletin_sends(
     now = clock()
     with engine.begin() as conn:
         groups = _groups(conn)
-        wrong = sorted(resend - {versions[0]["bulletin_id"] for versions in groups.values()})
-        if wrong:
+        newest = {versions[0]["bulletin_id"] for versions in groups.values()}
+        wrong = sorted(resend - newest)
+        resend &= newest  # with approved_ids: an approved version superseded since is reported below
+        if wrong and approved_ids is None:
             raise ValueError(
                 f"resend asked for bulletin id(s) {wrong}, which are not the newest version of their "
                 "period and audience (or do not exist); nothing was queued"
             )
+        approved = set(approved_ids) if approved_ids is not None else None
         for (start, end, audience), versions in groups.items():
+            if approved is not None:
+                if not approved & {v["bulletin_id"] for v in versions}:
+                    continue
+                if versions[0]["bulletin_id"] not in approved:
+                    report.problems.append(
+                        f"bulletin {versions[0]['bulletin_id']} ({start}..{end}, {audience}) was built after the "
+                        "approved version: it needs a sign-off of its own; nothing queued for it")
+                    continue
             if period_set is None or (start, end) in period_set:
                 _queue_group(conn, cfg, versions, audience, resend, now, report)
     return report

@@ -324,8 +324,11 @@ def default_workers() -> int:
 class SummarySettings:
     """Config `summary`: the period of the bulletins and what their tables show."""
 
-    period: Literal["month", "quarter"] = "month"
+    period: Literal["month", "quarter"] = "quarter"
     trend_periods: Positive = 4
+    # A period's bulletins are built once every partnership's return covering it has loaded, or
+    # this many days after such a return was due (then the bulletin says whose data is missing).
+    wait_for_returns_days: NonNegative = 7
     key_findings_per_partnership: NonNegative = 3
     recurring_min_partnerships: Positive = Field(2, validation_alias="recurring_theme_min_partnerships")
     recurring_min_periods: Positive = Field(2, validation_alias="recurring_theme_min_periods")
@@ -351,7 +354,7 @@ class CirculationSchedule:
     """
 
     weekday: Annotated[int, Field(ge=0, le=6)] | None = 1  # Monday is 0
-    not_before_working_day: Positive = 1
+    not_before_working_day: Positive = 15
     hour: Annotated[int, Field(ge=0, le=23)] = 9
     minute: Annotated[int, Field(ge=0, le=59)] = 0
     timezone: str = "Europe/London"
@@ -402,6 +405,9 @@ class CirculationSettings:
     schedule: Annotated[CirculationSchedule, BeforeValidator(_mapping)] = CirculationSchedule()
     xlsx_to_business_unit: StrictBool = True  # attach the analysts' workbook to business unit copies
     late_send_window_days: NonNegative = 92  # a build this long after the send day still goes out when built
+    # The business unit signs off each period's bulletins in Airflow before they go; a request
+    # unanswered this long reminds it once (email).
+    signoff_reminder_hours: Annotated[float, Field(gt=0)] = 24
 
 
 @dataclass(frozen=True, config=_LOOSE)
@@ -543,6 +549,59 @@ class Config:
     @classmethod
     def _optional(cls, raw: Any) -> Any:
         return raw or None
+
+    @model_validator(mode="after")
+    def _sends_after_returns_are_due(self) -> "Config":
+        problem = schedule_problem(self)
+        if problem:
+            raise _At("circulation.schedule", problem)
+        return self
+
+
+# --------------------------------------------------------------------------------------------
+# Checks across sections
+
+
+RETURN_PERIOD_KIND = {"monthly": "month", "quarterly": "quarter"}
+SCHEDULE_CHECK_YEARS = 6  # every period ending in this many years from the first return expected
+
+
+def returns_due_for(cfg: "Config", period_end: date) -> date | None:
+    """The due date of the return covering a bulletin period's last day (None: returns not checked)."""
+    from datetime import timedelta
+
+    from reviews.core.reporting_periods import period_containing
+
+    if cfg.returns is None:
+        return None
+    covering = period_containing(period_end, RETURN_PERIOD_KIND[cfg.returns.frequency])
+    return covering.end + timedelta(days=cfg.returns.due_days_after_period_end)
+
+
+def schedule_problem(cfg: "Config") -> str | None:
+    """Why the circulation schedule would send a period's bulletins before the returns covering it
+    are due and waited for (None: it never does). Checked over SCHEDULE_CHECK_YEARS of periods,
+    so bank holidays and weekdays of every kind of year are met."""
+    from datetime import timedelta
+
+    from reviews.core.reporting_periods import long_date, period_containing, send_day
+
+    if cfg.returns is None:
+        return None
+    sch, wait = cfg.circulation.schedule, cfg.summary.wait_for_returns_days
+    p = period_containing(cfg.returns.expected_from, cfg.summary.period)
+    last = date(cfg.returns.expected_from.year + SCHEDULE_CHECK_YEARS, 12, 31)
+    while p.end <= last:
+        due = returns_due_for(cfg, p.end)
+        sends = send_day(p, sch.weekday, sch.not_before_working_day)
+        if sends <= due + timedelta(days=wait):
+            return (f"would send the bulletins of {p.label} on {sends:%A} {long_date(sends)}, before the returns "
+                    f"covering it are due ({long_date(due)}) and waited for {wait} day(s) more "
+                    f"(summary.wait_for_returns_days): bulletins must be built from complete data. Send later "
+                    f"(circulation.schedule.not_before_working_day), or make returns due sooner "
+                    f"(returns.due_days_after_period_end)")
+        p = p.next()
+    return None
 
 
 # --------------------------------------------------------------------------------------------

@@ -127,7 +127,7 @@ def send_day(period: Period, weekday: int | None = 1, not_before_working_day: in
     Working days are those of reviews.core.working_days (Monday to Friday less England and Wales
     bank holidays), the same calendar the statutory clocks use.
     """
-    from reviews.core.working_days import is_working_day
+    from reviews.core.bank_holidays import is_working_date as is_working_day
 
     if not_before_working_day < 1:
         raise ValueError("not_before_working_day must be at least 1")

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Date,
     DateTime,
@@ -227,7 +228,44 @@ bulletins = Table(
     Column("path", Text, nullable=False),
     Column("subject", String(300), nullable=False),
     Column("built_at", DateTime(timezone=True), nullable=False),
+    # JSON: whose data the version was built from (learning.readiness: per partnership in | late |
+    # missing, due and received dates); null for feedback and for versions built before it was kept.
+    Column("data_status", Text),
     UniqueConstraint("period_start", "period_end", "audience", "version", name="uq_bulletin_version"),
+)
+
+# One row per reporting period a summary run has looked at (learning.readiness): its bulletins are
+# built only when every partnership's return covering it is in, or overdue by summary.wait_for_returns_days.
+bulletin_periods = Table(
+    "bulletin_periods",
+    metadata,
+    Column("period_start", Date, primary_key=True),
+    Column("period_end", Date, primary_key=True),
+    Column("status", String(20), nullable=False),  # waiting | built
+    Column("data_status", Text, nullable=False),  # JSON, as bulletins.data_status, at the last check
+    Column("checked_as_of", Date, nullable=False),
+    # A version built (not by a backfill) after the period's send day: bulletin_circulation asks for sign-off.
+    Column("signoff_wanted", Boolean, nullable=False, default=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# Every request to the business unit to sign off a period's bulletins (bulletin_circulation's
+# Human-in-the-loop task). Only versions in an approved request are ever queued for sending.
+bulletin_signoffs = Table(
+    "bulletin_signoffs",
+    metadata,
+    Column("signoff_id", Integer, primary_key=True, autoincrement=True),
+    Column("period_start", Date, nullable=False),
+    Column("period_end", Date, nullable=False),
+    Column("bulletin_ids", Text, nullable=False),  # JSON list: exactly the versions put to sign-off
+    Column("status", String(20), nullable=False),  # requested | approved | rejected | withdrawn
+    Column("dag_id", String(250), nullable=False),
+    Column("run_id", String(250), nullable=False),
+    Column("requested_at", DateTime(timezone=True), nullable=False),
+    Column("decided_at", DateTime(timezone=True)),
+    Column("decided_by", String(200)),  # the Airflow user who answered
+    Column("reason", Text),  # given with a rejection (or an approval)
+    Column("reminded_at", DateTime(timezone=True)),  # the one reminder, when sent
 )
 
 # Every redaction made in a period's free text before it went into a bulletin (business unit only;
@@ -324,6 +362,7 @@ def ensure_schema(engine: Engine) -> None:
         inspector = inspect(conn)
         if conn.dialect.name == "postgresql":
             _widen_integers(conn, inspector)
+        _add_nullable_columns(conn, inspector)
         for table in metadata.sorted_tables:
             if not table.indexes:
                 continue
@@ -331,6 +370,17 @@ def ensure_schema(engine: Engine) -> None:
             for index in table.indexes:
                 if index.name not in present:
                     conn.execute(CreateIndex(index, if_not_exists=True))
+
+
+def _add_nullable_columns(conn, inspector) -> None:
+    """A nullable column added to a table since a warehouse was made (bulletins.data_status) is
+    added to it; existing rows get null, which every reader takes as "not recorded"."""
+    for table in metadata.sorted_tables:
+        existing = {c["name"] for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name not in existing and column.nullable and not column.primary_key:
+                kind = column.type.compile(dialect=conn.dialect)
+                conn.execute(text(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}'))
 
 
 def _widen_integers(conn, inspector) -> None:

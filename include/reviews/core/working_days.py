@@ -28,12 +28,16 @@ from datetime import date
 from functools import lru_cache
 from typing import Any
 
-import holidays
 import numpy as np
 import pandas as pd
 
-CALENDAR_FIRST_YEAR = 2010
-CALENDAR_LAST_YEAR = 2040
+from reviews.core.bank_holidays import (  # noqa: F401  (one list; re-exported for callers)
+    CALENDAR_FIRST_YEAR,
+    CALENDAR_LAST_YEAR,
+    _holiday_source,
+    bank_holidays,
+)
+
 CALENDAR_START = np.datetime64(f"{CALENDAR_FIRST_YEAR}-01-01", "D")
 CALENDAR_END = np.datetime64(f"{CALENDAR_LAST_YEAR}-12-31", "D")
 WEEKMASK = "1111100"  # Monday to Friday
@@ -45,23 +49,6 @@ class OutsideCalendarError(ValueError):
 
 
 # --- the calendar -----------------------------------------------------------------------------
-
-
-def _holiday_source() -> holidays.HolidayBase:
-    """England's holidays from the `holidays` package, for the calendar's years only."""
-    return holidays.country_holidays(
-        "GB", subdiv="ENG", years=range(CALENDAR_FIRST_YEAR, CALENDAR_LAST_YEAR + 1)
-    )
-
-
-@lru_cache(maxsize=1)
-def bank_holidays() -> tuple[date, ...]:
-    """Every England and Wales holiday date the calendar knows, sorted.
-
-    Includes holidays that fall at a weekend (their substitute weekday is listed too); a
-    weekend date is not a working day either way.
-    """
-    return tuple(sorted(_holiday_source()))
 
 
 @lru_cache(maxsize=1)

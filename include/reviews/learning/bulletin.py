@@ -159,6 +159,7 @@ class RenderedBulletin:
     briefings: tuple[RenderedBriefing, ...] = ()
     title: str = ""
     xlsx: bytes = b""  # the workbook, when rendered in a pool worker (else built by the caller)
+    headlines: tuple[dict, ...] = ()  # {label, value}: kept with the version, to say what an update changed
 
 
 def label(code: str) -> str:
@@ -725,7 +726,8 @@ def render_bulletin(summary: dict, cfg: Config, audience: str = REGION,
     b = _Builder(summary, cfg, audience, _grids)
     b.build()
     title = f"{b.name} practice review learning bulletin"
-    subject = f"{title}: {b.period}"
+    update = summary.get("update")  # publication._updated: data arrived since an earlier version
+    subject = f"{title}: {b.period}" + (" (updated)" if update else "")
     env = templates()
     briefings = tuple(render_briefing(x, env, region=b.region) for x in b.briefings)
     intro = (
@@ -742,6 +744,8 @@ def render_bulletin(summary: dict, cfg: Config, audience: str = REGION,
         "headlines": b.headlines,
         "sections": b.sections,
         "briefings": b.briefings,
+        "notices": summary.get("data_notices") or [],
+        "update": update,
         "print_mode": False,
     }
     html = env.get_template("bulletin.html.j2").render(context)
@@ -750,4 +754,5 @@ def render_bulletin(summary: dict, cfg: Config, audience: str = REGION,
     digest = hashlib.sha256((html + text + print_html).encode("utf-8")).hexdigest()
     tables = tuple(t for s in b.sections for t in s.tables)
     return RenderedBulletin(audience=audience, subject=subject, html=html, text=text, content_hash=digest,
-                            print_html=print_html, tables=tables, briefings=briefings, title=title)
+                            print_html=print_html, tables=tables, briefings=briefings, title=title,
+                            headlines=tuple(b.headlines))

@@ -40,6 +40,7 @@ from reviews.core import warehouse as wh
 from reviews.core.audit import audit_now
 from reviews.core.config import Config
 from reviews.core.reporting_periods import period_of
+from reviews.learning.readiness import HAVE_DATA, Readiness, period_readiness
 
 log = logging.getLogger(__name__)
 REGION = "region"
@@ -191,13 +192,18 @@ def _store_redactions(engine: Engine, start: date, end: date, rows: list[dict]) 
 
 
 def build_period(engine: Engine, cfg: Config, period_start: date, period_end: date, as_of: date, out_dir: Path,
-                 chromium: str | None = None) -> BuildReport:
-    """Compile the summary, render every audience, write and store what is new; see the module doc."""
+                 chromium: str | None = None, readiness: Readiness | None = None) -> BuildReport:
+    """Compile the summary, render every audience, write and store what is new; see the module doc.
+
+    `readiness` (default: judged as of `as_of`) says whose data is missing or late: its words open
+    every bulletin, and a version built after someone's data arrived says so (`_updated`)."""
     from reviews.learning.briefing import briefing_slug as _briefing_slug
     from reviews.learning.bulletin import render_bulletins, workbook_bytes
     from reviews.learning.summary import compile_summary
 
+    readiness = readiness or period_readiness(engine, cfg, period_start, period_end, as_of)
     summary = compile_summary(engine, cfg, period_start, period_end, as_of)
+    summary["data_notices"] = readiness.notices()
     try:
         short = period_of(period_start, period_end).short_label
     except ValueError:
@@ -229,6 +235,11 @@ def build_period(engine: Engine, cfg: Config, period_start: date, period_end: da
         kept.discard(REGION)  # the region's bulletin carries the briefings: render it to write them again
 
     rendered = render_bulletins(summary, cfg, [a for a in audiences if a not in kept])
+    history = _data_history(engine, period_start, period_end, list(rendered))
+    for audience, r in list(rendered.items()):
+        update = _updated(readiness, history.get(audience, []), r)
+        if update:
+            rendered[audience] = _render_one(summary, cfg, audience, update)
     if REGION in rendered:
         for br in rendered[REGION].briefings:
             _write(folder / "briefings" / f"{br.slug}.html", br.html)
@@ -280,6 +291,9 @@ def build_period(engine: Engine, cfg: Config, period_start: date, period_end: da
                     "period_start": period_start, "period_end": period_end, "audience": audience,
                     "version": version, "content_hash": r.content_hash, "path": str(html_path),
                     "subject": r.subject, "built_at": audit_now(),
+                    "data_status": json.dumps({"partnerships": readiness.data_status(),
+                                               "headlines": [[h["label"], h["value"]] for h in r.headlines]},
+                                              sort_keys=True),
                 },
             ).scalar_one()
             report.built.append({"bulletin_id": bulletin_id, "audience": audience, "version": version, "new": True})
@@ -288,6 +302,58 @@ def build_period(engine: Engine, cfg: Config, period_start: date, period_end: da
                                                       else recorded[a]["content_hash"])} for a in audiences},
         indent=1, sort_keys=True) + "\n")
     return report
+
+
+def _data_history(engine: Engine, start: date, end: date, audiences: list[str]) -> dict[str, list]:
+    """Each audience's stored versions of the period, newest first: (version, built_at, data_status)."""
+    b = wh.bulletins.c
+    out: dict[str, list] = {a: [] for a in audiences}
+    if not audiences:
+        return out
+    with engine.connect() as conn:
+        for row in conn.execute(
+            select(b.audience, b.version, b.built_at, b.data_status)
+            .where(b.period_start == start, b.period_end == end, b.audience.in_(audiences))
+            .order_by(b.audience, b.version.desc())
+        ):
+            out[row.audience].append((row.version, row.built_at, json.loads(row.data_status) if row.data_status else None))
+    return out
+
+
+def _updated(readiness: Readiness, history: list, rendered) -> dict | None:
+    """The "updated version" note, when data has arrived since an earlier version was built.
+
+    Compared with the newest version built from different data (versions built from the same
+    data are passed over), so rebuilding from unchanged data gives the same note and the same
+    content: no new version. None when there is no earlier version, or its data was not recorded.
+    """
+    from reviews.core.reporting_periods import long_date
+
+    now = readiness.data_status()
+    for version, built_at, data in history:
+        if data is None:
+            return None
+        if data.get("partnerships") == now:
+            continue
+        before = data.get("partnerships") or {}
+        lines = []
+        for p in readiness.partnerships:
+            was = (before.get(p.code) or {}).get("status")
+            if was != p.status and p.status in HAVE_DATA:
+                lines.append(f"{p.name}'s return arrived on {long_date(p.received)}: its figures are now included.")
+        old = dict(map(tuple, data.get("headlines") or []))
+        for h in rendered.headlines:
+            if h["label"] in old and old[h["label"]] != h["value"]:
+                lines.append(f"{h['label']}: {h['value']} (was {old[h['label']]}).")
+        built = built_at.date() if hasattr(built_at, "date") else built_at
+        return {"replaces": version, "built": long_date(built) if built else "", "lines": lines}
+    return None
+
+
+def _render_one(summary: dict, cfg: Config, audience: str, update: dict):
+    from reviews.learning.bulletin import render_bulletin
+
+    return render_bulletin({**summary, "update": update}, cfg, audience)
 
 
 def attachments_for_factory(cfg: Config):

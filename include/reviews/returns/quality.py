@@ -125,18 +125,28 @@ def _referenced_dataset(column: str) -> str:
     return ""
 
 
-def rule_title(rule_id: str) -> str:
-    """What a rule checks, in plain words, from its id (for counts in reports and Data Docs)."""
+def _template_name(dataset: str, column: str) -> str:
+    return column
+
+
+def rule_title(rule_id: str, dataset: str = "", name: Callable[[str, str], str] = _template_name) -> str:
+    """What a rule checks, in plain words, from its id (for counts in reports and Data Docs).
+    `name(dataset, column)` says a column (a quality report puts the partnership's header beside it)."""
     kind, _, arg = rule_id.partition(":")
     if kind == "order":
         a, _, b = arg.partition("<=")
-        return f"{a} is after {b}"
+        return f"{name(dataset, a)} is after {name(dataset, b)}"
     if kind == "cross_order":
         theirs, _, ours = arg.partition("<=")
         their_ds, _, their_col = theirs.partition(".")
-        return f"{ours} is before the {RECORD_NOUN.get(their_ds, their_ds)}'s {their_col}"
+        return f"{name(dataset, ours)} is before the {RECORD_NOUN.get(their_ds, their_ds)}'s {name(their_ds, their_col)}"
     if kind == "reference":
-        return f"{arg} names a {RECORD_NOUN.get(_referenced_dataset(arg), 'record')} that has not been loaded"
+        return f"{name(dataset, arg)} names a {RECORD_NOUN.get(_referenced_dataset(arg), 'record')} that has not been loaded"
+    if kind in ("approved_author", "author_needed"):
+        author = name(dataset, "author")
+        return (f"the LCSPR's {author} is not on the regional approved list" if kind == "approved_author"
+                else f"the LCSPR's {author} is blank after commissioning")
+    arg = name(dataset, arg) if arg else arg
     titles = {
         "required": f"{arg} is blank (it is required)",
         "date": f"{arg} is not a date",
@@ -148,8 +158,6 @@ def rule_title(rule_id: str) -> str:
         "identifier": f"{arg} is not a valid identifier (withheld)",
         "length": f"{arg} is longer than the warehouse holds",
         "storable": "a value has a character that cannot be stored",
-        "approved_author": "the LCSPR's author is not on the regional approved list",
-        "author_needed": "the LCSPR's author is blank after commissioning",
     }
     return titles.get(kind, rule_id)
 

@@ -2,9 +2,12 @@
 
 A report covers one return of one partnership (the files it sent with the same date, loaded in
 one run): each file and what became of it, counts by rule, every quarantined row with its file,
-row number, record id and every rule it broke, the rows of earlier returns it corrected, and
-what is still waiting for a correction. It shows no raw values at all (no child column, not even
-the keyed hash): the partnership has its own data, the row number and record id find it.
+row number, record id and every rule it broke, the rows of earlier returns it corrected, every
+row of earlier returns still waiting for a correction (listed alike), and the accepted values of
+each code or theme rule that failed. Columns are named by the partnership's own headers with the
+template name beside them (`Wording`). It shows no raw values beyond what the rules' messages
+quote (no child column, not even the keyed hash): the partnership has its own data, the row
+number and record id find it.
 
 Reports are kept under `{data_dir}/reports/quality/{code}/` as HTML and text, and recorded as
 rows of `bulletins` with audience `quality:{code}` and period = the return's date (a second
@@ -18,6 +21,8 @@ exactly once): `quality:{code}` goes to the partnership's data_contact and `retu
 from __future__ import annotations
 
 import hashlib
+import re
+from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,11 +34,11 @@ from sqlalchemy import Engine, case, func, insert, select
 
 from reviews.core import warehouse as wh
 from reviews.core.audit import audit_now
-from reviews.core.config import Config
+from reviews.core.config import Config, normalise_word
 from reviews.core.gc_pause import gc_paused
 from reviews.core.rendering import templates
 from reviews.returns.quality import rule_title, shown_record_id
-from reviews.core.template import DATASET_ORDER
+from reviews.core.template import DATASET_ORDER, DATASETS
 
 QUALITY = "quality"  # audience f"quality:{code}": a return's data quality report -> data_contact
 RETURNS = "returns"  # audience f"returns:{code}": a late or missing return -> the business unit
@@ -144,7 +149,12 @@ def build_quality_reports(
             groups.setdefault(f["return_date"] or as_of, []).append(f)
         found = _report_rows(conn, partnership_code)
         returns = sorted(groups.items())
-        rendered = [_render_report(found, partnership, cfg.region_name, day, group, clock()) for day, group in returns]
+        wording = Wording(cfg, partnership)
+        # Several returns in one run (a backlog): the rows still waiting are listed in the newest
+        # report only (the one the partnership acts on); the others count them and point to it.
+        newest = returns[-1][0]
+        rendered = [_render_report(found, wording, cfg.region_name, day, group, clock(), listed_in=newest)
+                    for day, group in returns]
         stored = store_documents(conn, kind=QUALITY, code=partnership_code, folder=Path(out_dir) / partnership_code,
                                  docs=[doc for doc, _ in rendered])
         report_of = {f["file_id"]: s.bulletin_id for s, (_, group) in zip(stored, returns) for f in group}
@@ -155,11 +165,12 @@ def build_quality_reports(
             for s, (day, group), (_, quarantined) in zip(stored, returns, rendered)]
 
 
-def _render_report(found: _Found, partnership, region: str, return_date: date, files: list[dict],
-                   now: datetime) -> tuple[Document, int]:
-    """One return's report, rendered (HTML and text), and how many of its rows were quarantined."""
-    context = _report_context(found, partnership, region, return_date, files)
-    subject = f"Data quality report: {partnership.name} return of {return_date:%d %B %Y}"
+def _render_report(found: _Found, wording: Wording, region: str, return_date: date, files: list[dict],
+                   now: datetime, listed_in: date | None = None) -> tuple[Document, int]:
+    """One return's report, rendered (HTML and text), and how many of its rows were quarantined.
+    `listed_in`: the return whose report lists the rows still waiting (default: this one)."""
+    context = _report_context(found, wording, region, return_date, files, listed_in)
+    subject = f"Data quality report: {wording.partnership.name} return of {return_date:%d %B %Y}"
     context["subject"] = subject
     context["generated"] = f"{now:%d %B %Y %H:%M} UTC"
     html = templates().get_template("quality_report.html.j2").render(context)
@@ -218,7 +229,7 @@ class _Found:
 
     quarantined: dict[int, list[_Quarantined]]  # file_id -> its quarantined rows
     corrected: dict[int, list[tuple[int, int, _Corrected]]]  # resolving file_id -> (place in query, file_id, row)
-    waiting: list[tuple[date, int]]  # (return date, unresolved quarantined rows of files of that date)
+    waiting: list[tuple[date, _Quarantined]]  # unresolved rows of dated files, by return date then report order
 
 
 _RANK = {d: i for i, d in enumerate(DATASET_ORDER)}
@@ -245,17 +256,24 @@ def _report_rows(conn, partnership_code: str) -> _Found:
     )):
         corrected.setdefault(resolved_by, []).append(
             (place, file_id, _Corrected(dataset, record_id, file_name, row_number)))
-    waiting = [(day, n) for day, n in conn.execute(
-        select(rf.return_date, func.count())
+    waiting = []
+    for day, file_id, q_id, dataset, file_name, row_number, record_id, checks, rules in conn.execute(
+        select(rf.return_date, q.file_id, q.quarantine_id, q.dataset, q.file_name, q.row_number, q.record_id,
+               q.failed_checks, q.failed_rules)
         .select_from(wh.quarantine).join(wh.return_files, rf.file_id == q.file_id)
         .where(q.partnership_code == partnership_code, q.resolved_by_file_id.is_(None),
                rf.partnership_code == partnership_code, rf.return_date.is_not(None))
-        .group_by(rf.return_date)
-    ).all()]
+    ):
+        row = _Row(dataset, file_name, row_number, shown_record_id(record_id, file_name, row_number),
+                   (checks or "").splitlines(), False)
+        waiting.append((day, _Quarantined((_RANK.get(dataset, 99), file_name, row_number, file_id, q_id),
+                                          (rules or "").splitlines(), row)))
+    waiting.sort(key=lambda w: (w[0], w[1].order))
     return _Found(quarantined, corrected, waiting)
 
 
-def _report_context(found: _Found, partnership, region: str, return_date: date, files: list[dict]) -> dict:
+def _report_context(found: _Found, wording: Wording, region: str, return_date: date, files: list[dict],
+                    listed_in: date | None = None) -> dict:
     """The template's values for one return. Its rows are tuples with named fields (what the
     templates read as r.dataset ... finds at once, where a dict takes a failed attribute lookup)."""
     ids = [f["file_id"] for f in files]
@@ -268,7 +286,8 @@ def _report_context(found: _Found, partnership, region: str, return_date: date, 
     # In the query's order (the places), as if the group's files' lists were one.
     resolved = sorted(c for i in ids for c in found.corrected.get(i, ()))
     corrected = [c for _, file_id, c in resolved if file_id not in group]
-    waiting = sum(n for day, n in found.waiting if day < return_date)
+    waiting = [r for _, r in found.waiting[:bisect_left(found.waiting, return_date, key=lambda w: w[0])]]
+    listed = listed_in is None or listed_in == return_date
     file_rows = [_FileRow(
         name=f["file_name"], datasets=(f["datasets"] or "").replace(",", ", ") or "none",
         status=f["status"], read=f["rows_read"], loaded=f["rows_loaded"],
@@ -278,14 +297,139 @@ def _report_context(found: _Found, partnership, region: str, return_date: date, 
     ) for f in files]
     return {
         "region": region,
-        "partnership": partnership.name,
+        "partnership": wording.partnership.name,
         "return_date": f"{return_date:%d/%m/%Y}",
         "files": file_rows,
         "failed_files": [f for f in file_rows if f.status == "failed"],
         "totals": {k: sum(getattr(f, k) for f in file_rows) for k in ("read", "loaded", "quarantined")},
-        "rule_counts": [_RuleCount(d, rule_title(rule), n)
+        "rule_counts": [_RuleCount(d, wording.title(d, rule), n)
                         for (d, rule), n in sorted(counts.items(), key=lambda kv: (_RANK.get(kv[0][0], 99), -kv[1], kv[0][1]))],
-        "rows": [r.row for r in rows],
+        "rows": [wording.row(r) for r in rows],
         "corrected": corrected,
-        "waiting": waiting,
+        "waiting": len(waiting),
+        "waiting_listed_in": None if listed else f"{listed_in:%d/%m/%Y}",
+        "waiting_rows": [wording.row(r) for r in waiting] if listed else [],
+        "accepted": wording.accepted({(r.row.dataset, rule) for r in (*rows, *(waiting if listed else ()))
+                                      for rule in r.rules}),
     }
+
+
+# ----------------------------------------------------- the partnership's words in its report
+
+
+class _Value(NamedTuple):
+    code: str
+    words: str  # the configured words that also mean it, as the config spells them ("" for none)
+
+
+class _Accepted(NamedTuple):
+    """What a code or theme column accepts, shown once per report under the rows that broke it."""
+
+    dataset: str
+    column: str  # as the report names it: "Nature (incident_type)"
+    what: str  # "values" or "learning themes"
+    codes: list[_Value]
+
+
+_STORABLE_PART = re.compile(r"(?:^|(?<=; ))(\w+)(?= contains a character that cannot be stored)")
+
+
+class Wording:
+    """How one partnership's report says things: each column by the partnership's own header with
+    the template name beside it ("Nature (incident_type)", from config `partnerships.<code>.columns`,
+    per dataset), and the codes and themes a failed code rule accepts (config `code_synonyms`,
+    `yes_no_columns`, `themes`).
+
+    Rule messages are stored in `quarantine` in template names (quality.py writes them); the
+    report renames the columns it knows the places of: the column a message starts with (every
+    message but ragged_row's starts with one), the second date of an order rule, the other
+    record's date of a cross_order rule, the status of author_needed and each column of a
+    storable message. Quoted values are never touched.
+    """
+
+    def __init__(self, cfg: Config, partnership) -> None:
+        self.cfg = cfg
+        self.partnership = partnership
+        self._headers: dict[str, dict[str, str]] = {}
+        for dataset in DATASETS:
+            theirs: dict[str, list[str]] = {}
+            for header, column in partnership.header_map(dataset).items():
+                if header != column:
+                    theirs.setdefault(column, []).append(str(header))
+            if theirs:
+                self._headers[dataset] = {c: f"{' or '.join(h)} ({c})" for c, h in theirs.items()}
+        self._said: dict[tuple[str, str, str], str] = {}  # messages repeat: said once each
+
+    def column(self, dataset: str, column: str) -> str:
+        """A template column as the partnership knows it, or as it is when they use the template's name."""
+        return self._headers.get(dataset, {}).get(column, column)
+
+    def title(self, dataset: str, rule_id: str) -> str:
+        return rule_title(rule_id, dataset, self.column)
+
+    def row(self, quarantined: _Quarantined) -> _Row:
+        row = quarantined.row
+        names = self._headers.get(row.dataset)
+        if not names:
+            return row
+        rules = quarantined.rules if len(quarantined.rules) == len(row.reasons) else [""] * len(row.reasons)
+        return row._replace(reasons=[self.reason(row.dataset, rule, m) for rule, m in zip(rules, row.reasons)])
+
+    def reason(self, dataset: str, rule_id: str, message: str) -> str:
+        key = (dataset, rule_id, message)
+        said = self._said.get(key)
+        if said is None:
+            said = self._said[key] = self._reason(dataset, rule_id, message)
+        return said
+
+    def _reason(self, dataset: str, rule_id: str, message: str) -> str:
+        kind, _, arg = rule_id.partition(":")
+        if kind == "storable":  # "finding contains a character ...; recommendation contains ..."
+            return _STORABLE_PART.sub(lambda m: self.column(dataset, m.group(1)), message)
+        names = self._headers.get(dataset, {})
+        first, space, rest = message.partition(" ")
+        if space and first in names:
+            message = names[first] + space + rest
+            head = len(names[first])
+        else:
+            head = 0
+        if kind == "order":
+            later = arg.partition("<=")[2]
+            message = _rename_once(message, head, f" is after {later} ", f" is after {self.column(dataset, later)} ")
+        elif kind == "cross_order":
+            their_ds, _, their_col = arg.partition("<=")[0].partition(".")
+            message = _rename_once(message, head, f" is before {their_col} ",
+                                   f" is before {self.column(their_ds, their_col)} ")
+        elif kind == "author_needed":
+            message = _rename_once(message, head, " with status ", f" with {self.column(dataset, 'status')} ")
+        return message
+
+    def accepted(self, failed: set[tuple[str, str]]) -> list[_Accepted]:
+        """The accepted values of each code or theme column among the (dataset, rule id) pairs that
+        failed, in template order."""
+        out = []
+        for dataset in DATASET_ORDER:
+            for col in DATASETS[dataset].columns:
+                if col.kind == "code" and (dataset, f"code:{col.name}") in failed:
+                    theme = col.name == "theme"
+                    values = self._themes() if theme else self._codes(col.name, col.codes)
+                    out.append(_Accepted(dataset, self.column(dataset, col.name),
+                                         "learning themes" if theme else "values", values))
+        return out
+
+    def _themes(self) -> list[_Value]:
+        return [_Value(code, ", ".join(w for w in words if normalise_word(w) != normalise_word(code)))
+                for code, words in self.cfg.themes.items()]
+
+    def _codes(self, column: str, codes: tuple[str, ...]) -> list[_Value]:
+        synonyms = self.cfg.code_synonyms.get(column, {})
+        spelt = self.cfg.code_synonym_spellings
+        return [_Value(code, ", ".join(spelt.get(w, w) for w, c in synonyms.items()
+                                       if c == code and w != normalise_word(code)))
+                for code in codes]
+
+
+def _rename_once(message: str, start: int, old: str, new: str) -> str:
+    """`message` with the first `old` at or after `start` made `new` (a column's name in its place)."""
+    at = message.find(old, start)
+    return message if at < 0 else message[:at] + new + message[at + len(old):]

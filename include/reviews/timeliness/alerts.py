@@ -4,7 +4,9 @@ After `statutory_timeliness` has judged the cases as of a day, `run_alerts` comp
 `timeliness` rows with the ledger `timeliness_alerts` and emails the business unit a short list
 of what is new: cases whose stage is now `open_at_risk` (due within the configured working
 days) or `open_overdue`, with partnership, stage, case reference, due date and working days
-left. Record ids are the partnerships' case references (notification_id, review_id), never a
+left. The email says it in words (how many of each stage, what to do next) and is styled like the
+bulletins (templates alert_timeliness.*.j2); it links the status page when the caller knows its
+address. Record ids are the partnerships' case references (notification_id, review_id), never a
 child's key; logs and return values hold counts only.
 
 Exactly once per case and status change, the same pattern as bulletin circulation
@@ -33,7 +35,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from html import escape
 from typing import Any
 
 from sqlalchemy import Engine, and_, func, insert, or_, select, tuple_, update
@@ -43,6 +44,7 @@ from sqlalchemy.exc import IntegrityError
 from reviews.core import warehouse as wh
 from reviews.core.audit import audit_now
 from reviews.core.config import Config
+from reviews.core.rendering import templates
 from reviews.core.mail import MailError, Message, SendError, Transport, check_recipients, describe_error, message_id
 from reviews.timeliness.compute import STAGES
 from reviews.core.working_days import working_days_between
@@ -226,9 +228,29 @@ def _ordered(rows: Sequence[dict]) -> list[dict]:
         STAGES.index(r["stage"]) if r["stage"] in STAGES else len(STAGES), r["record_id"]))
 
 
-def alert_message(rows: Sequence[dict], cfg: Config, as_of: date, to: Sequence[str]) -> Message:
-    """The business unit's email: overdue cases first, then those at risk, each with partnership,
-    stage, case reference, due date and working days left (as of the day they were first seen)."""
+STAGE_NOUNS = {  # (one, many), for sentences: "3 rapid reviews are overdue"
+    "notification": ("notification to the Panel", "notifications to the Panel"),
+    "rapid_review": ("rapid review", "rapid reviews"),
+    "lcspr_completion": ("LCSPR completion", "LCSPR completions"),
+    "publication_notice": ("publication notice", "publication notices"),
+}
+PRIVACY_NOTE = "Case references are the partnerships' own notification and review ids; no child is named."
+
+
+def _stage_sentence(n: int, stage: str, status: str, at_risk_days: int) -> str:
+    one, many = STAGE_NOUNS.get(stage, (stage.replace("_", " "), stage.replace("_", " ") + "s"))
+    verb = "is" if n == 1 else "are"
+    state = "overdue" if status == "open_overdue" else f"at risk (due within {at_risk_days} working days)"
+    return f"{n} {one if n == 1 else many} {verb} {state}"
+
+
+def alert_message(rows: Sequence[dict], cfg: Config, as_of: date, to: Sequence[str],
+                  status_url: str | None = None) -> Message:
+    """The business unit's email, in words and styled like the bulletins (templates
+    alert_timeliness.*.j2): how many cases of each stage became overdue or at risk, what to do
+    next, then the cases (overdue first), each with partnership, stage, case reference, due date
+    and working days left (as of the day they were first seen); a link to the status page when
+    the caller knows its address."""
     names = {code: p.name for code, p in cfg.partnerships.items()}
     rows = _ordered(rows)
     n_over = sum(r["status"] == "open_overdue" for r in rows)
@@ -236,31 +258,37 @@ def alert_message(rows: Sequence[dict], cfg: Config, as_of: date, to: Sequence[s
     counts = ", ".join(part for part in (f"{n_over} now overdue" if n_over else "",
                                          f"{n_risk} now at risk" if n_risk else "") if part)
     subject = f"[reviews] Statutory timeliness as of {_long_date(as_of)}: {counts}"
-    intro = (f"Cases whose statutory timescale became at risk (due within {cfg.at_risk_working_days} working "
-             f"days) or overdue, judged as of {_long_date(as_of)}. Each case and status is listed once; "
-             "the full picture is in the warehouse table `timeliness`.")
-    header = ("Partnership", "Stage", "Case reference", "Status", "Due date", "Working days left")
-    table = [
-        (names.get(r["partnership_code"], r["partnership_code"]), STAGE_NAMES.get(r["stage"], r["stage"]),
-         r["record_id"], STATUS_NAMES.get(r["status"], r["status"]), _long_date(r["due_date"]),
-         _left_words(r["working_days_left"]))
-        for r in rows
+    by_stage: dict[tuple[str, str], int] = {}
+    for r in rows:
+        by_stage[(r["status"], r["stage"])] = by_stage.get((r["status"], r["stage"]), 0) + 1
+    summary = [_stage_sentence(n, stage, status, cfg.at_risk_working_days) + "."
+               for (status, stage), n in sorted(by_stage.items(), key=lambda kv: (
+                   ALERT_STATUSES[::-1].index(kv[0][0]), STAGES.index(kv[0][1]) if kv[0][1] in STAGES else 99))]
+    many = len(rows) != 1
+    intro = (f"As of {_long_date(as_of)}, {len(rows)} case{'s' if many else ''} "
+             f"need{'' if many else 's'} attention:")
+    next_steps = [
+        "Ask the partnership concerned to complete the overdue stages, or to send the date each was done "
+        "if it has been (its next return then closes the case).",
+        "For a case at risk, check with the partnership that it will be done by its due date.",
+        "Cases that are done or back on track are not told again; a case at risk that becomes overdue is told once more.",
     ]
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *table)]
-    line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
-    text = "\n".join([intro, "", line(header), line("-" * w for w in widths), *(line(r) for r in table), "",
-                      "Case references are the partnerships' own notification and review ids; no child is named.",
-                      ""])
-    html_rows = "".join("<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in r) + "</tr>" for r in table)
-    html = (
-        "<html><body>"
-        f"<p>{escape(intro)}</p>"
-        "<table border=\"1\" cellpadding=\"4\" cellspacing=\"0\">"
-        "<thead><tr>" + "".join(f"<th scope=\"col\">{escape(h)}</th>" for h in header) + "</tr></thead>"
-        f"<tbody>{html_rows}</tbody></table>"
-        "<p>Case references are the partnerships' own notification and review ids; no child is named.</p>"
-        "</body></html>"
-    )
+    cases = [{"partnership": names.get(r["partnership_code"], r["partnership_code"]),
+              "stage": STAGE_NAMES.get(r["stage"], r["stage"]), "record_id": r["record_id"],
+              "status": r["status"], "due": _long_date(r["due_date"]), "left": _left_words(r["working_days_left"])}
+             for r in rows]
+    groups = [{"heading": f"{heading} ({len(mine)})", "caption": caption, "cases": mine}
+              for status, heading, caption in (
+                  ("open_overdue", "Overdue", "Cases past their statutory due date, oldest due first"),
+                  ("open_at_risk", "At risk", f"Cases due within {cfg.at_risk_working_days} working days, "
+                                              "soonest first"))
+              for mine in [[c for c in cases if c["status"] == status]] if mine]
+    context = {"subject": subject, "banner": f"{cfg.region_name or 'Regional'} business unit: statutory timeliness",
+               "heading": f"Statutory timeliness as of {_long_date(as_of)}", "intro": intro, "summary": summary,
+               "next_steps": next_steps, "groups": groups, "privacy": PRIVACY_NOTE, "status_url": status_url,
+               "header": ("Partnership", "Stage", "Case reference", "Due date", "Working days left")}
+    html = templates().get_template("alert_timeliness.html.j2").render(context)
+    text = templates().get_template("alert_timeliness.txt.j2").render(context)
     return Message(to=tuple(to), subject=subject, html=html, text=text)
 
 
@@ -309,6 +337,7 @@ def send_alerts(
     *,
     max_attempts: int = 5,
     clock: Clock = audit_now,
+    status_url: str | None = None,
 ) -> AlertReport:
     """Send one email listing every `pending` row (and `failed` ones with attempts left) that is
     still the case's status as of as_of; withdraw the others. Rows left `sending` by an earlier
@@ -346,7 +375,7 @@ def send_alerts(
         report.problems.append("no allowed business unit address to send alerts to; left pending")
         return report
     try:
-        message = alert_message(todo, cfg, as_of, allowed)
+        message = alert_message(todo, cfg, as_of, allowed, status_url)
         ref = message_id(cfg.sender, message)
     except MailError as exc:
         report.problems.append(f"alert email not built: {describe_error(exc)}")
@@ -355,7 +384,7 @@ def send_alerts(
     if len(claimed) != len(todo):  # someone else took some rows: list exactly what we hold
         if not claimed:
             return report
-        message = alert_message(claimed, cfg, as_of, allowed)
+        message = alert_message(claimed, cfg, as_of, allowed, status_url)
         ref = message_id(cfg.sender, message)
         _finish(engine, claimed, SENDING, message_ref=ref)
     try:
@@ -385,8 +414,10 @@ def run_alerts(
     send: bool = True,
     skip_reason: str | None = None,
     clock: Clock = audit_now,
+    status_url: str | None = None,
 ) -> AlertReport:
-    """Record and send the alerts for as_of; with send=False only count (nothing is written)."""
+    """Record and send the alerts for as_of; with send=False only count (nothing is written).
+    `status_url`: the status page's address, linked from the email when known."""
     report = AlertReport(as_of.isoformat())
     if not send or transport is None:
         current = current_alert_rows(engine, as_of)
@@ -395,7 +426,7 @@ def run_alerts(
         report.skipped = skip_reason or "sending not asked for"
         return report
     record_alerts(engine, as_of, report, clock=clock)
-    return send_alerts(engine, cfg, transport, as_of, report, clock=clock)
+    return send_alerts(engine, cfg, transport, as_of, report, clock=clock, status_url=status_url)
 
 
 def resolve_unconfirmed(engine: Engine, message_ref: str, *, delivered: bool, note: str = "",
