@@ -16,7 +16,9 @@ os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
 os.environ["GX_ANALYTICS_ENABLED"] = "false"
 os.environ["REVIEWS_RETRY_DELAY_SECONDS"] = "0"
-os.environ["REVIEWS_SIGNOFF_POKE_SECONDS"] = "1"  # bulletin_circulation.remind_signoff polls each second
+# bulletin_circulation.remind_signoff polls each second under dag.test() (under a real scheduler:
+# tests/integration/deployment.py, SCHEDULER_POKE_SECONDS)
+os.environ["REVIEWS_SIGNOFF_POKE_SECONDS"] = "1"
 os.environ["REVIEWS_DEADLINES"] = "off"  # dag.test() cannot run DAGs with deadlines (dag_defaults.deadline)
 for name in list(os.environ):  # nothing from the developer's own shell leaks into a test
     if name.startswith(("AIRFLOW_CONN_REVIEWS", "AIRFLOW_VAR_REVIEWS")) or name == "REVIEWS_PSEUDONYMISATION_KEY":

@@ -20,7 +20,7 @@ import pytest
 import requests
 import sqlalchemy as sa
 
-from reviews.learning.browser import HeadlessChromium, chromium_available
+from reviews.learning.browser import BrowserError, HeadlessChromium, chromium_available
 from reviews.core.config import load_config
 from reviews.core.run_dates import LONDON
 from reviews.returns.ingest import ingest_partnership
@@ -31,7 +31,7 @@ from reviews.timeliness.run import run_timeliness
 from reviews_dev.synthetic import generate_returns
 from reviews.core import warehouse as wh
 from reviews.core.warehouse import ensure_schema, make_engine
-from tests.integration.deployment import PASSWORD, USER, free_port
+from tests.integration.deployment import PASSWORD, SCHEDULER_POKE_SECONDS, USER, free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 ROOT = Path(__file__).resolve().parents[2]
@@ -92,6 +92,9 @@ def standalone():
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
         "AIRFLOW_CONN_REVIEWS_WAREHOUSE": url, "AIRFLOW_VAR_REVIEWS_DATA_DIR": str(data),
         "PATH": f"{BIN}:{os.environ.get('PATH', '')}", "GX_ANALYTICS_ENABLED": "false", "REVIEWS_DEADLINES": "on",
+        # Under a real scheduler the reminder sensor must not poke every second (conftest's value for
+        # dag.test()): see SCHEDULER_POKE_SECONDS in tests/conftest.py.
+        "REVIEWS_SIGNOFF_POKE_SECONDS": SCHEDULER_POKE_SECONDS,
     })
     proc = subprocess.Popen([str(BIN / "airflow"), "standalone"], env=env, cwd=home, start_new_session=True,
                             stdout=(home / "standalone.log").open("wb"), stderr=subprocess.STDOUT)
@@ -130,11 +133,15 @@ def _type(page, selector: str, text: str) -> None:
 def _wait(page, expression: str, timeout: float = 60):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        value = page.evaluate(f"!!({expression})")
+        # A page still being replaced (a redirect, the UI's own routing) may have no body yet: not yet true.
+        try:
+            value = page.evaluate(f"(() => {{ try {{ return !!({expression}); }} catch (e) {{ return false; }} }})()")
+        except BrowserError:  # the page's context was replaced mid-call
+            value = False
         if value:
             return value
         time.sleep(0.5)
-    raise AssertionError(f"never true in the page: {expression}\n{page.evaluate('document.body.innerText')[:2000]}")
+    raise AssertionError(f"never true in the page: {expression}\n{page.evaluate('document.body && document.body.innerText') or ''}"[:2000])
 
 
 def _axe(page) -> list[dict]:

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from reviews.core.config import load_config
 from reviews_dev.synthetic import generate_returns
 from tests.conftest import _postgres_database
-from tests.integration.deployment import ROOT, deployment_env, free_port, start_deployment
+from tests.integration.deployment import ROOT, SCHEDULER_POKE_SECONDS, deployment_env, free_port, start_deployment
 from tests.smtp_fixtures import SMTP_PASSWORD, SMTP_USER, Controller, RecordingHandler, _Authenticator
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.distributed]
@@ -41,7 +41,7 @@ def deployment():
     config.write_text((ROOT / "config" / "reviews.yaml").read_text().replace("  pdf: true", "  pdf: false", 1)
                       .replace("signoff_reminder_hours: 24", "signoff_reminder_hours: 0.001", 1))
     env["AIRFLOW_VAR_REVIEWS_CONFIG"] = str(config)
-    env["REVIEWS_SIGNOFF_POKE_SECONDS"] = "2"
+    env["REVIEWS_SIGNOFF_POKE_SECONDS"] = SCHEDULER_POKE_SECONDS
     env["REVIEWS_SEND_BACKOFF_SECONDS"] = "0"
     smtp = RecordingHandler()
     controller = Controller(smtp, hostname="127.0.0.1", port=free_port(), authenticator=_Authenticator(SMTP_USER, SMTP_PASSWORD),

@@ -307,7 +307,11 @@ def run(db, dagbag, tmp_path_factory, capfd, caplog) -> Run:
 
 @pytest.mark.parametrize("db", DBS)
 def test_every_dag_run_completes_without_retries(run):
-    problems = {dag: {t: s for t, s in tasks.items() if s[0] != "success" or s[1] > 1}
+    # The circulation's branch skips `resume_sends` when a sign-off is asked for; the reminder sensor
+    # (reschedule mode) counts each poke as a try in Airflow 3, so its try number is not a retry.
+    problems = {dag: {t: s for t, s in tasks.items()
+                      if not (s[0] == "success" or (t == "resume_sends[-1]" and s[0] == "skipped"))
+                      or (s[1] > 1 and t != "remind_signoff[-1]")}
                 for dag, tasks in run.task_states.items()}
     problems = {dag: p for dag, p in problems.items() if p}
     assert run.dag_states == {dag_id: "success" for dag_id, _ in CYCLE} and not problems, (
