@@ -9,12 +9,21 @@ working days before publication). Working days exclude weekends and England and 
 holidays. Every number comes from the config file.
 
 **judge** replaces the `timeliness` rows for its as-of date, so reruns and backfills give the
-same table.
+same table. A stage that reads a cell a return got wrong (flagged, loaded blank) is `unknown`
+with the reason, never met, late or overdue on a guess.
 
 **alert** then emails the business unit a short list of the cases that *became* at risk (due
-within 3 working days, configurable) or overdue, with partnership, stage, case reference, due
-date and working days left; each case and status is told once (ledger `timeliness_alerts`,
-written before the email is sent), so a rerun sends nothing new. No child identifiers.
+within the stage's window: notification 2, rapid review 3, LCSPR 20 working days, configurable)
+or overdue, with partnership, stage, case reference, due date and working days left, and a note
+when the latest return row for the case was rejected or flagged (file, row and rule); each case
+and status is told once (ledger `timeliness_alerts`, written before the email is sent), so a
+rerun sends nothing new. No child identifiers.
+
+**journeys** then writes every case's journey as of the same day (table `case_journeys`, replaced
+for that day: notification to publication, each stage's due date, status and working days left, and
+the consistency findings) and the business unit's dated workbook
+`tracker/case_tracker_{as_of}.xlsx` under the data folder (case references only; internal, never
+circulated). The tracker at `/reviews/tracker` shows the same rows.
 
 Alerts are about the present. **Backfill runs do not send them** and leave the ledger alone, so
 the next ordinary run still tells what is at risk now. To send from a backfill anyway, pass
@@ -66,7 +75,13 @@ def statutory_timeliness():
 
         return tasks.send_timeliness_alerts(context)
 
-    judge() >> alert()
+    @task
+    def journeys(**context) -> dict:
+        from reviews_airflow import tasks
+
+        return tasks.build_case_journeys(context)
+
+    judge() >> [alert(), journeys()]
 
 
 statutory_timeliness()

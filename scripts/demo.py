@@ -1,8 +1,10 @@
 """`make demo`: one regional cycle on the embedded default, run through Airflow itself.
 
 Resets the demo's own data under var/ (inbox, warehouse, outputs), generates synthetic returns
-for the five partnerships, runs the four DAGs with `airflow dags test`, and prints what they did
-and where the results are. `--prepare-only` sets up var/ and var/demo.env for `make up`.
+for the five partnerships (some returns late, one or two never sent), runs the four DAGs with
+`airflow dags test`, and prints what they did, what the business unit has to chase (rows loaded
+with flags, case journeys' consistency findings, the case tracker) and where the results are.
+`--prepare-only` sets up var/ and var/demo.env for `make up`.
 """
 from __future__ import annotations
 
@@ -24,6 +26,8 @@ DEMO_AS_OF = "2026-10-31"  # the returns and timeliness runs
 DEMO_SUMMARY_RUN = "2026-10-01"  # the run on 1 October builds July to September 2026 (every return is in by 10 October)
 SYNTHETIC_START, SYNTHETIC_END = date(2023, 10, 1), date(2026, 10, 31)  # last return: Q3, dated 10 October
 INFLATE = 10  # realistic volumes are single digits a year per partnership (docs/domain.md)
+TRACKER_PATH = "/reviews/tracker"  # the business unit's case tracker, behind the Airflow login
+EXAMPLES = 5  # flags and findings shown by example (all of them are in the warehouse and the tracker)
 
 
 def demo_env() -> dict[str, str]:
@@ -94,6 +98,120 @@ def signing_off():
     return Answerer(decide, user="demo (make demo)")
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def tracker_file(var: Path, as_of: date) -> Path | None:
+    """The dated XLSX tracker statutory_timeliness wrote for `as_of` (the newest one otherwise)."""
+    exact = var / "tracker" / f"case_tracker_{as_of.isoformat()}.xlsx"
+    if exact.exists():
+        return exact
+    found = sorted((var / "tracker").glob("case_tracker_*.xlsx"))
+    return found[-1] if found else None
+
+
+def chase_report(engine, as_of: date, var: Path) -> str:
+    """What the business unit has to chase after the cycle, read back from the warehouse: late and
+    missing returns, rows loaded with flags (row_flags), stages judged unknown and why, the case
+    journeys' consistency findings (case_journeys, latest as-of date), and the case tracker.
+    Case references and file rows only: no child's reference or key, no cell of a child column."""
+    from sqlalchemy import func, inspect, select
+
+    from reviews.core import warehouse as wh
+
+    tables = set(inspect(engine).get_table_names())
+    lines: list[str] = []
+    with engine.connect() as conn:
+        rx = wh.return_expectations.c
+        flagged = conn.execute(
+            select(rx.partnership_code, rx.period_end, rx.due_date, rx.received_date, rx.status)
+            .where(rx.as_of_date == as_of, rx.status != "on_time").order_by(rx.partnership_code, rx.period_end)
+        ).all()
+        lines.append(f"Late and missing returns as of {as_of:%d %B %Y} (partnership_returns; the business unit told once each)")
+        for r in flagged:
+            got = f"received {r.received_date}" if r.received_date else "nothing received"
+            lines.append(f"  {r.partnership_code:<10} period ending {r.period_end}: {r.status}, due {r.due_date}, {got}")
+        if not flagged:
+            lines.append("  none")
+
+        lines.append("")
+        if "row_flags" in tables:
+            f = wh.row_flags.c
+            per = conn.execute(
+                select(f.partnership_code, func.count(), func.count(func.distinct(f.file_id)),
+                       func.sum((f.superseded_by_file_id.is_(None)).cast(wh.Integer)))
+                .group_by(f.partnership_code).order_by(f.partnership_code)
+            ).all()
+            total = sum(n for _, n, _, _ in per)
+            lines.append(f"Rows loaded with flags (row_flags: loaded and monitored, the bad cell blank, sent back "
+                         f"to the partnership): {total}")
+            if per:
+                from reviews.status.cycle_report import _table
+
+                lines += ["  " + x for x in _table(["partnership", "flags raised", "in files", "still current"],
+                                                   [[c, n, files, current or 0] for c, n, files, current in per])]
+                # one example per rule, the newest first: file, row as a spreadsheet shows it, the rule's sentence
+                examples = conn.execute(
+                    select(f.rule_id, f.file_name, f.row_number, f.message)
+                    .where(f.superseded_by_file_id.is_(None))
+                    .order_by(f.file_id.desc(), f.row_number)
+                ).all()
+                shown: dict[str, tuple] = {}
+                for rule, file_name, row_number, message in examples:
+                    shown.setdefault(rule.split(":", 1)[0], (file_name, row_number, message))
+                lines.append("  e.g.")
+                for file_name, row_number, message in list(shown.values())[:EXAMPLES]:
+                    lines.append(f"  - {file_name} row {row_number}: {message.splitlines()[0]}")
+        else:
+            lines.append("Rows loaded with flags: table row_flags is not in the warehouse")
+
+        t = wh.timeliness.c
+        unknown = conn.execute(
+            select(t.stage, t.partnership_code, t.record_id, t.reason)
+            .where(t.as_of_date == as_of, t.status == "unknown").order_by(t.partnership_code, t.record_id)
+        ).all()
+        lines.append("")
+        lines.append(f"Stages judged unknown as of {as_of:%d %B %Y} (statutory_timeliness; never met, late or "
+                     f"overdue on a guess): {len(unknown)}")
+        stages = ["notification", "rapid_review", "lcspr_completion", "publication_notice"]
+        by_stage = sorted(unknown, key=lambda r: stages.index(r.stage) if r.stage in stages else len(stages))
+        # examples: the first of each stage, then the rest, stage by stage
+        firsts = [r for i, r in enumerate(by_stage) if i == 0 or by_stage[i - 1].stage != r.stage]
+        for r in (firsts + [r for r in by_stage if r not in firsts])[:EXAMPLES]:
+            reason = (r.reason or "no reason recorded").splitlines()[0]
+            lines.append(f"  - {r.partnership_code} {r.record_id} {r.stage}: {reason}")
+        if len(unknown) > EXAMPLES:
+            lines.append(f"  ... and {len(unknown) - EXAMPLES} more")
+
+        lines.append("")
+        if "case_journeys" in tables:
+            j = wh.case_journeys.c
+            latest = conn.execute(select(func.max(j.as_of_date))).scalar()
+            journeys = conn.execute(
+                select(j.partnership_code, j.notification_id, j.findings).where(j.as_of_date == latest)
+                .order_by(j.partnership_code, j.notification_id)
+            ).all() if latest else []
+            findings = [(r.partnership_code, r.notification_id, line.strip()) for r in journeys
+                        for line in (r.findings or "").splitlines() if line.strip()]
+            when = f"as of {latest:%d %B %Y}" if latest else "no journeys written"
+            lines.append(f"Consistency findings in case journeys ({when}; case_journeys, "
+                         f"{_plural(len(journeys), 'case')}): {len(findings)}")
+            for code, case, finding in findings[:2 * EXAMPLES]:
+                lines.append(f"  - {code} {case}: {finding}")
+            if len(findings) > 2 * EXAMPLES:
+                lines.append(f"  ... and {len(findings) - 2 * EXAMPLES} more (all in the tracker)")
+        else:
+            lines.append("Consistency findings: table case_journeys is not in the warehouse")
+
+    xlsx = tracker_file(var, as_of)
+    lines.append("")
+    lines.append("Case tracker (what is due first, each case's journey and the returns it came from):")
+    lines.append(f"  XLSX for the business unit (internal, pseudonymised keys only): {xlsx or 'not written'}")
+    lines.append(f"  page: {TRACKER_PATH} behind the Airflow login (make up: http://localhost:8080{TRACKER_PATH})")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--prepare-only", action="store_true")
@@ -115,7 +233,7 @@ def main() -> None:
     from reviews_dev.synthetic import generate_returns
 
     report = generate_returns(VAR / "inbox", load_config(), start=SYNTHETIC_START, end=SYNTHETIC_END,
-                              seed=2024, inflate=INFLATE)
+                              seed=2024, inflate=INFLATE, late_and_missing_returns=True)
     print(f"  generated synthetic returns in {VAR / 'inbox'} (x{INFLATE} realistic volume)")
     for line in report.describe().splitlines():
         print("    " + line)
@@ -125,7 +243,10 @@ def main() -> None:
         ("regional_learning_summary", DEMO_SUMMARY_RUN),
         ("bulletin_circulation", DEMO_AS_OF),
     ]
-    test_env = {**env, "REVIEWS_DEADLINES": "off"}  # `dags test` cannot run deadlines (see dag_defaults.deadline)
+    test_env = {**env, "REVIEWS_DEADLINES": "off",  # `dags test` cannot run deadlines (see dag_defaults.deadline)
+                # the sign-off reminder's sensor, when it poked before the demo's answer, looks again
+                # within seconds rather than the production 10 minutes
+                "REVIEWS_SIGNOFF_POKE_SECONDS": "5"}
     for dag_id, day in steps:
         with signing_off() if dag_id == "bulletin_circulation" else nullcontext():
             took = run([airflow, "dags", "test", dag_id, day], test_env, logs / f"{dag_id}.log")
@@ -138,11 +259,14 @@ def main() -> None:
     print()
     print(cycle_report(engine, date.fromisoformat(DEMO_AS_OF)))
     print()
+    print(chase_report(engine, date.fromisoformat(DEMO_AS_OF), VAR))
+    print()
     print("Where the results are:")
     print(f"  warehouse (SQLite):   {VAR / 'warehouse.db'}   e.g. sqlite3 {VAR / 'warehouse.db'} 'select * from timeliness limit 5'")
     print(f"  raw files, by sha256: {VAR / 'raw'}")
     print(f"  bulletins (HTML/txt): {VAR / 'bulletins'}")
     print(f"  emails sent (.eml):   {VAR / 'outbox'}")
+    print(f"  case tracker (XLSX):  {tracker_file(VAR, date.fromisoformat(DEMO_AS_OF)) or VAR / 'tracker'}")
     print(f"  Airflow logs:         {VAR / 'airflow' / 'logs'} and {logs}")
     print("  watch it in the UI:   make up  (http://localhost:8080)")
     print(f"demo finished in {time.monotonic() - t0:.0f}s")

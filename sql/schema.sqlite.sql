@@ -57,6 +57,24 @@ CREATE TABLE bulletins (
 	CONSTRAINT uq_bulletin_version UNIQUE (period_start, period_end, audience, version)
 );
 
+CREATE TABLE case_journeys (
+	partnership_code VARCHAR(40) NOT NULL, 
+	notification_id VARCHAR(100) NOT NULL, 
+	as_of_date DATE NOT NULL, 
+	rapid_review_id VARCHAR(100), 
+	review_id VARCHAR(100), 
+	current_stage VARCHAR(40) NOT NULL, 
+	current_status VARCHAR(20) NOT NULL, 
+	next_due_date DATE, 
+	working_days_left INTEGER, 
+	decision VARCHAR(40), 
+	stages_json TEXT NOT NULL, 
+	findings TEXT, 
+	flags INTEGER NOT NULL, 
+	rejected INTEGER NOT NULL, 
+	PRIMARY KEY (partnership_code, notification_id, as_of_date)
+);
+
 CREATE TABLE circulation_log (
 	send_id INTEGER NOT NULL, 
 	bulletin_id INTEGER NOT NULL, 
@@ -135,6 +153,9 @@ CREATE TABLE practice_reviews (
 	completed_date DATE, 
 	final_report_sent_date DATE, 
 	published_date DATE, 
+	delay_reason VARCHAR(200), 
+	not_published_reason VARCHAR(200), 
+	improvements_published_date DATE, 
 	status VARCHAR(200), 
 	return_date DATE NOT NULL, 
 	source_file_id INTEGER NOT NULL, 
@@ -234,6 +255,7 @@ CREATE TABLE return_files (
 	rows_read INTEGER NOT NULL, 
 	rows_loaded INTEGER NOT NULL, 
 	rows_quarantined INTEGER NOT NULL, 
+	rows_flagged INTEGER, 
 	dropped_columns TEXT, 
 	notes TEXT, 
 	status VARCHAR(20) NOT NULL, 
@@ -242,6 +264,27 @@ CREATE TABLE return_files (
 	PRIMARY KEY (file_id), 
 	CONSTRAINT uq_return_files_sha UNIQUE (partnership_code, sha256)
 );
+
+CREATE TABLE row_flags (
+	flag_id INTEGER NOT NULL, 
+	partnership_code VARCHAR(40) NOT NULL, 
+	dataset VARCHAR(40) NOT NULL, 
+	record_id VARCHAR(100) NOT NULL, 
+	file_id INTEGER NOT NULL, 
+	file_name VARCHAR(255) NOT NULL, 
+	row_number INTEGER NOT NULL, 
+	rule_id VARCHAR(120) NOT NULL, 
+	columns VARCHAR(200) NOT NULL, 
+	blanked INTEGER NOT NULL, 
+	original_text TEXT, 
+	message TEXT NOT NULL, 
+	flagged_at DATETIME NOT NULL, 
+	superseded_by_file_id INTEGER, 
+	PRIMARY KEY (flag_id), 
+	CONSTRAINT uq_row_flag UNIQUE (file_id, dataset, row_number, rule_id)
+);
+
+CREATE INDEX ix_row_flags_record ON row_flags (partnership_code, dataset, record_id);
 
 CREATE TABLE timeliness (
 	partnership_code VARCHAR(40) NOT NULL, 

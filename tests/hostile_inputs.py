@@ -206,7 +206,8 @@ def write_inbox(root: Path, outside: Path) -> Inbox:
         csv_text(HEADER, [_good(inbox, "5"), note("KNO-HX-LT1", "HXREF-CLEAN-5L", ethnicity=LONG_TEXT)]),
         encoding="utf-8")
     add(Case("text-over-200", "1", "a text value over 200 characters (`ethnicity`)",
-             "row quarantined naming the column and the limit; the rest loads", "notifications_2025-10-05.csv"))
+             "row loaded with `ethnicity` blank and flagged (`length:ethnicity`, severity flag; the text withheld "
+             "from the flag); the rest loads", "notifications_2025-10-05.csv"))
     padding = [note(f"KNO-HX-P{i:04d}", f"HXREF-CLEAN-P{i:04d}", ethnicity="White British") for i in range(700)]
     inbox.good_ids += [f"KNO-HX-P{i:04d}" for i in range(700)]
     body = csv_text(HEADER, padding).encode("utf-8")
@@ -225,7 +226,10 @@ def write_inbox(root: Path, outside: Path) -> Inbox:
     ]), encoding="utf-8")
     for col, value in (("incident_date", "2024-02-30"), ("aware_date", "2024-13-01"), ("notified_date", "2024-06-31")):
         add(Case(f"impossible-date-{col}", "2", f"impossible ISO date `{value}` in `{col}`",
-                 "row quarantined naming the column (never stored blank)", "notifications_2025-10-07.csv"))
+                 "row quarantined naming the column (never stored blank)" if col != "notified_date" else
+                 "row loaded with `notified_date` blank and flagged (`date:notified_date`, severity flag), its "
+                 "text kept in `row_flags`; the notification stage is `unknown` until corrected",
+                 "notifications_2025-10-07.csv"))
 
     # Item 3: one unreadable file (the test makes opening it fail with PermissionError).
     _knowsley(inbox, "notifications_2025-10-08.csv").write_text(

@@ -19,8 +19,29 @@ publication or the decision not to publish and the last learning action closed),
 changed during the quarter. Cases drawn in the year before `start` are the backlog a partnership
 carries into its first return (only the ones still open appear).
 
-Faults (FAULT_KINDS) are injected at write time into about `fault_rate` of rows, one per row, so
-the next return normally restates the same record cleanly, as a corrected return would:
+What the stories show the business unit (issue 16), all drawn from the seed:
+  - rapid reviews late about a quarter of the time (notifications about one in seven);
+  - LCSPR authors: blank while commissioned (the reviewer not yet appointed), for some LCSPRs
+    still blank for months after the review is in progress, and a few written as reviewers who
+    are not on the regional approved list;
+  - delays with a reason (template column delay_reason: criminal proceedings, a parallel process,
+    family engagement, capacity, other) for some LCSPRs, known a few months into the review;
+  - reviews not published, with not_published_reason and, usually, improvements_published_date;
+  - learning actions due in the future (a due date is a plan: it is returned as soon as the
+    action is agreed, PLANNED_COLUMNS), most done on time and some late;
+  - rapid reviews whose outcome is an LCSPR but whose LCSPR record the partnership sends months
+    later (LATE_LISTED_SHARE), and at least one with no LCSPR record yet in the last return;
+  - with fault_rate > 0, a rapid review whose completed_date, returned earlier as a date, is
+    written `n/a` in a later return (the last one: it is still so at the end), logged as an
+    `unparseable_date` fault;
+  - with late_and_missing_returns=True (the demo), returns dated after their due date and a
+    return never sent (the next return then restates what the missing one would have). The
+    last two returns are always on time, so the latest period's bulletins can be built.
+
+Faults (FAULT_KINDS) are injected at write time into about `fault_rate` of rows, one per row, and
+only into rows whose record the next return restates (or rows of the last return), so the next
+return restates the same record cleanly, as a corrected return would (a flagged row is loaded with
+its bad cell blank: a fault on a record's last appearance would never be corrected):
   missing_required_date  blank aware_date (notifications) or decision_date (practice_reviews)
   aware_after_notified   aware_date and notified_date swapped (notifications)
   unknown_incident_type  "accident", "near miss" (notifications)
@@ -33,6 +54,7 @@ is line/row 1, so data row n is line/row n + 1), record id and column. With faul
 kind appears at least once when the returns hold a row it fits.
 
 CLI: python -m reviews_dev.synthetic --inbox DIR --start 2023-10-01 --end 2026-09-30 --seed 2024 --inflate 10
+     [--late-and-missing]
 """
 from __future__ import annotations
 
@@ -81,6 +103,20 @@ FAULT_KINDS = (
 
 OWNER_AGENCIES = ("police", "health", "children's social care", "education")
 REVIEWERS = tuple(f"Independent reviewer {c} (regional list)" for c in "ABCDEFGH")
+# Reviewers a partnership engaged who are not (yet) on the regional approved list (config approved_authors).
+UNLISTED_REVIEWERS = ("Independent reviewer J", "Independent reviewer K")
+UNLISTED_AUTHOR_SHARE = 0.06  # LCSPRs written by an unlisted reviewer
+LATE_AUTHOR_SHARE = 0.2  # LCSPRs in progress for months before the reviewer's name is returned
+# Why an LCSPR is delayed (template delay_reason), and how often; None: not delayed.
+DELAY_REASONS = ((None, 62), ("criminal_proceedings", 14), ("parallel_process", 8), ("family_engagement", 6),
+                 ("capacity", 8), ("other", 2))
+NOT_PUBLISHED_REASONS = (("child_welfare", 60), ("legal_advice", 30), ("other", 10))
+IMPROVEMENTS_PUBLISHED_SHARE = 0.75  # of reviews not published, those whose improvements are published instead
+LATE_LISTED_SHARE = 0.05  # LCSPRs chosen at rapid review whose record first comes months later
+PLANNED_COLUMNS = frozenset({"action_due_date"})  # dates returned before they come (as quality.PLANNED_DATES)
+LATE_RETURN_SHARE, MISSING_RETURN_SHARE = 0.12, 0.03  # with late_and_missing_returns, per return
+LATE_RETURN_DAYS = (3, 40)  # a late return is dated this many days after its due date
+ON_TIME_LAST_RETURNS = 2  # the last returns are never late or missing
 METHODOLOGIES = {
     "lcspr": (
         "Significant Incident Learning Process (SILP)",
@@ -253,8 +289,12 @@ class GenerationReport:
     records: dict[str, dict[str, int]] = field(default_factory=dict)  # distinct ids per dataset
     faults: dict[str, int] = field(default_factory=dict)  # kind -> count
     fault_log: list[InjectedFault] = field(default_factory=list)
-    return_dates: dict[str, list[date]] = field(default_factory=dict)
+    return_dates: dict[str, list[date]] = field(default_factory=dict)  # the dates of the returns written
     extra_columns: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    late_returns: dict[str, list[tuple[date, date]]] = field(default_factory=dict)  # (due date, date sent)
+    missing_returns: dict[str, list[date]] = field(default_factory=dict)  # due dates of returns never sent
+    # (partnership, rapid_review_id): the RR chose an LCSPR whose record the last return does not hold
+    lcspr_not_listed: list[tuple[str, str]] = field(default_factory=list)
 
     def describe(self) -> str:
         """A few lines for the demo log and the CLI."""
@@ -272,6 +312,15 @@ class GenerationReport:
             lines.append(f"  {code}: {cases} notifications; rows {parts}")
         faults = ", ".join(f"{k} {n}" for k, n in self.faults.items() if n)
         lines.append(f"Faults injected: {sum(self.faults.values())} ({faults or 'none'})")
+        late = [f"{code} {sent} (due {due})" for code, pairs in self.late_returns.items() for due, sent in pairs]
+        if late:
+            lines.append(f"Late returns: {', '.join(late)}")
+        missing = [f"{code} (due {due})" for code, dues in self.missing_returns.items() for due in dues]
+        if missing:
+            lines.append(f"Returns never sent: {', '.join(missing)}")
+        if self.lcspr_not_listed:
+            who = ", ".join(rid for _, rid in self.lcspr_not_listed)
+            lines.append(f"Rapid reviews that chose an LCSPR with no LCSPR record in the last return: {who}")
         if self.extra_columns:
             who = ", ".join(self.extra_columns)
             cols = ", ".join(EXTRA_HEADERS)
@@ -406,8 +455,10 @@ def _notification(rng: random.Random, aware: date, child: dict, age: int) -> dic
 
 
 def _rapid_review(rng: random.Random, aware: date) -> dict:
-    """Sent ~10-20 working days after awareness (sometimes late); the Panel answers ~1-3 weeks on."""
-    days = rng.randint(21, 35) if rng.random() < 0.15 else rng.randint(10, 20)
+    """Sent ~8-15 working days after awareness, late (16-35) about a quarter of the time (the
+    statutory 15 working days; synthetic lateness uses the same calendar); the Panel answers
+    ~1-3 weeks on."""
+    days = rng.randint(16, 35) if rng.random() < 0.25 else rng.randint(8, 15)
     completed = add_working_days(aware, days)
     outcome = _weighted(rng, (("lcspr", 25), ("no_further_review", 57), ("other_review", 14), ("national_review_recommended", 4)))
     if outcome == "national_review_recommended":
@@ -429,7 +480,10 @@ def _rapid_review(rng: random.Random, aware: date) -> dict:
 def _review(rng: random.Random, review_type: str, decision: date) -> dict:
     """A practice review's life: commissioned, in progress, completed, then published or not."""
     staffed = decision + timedelta(days=rng.randint(10, 40))
+    delay = _weighted(rng, DELAY_REASONS) if review_type == "lcspr" else None
     months = {"lcspr": (4, 9), "national": (9, 15), "local_multi_agency": (2, 5), "single_agency": (1, 4)}[review_type]
+    if delay:  # paused for a trial, an inquest, ...: well past the 6 months
+        months = (7, 15) if delay in ("criminal_proceedings", "parallel_process") else (6.5, 10)
     completed = _add_months(decision, rng.uniform(*months))
     publish_share = {"lcspr": 0.75, "national": 1.0, "local_multi_agency": 0.3, "single_agency": 0.1}[review_type]
     publishes = rng.random() < publish_share
@@ -448,6 +502,23 @@ def _review(rng: random.Random, review_type: str, decision: date) -> dict:
             if review_type == "local_multi_agency" else tuple(f"{a.capitalize()} safeguarding lead" for a in OWNER_AGENCIES)
         )
     )
+    known_from = {"author": staffed, "methodology": staffed}
+    extra: dict[str, Any] = {}
+    end = last[0]  # the story's last event
+    if review_type == "lcspr":
+        if rng.random() < UNLISTED_AUTHOR_SHARE:
+            author = rng.choice(UNLISTED_REVIEWERS)
+        if rng.random() < LATE_AUTHOR_SHARE:  # in progress, the reviewer's name not returned for months
+            known_from["author"] = min(staffed + timedelta(days=rng.randint(45, 150)), completed - timedelta(days=1))
+        if delay:  # the delay and its reason are returned a few months in (never after completion)
+            extra["delay_reason"] = delay
+            known_from["delay_reason"] = min(_add_months(decision, rng.uniform(2, 5)), completed - timedelta(days=1))
+        if last[1] == "not_published":  # why not, and (usually) the improvements published instead
+            extra["not_published_reason"] = _weighted(rng, NOT_PUBLISHED_REASONS)
+            known_from["not_published_reason"] = last[0]
+            if rng.random() < IMPROVEMENTS_PUBLISHED_SHARE:
+                end = last[0] + timedelta(days=rng.randint(14, 90))
+                extra["improvements_published_date"] = end
     return {
         "review_type": review_type,
         "decision_date": decision,
@@ -456,9 +527,10 @@ def _review(rng: random.Random, review_type: str, decision: date) -> dict:
         "completed_date": completed,
         "final_report_sent_date": sent,
         "published_date": published,
-        "_known_from": {"author": staffed, "methodology": staffed},
+        **extra,
+        "_known_from": known_from,
         "_timeline": {"status": [(decision, "commissioned"), (staffed, "in_progress"), (completed, "completed"), last]},
-        "_last": last[0],
+        "_last": end,
     }
 
 
@@ -523,6 +595,10 @@ def _notification_case(rng: random.Random, cfg: Config, aware: date, child: dict
     case = _Case(start=aware, end=rr["panel_response_date"], notification=_notification(rng, aware, child, age), rapid_review=rr)
     if rr["outcome"] == "lcspr":
         _attach_review(rng, cfg, case, "lcspr", add_working_days(rr["completed_date"], rng.randint(0, 3)))
+        if rng.random() < LATE_LISTED_SHARE:  # decided at once, but first returned months later
+            review = case.review
+            listed = review["decision_date"] + timedelta(days=rng.randint(90, 250))
+            review["_listed_from"] = min(listed, review["completed_date"] - timedelta(days=1))
     elif rr["panel_decision"] == "national_review":
         _attach_review(rng, cfg, case, "national", rr["panel_response_date"])
     return case
@@ -625,7 +701,7 @@ def _known_value(rec: dict, col: str, q: date, timeline: dict, known_from: dict)
     v = rec.get(col)
     if col in timeline:
         return _value_at(timeline[col], q)
-    if isinstance(v, date) and v > q:
+    if isinstance(v, date) and v > q and col not in PLANNED_COLUMNS:
         return None
     if col in known_from and known_from[col] > q:
         return None
@@ -659,14 +735,15 @@ class _Record:
         timeline, known_from = rec.get("_timeline", {}), rec.get("_known_from", {})
         columns = _known_columns(dataset, extra)
         self.base = base = dict(zip(columns, map(rec.get, columns)))
-        self.moving = [c for c in columns if c in timeline or c in known_from or isinstance(base[c], date)]
+        self.moving = [c for c in columns if c in timeline or c in known_from
+                       or (isinstance(base[c], date) and c not in PLANNED_COLUMNS)]
         self.style = None
         dates: set[date] = set()
         for col in self.moving:
             if col in timeline:
                 dates.update(when for when, _ in timeline[col])
                 continue
-            if isinstance(base[col], date):
+            if isinstance(base[col], date) and col not in PLANNED_COLUMNS:
                 dates.add(base[col])
             if col in known_from:
                 dates.add(known_from[col])
@@ -683,7 +760,8 @@ class _Record:
             for col in self.moving:  # as _known_value, starting from the value itself
                 if col in timeline:
                     row[col] = _value_at(timeline[col], q)
-                elif (isinstance(row[col], date) and row[col] > q) or (col in known_from and known_from[col] > q):
+                elif (isinstance(row[col], date) and row[col] > q and col not in PLANNED_COLUMNS) or (
+                        col in known_from and known_from[col] > q):
                     row[col] = None
         return row
 
@@ -731,7 +809,7 @@ def _return_rows(
         if c.notification:
             out["notifications"].append(_snapshot(c.notification, "notifications", q, extra, states))
             out["rapid_reviews"].append(_snapshot(c.rapid_review, "rapid_reviews", q, (), states))
-        if c.review and c.review["decision_date"] <= q:
+        if c.review and c.review["decision_date"] <= q and c.review.get("_listed_from", c.review["decision_date"]) <= q:
             out["practice_reviews"].append(_snapshot(c.review, "practice_reviews", q, (), states))
             if c.review["completed_date"] <= q:
                 out["learning"].extend(_snapshot(f, "learning", q, (), states) for f in c.findings)
@@ -824,17 +902,43 @@ def _inject(table: _Table, i: int, kind: str, rng: random.Random) -> InjectedFau
     return fault
 
 
+def _restated_next(tables: list[_Table]) -> dict[int, set[str] | None]:
+    """id(table) -> the record ids the partnership's next return of that dataset restates (None
+    for its last return): a record broken in a return is sent again, correct, in the next one
+    only if its story goes on, so faults go where the next return corrects them."""
+    out: dict[int, set[str] | None] = {}
+    later: dict[tuple[str, str], set[str] | None] = {}
+    for t in reversed(tables):  # a partnership's tables are in return order
+        key = (t.code, t.dataset)
+        out[id(t)] = later.get(key)
+        id_col = DATASETS[t.dataset].id_column
+        later[key] = {str(r[id_col]) for r in t.rows}
+    return out
+
+
 def _inject_faults(tables: list[_Table], fault_rate: float, seed: int) -> list[InjectedFault]:
-    """Break about `fault_rate` of rows, then make sure every kind appears at least once."""
+    """Break about `fault_rate` of all rows, chosen among the rows the next return restates (and
+    the last returns' rows), then make sure every kind appears at least once. Rows on a record's
+    last appearance before its story ends are left alone: with flags (rows loaded, the bad cell
+    blank) nothing would ever correct them."""
     rng = random.Random(f"{seed}:faults")
     faults: list[InjectedFault] = []
     if fault_rate <= 0:
         return faults
+    restated = _restated_next(tables)
+
+    def correctable(t: _Table, row: dict) -> bool:
+        ids = restated[id(t)]
+        return ids is None or str(row[DATASETS[t.dataset].id_column]) in ids
+
+    rows = sum(len(t.rows) for t in tables)
+    spots = sum(correctable(t, r) for t in tables for r in t.rows)
+    rate = min(0.5, fault_rate * rows / spots) if spots else 0.0  # still about fault_rate of all rows
     for t in tables:
         i = 0
         while i < len(t.rows):
             row = t.rows[i]
-            if "_fault" not in row and rng.random() < fault_rate:
+            if "_fault" not in row and correctable(t, row) and rng.random() < rate:
                 kinds = [k for k in FAULT_KINDS if _can(k, row, t.dataset)]
                 if kinds:
                     kind = rng.choice(kinds)
@@ -845,11 +949,43 @@ def _inject_faults(tables: list[_Table], fault_rate: float, seed: int) -> list[I
     for kind in FAULT_KINDS:
         if kind in seen:
             continue
-        spots = [(t, i) for t in tables for i, r in enumerate(t.rows) if "_fault" not in r and _can(kind, r, t.dataset)]
+        spots = [(t, i) for t in tables for i, r in enumerate(t.rows)
+                 if "_fault" not in r and _can(kind, r, t.dataset) and correctable(t, r)]
         if spots:
             t, i = rng.choice(spots)
             faults.append(_inject(t, i, kind, rng))
+    faults += _completed_date_na(tables, rng)
     return faults
+
+
+def _completed_date_na(tables: list[_Table], rng: random.Random, partnerships: int = 2) -> list[InjectedFault]:
+    """In the last return of up to `partnerships` partnerships, a rapid review whose completed_date
+    an earlier return gave as a date is written `n/a` (an `unparseable_date` fault that no later
+    return corrects)."""
+    last: dict[str, list[_Table]] = defaultdict(list)
+    for t in tables:
+        if t.dataset == "rapid_reviews":
+            last[t.code].append(t)
+    spots = []
+    for rr in last.values():
+        if len(rr) < 2:
+            continue
+        rr.sort(key=lambda t: t.return_date)
+        table, before = rr[-1], rr[-2].quarter_end
+        rows = [i for i, r in enumerate(table.rows)
+                if "_fault" not in r and isinstance(r.get("completed_date"), date) and r["completed_date"] <= before]
+        if rows:
+            spots.append((table, rows))
+    out = []
+    for table, rows in rng.sample(spots, min(partnerships, len(spots))):
+        i = rng.choice(rows)
+        target = table.rows[i] = dict(table.rows[i])  # rows are shared between returns: break a copy
+        target["completed_date"] = Raw("n/a")
+        fault = InjectedFault("unparseable_date", table.code, table.dataset, str(target["rapid_review_id"]),
+                              "completed_date", "n/a")
+        target["_fault"] = fault
+        out.append(fault)
+    return out
 
 
 # --------------------------------------------------------------------------- rendering
@@ -1091,10 +1227,14 @@ def generate_returns(
     inflate: int = 10,
     fault_rate: float = 0.06,
     partnerships: list[str] | None = None,
+    late_and_missing_returns: bool = False,
 ) -> GenerationReport:
     """Write every quarterly return due in [start, end] into `inbox`; same inputs, same bytes.
 
-    Existing files of the same name are overwritten; nothing else in `inbox` is touched."""
+    With `late_and_missing_returns`, some returns are dated after their due date and some are
+    never sent (the last ON_TIME_LAST_RETURNS always come on time); otherwise every return is
+    dated on its due date. Existing files of the same name are overwritten; nothing else in
+    `inbox` is touched."""
     if end < start:
         raise ValueError(f"end {end} is before start {start}")
     if inflate < 1 or not 0 <= fault_rate < 1:
@@ -1106,7 +1246,7 @@ def generate_returns(
     schedule = return_schedule(start, end)
     report = GenerationReport(inbox=inbox, seed=seed, inflate=inflate, start=start, end=end)
     with _collector_paused():
-        _generate(inbox, cfg, codes, schedule, seed, inflate, fault_rate, start, report)
+        _generate(inbox, cfg, codes, schedule, seed, inflate, fault_rate, start, report, late_and_missing_returns)
     return report
 
 
@@ -1127,38 +1267,90 @@ def _collector_paused():
 
 def _generate(
     inbox: Path, cfg: Config, codes: list[str], schedule: list[tuple[date, date]], seed: int, inflate: int,
-    fault_rate: float, start: date, report: GenerationReport,
+    fault_rate: float, start: date, report: GenerationReport, late_and_missing: bool = False,
 ) -> None:
     """generate_returns' work: draw, restate, break and write every partnership's returns."""
     extras = set(extra_column_partnerships(cfg))
     words = _word_lists(cfg)
     tables: list[_Table] = []
     styles: dict[str, _Style] = {}
-    for code in codes:
+    plans = _arrival_plans(codes, schedule, seed) if late_and_missing else {c: [r for _, r in schedule] for c in codes}
+    hold_rng = random.Random(f"{seed}:held back")
+    for n, code in enumerate(codes):
         extra = EXTRA_HEADERS if code in extras else ()
         if extra:
             report.extra_columns[code] = extra
         styles[code] = _style(cfg, code, extra, seed, words)
-        tables.extend(_partnership_tables(cfg, code, schedule, seed, inflate, start, extra, inbox))
-        report.return_dates[code] = [r for _, r in schedule]
+        # at least one partnership's last return lacks an LCSPR its rapid review chose
+        hold = hold_rng.random() < 0.3 or (n == len(codes) - 1 and not report.lcspr_not_listed)
+        tables.extend(_partnership_tables(cfg, code, schedule, seed, inflate, start, extra, inbox, plans[code],
+                                          hold, report))
+        report.return_dates[code] = [r for r in plans[code] if r is not None]
+        late = [(due, sent) for (_, due), sent in zip(schedule, plans[code]) if sent is not None and sent != due]
+        missing = [due for (_, due), sent in zip(schedule, plans[code]) if sent is None]
+        if late:
+            report.late_returns[code] = late
+        if missing:
+            report.missing_returns[code] = missing
     report.fault_log = _inject_faults(tables, fault_rate, seed)
     _write_all(tables, styles, seed, report)
     report.faults = {k: sum(f.kind == k for f in report.fault_log) for k in FAULT_KINDS}
 
 
+def _arrival_plans(codes: list[str], schedule: list[tuple[date, date]], seed: int) -> dict[str, list[date | None]]:
+    """Per partnership, the date each scheduled return is sent (None: never sent): LATE_RETURN_SHARE
+    of the returns that may be (all but the last ON_TIME_LAST_RETURNS) are late, MISSING_RETURN_SHARE
+    never sent, at least one of each when any may be; the rest on their due date."""
+    rng = random.Random(f"{seed}:arrivals")
+    plans: dict[str, list[date | None]] = {c: [due for _, due in schedule] for c in codes}
+    spots = [(c, i) for c in codes for i in range(len(schedule) - ON_TIME_LAST_RETURNS)]
+    if not spots:
+        return plans
+    late = max(1, round(LATE_RETURN_SHARE * len(spots)))
+    missing = max(1, round(MISSING_RETURN_SHARE * len(spots))) if len(spots) > late else 0
+    for n, (c, i) in enumerate(rng.sample(spots, min(len(spots), late + missing))):
+        plans[c][i] = None if n < missing else schedule[i][1] + timedelta(days=rng.randint(*LATE_RETURN_DAYS))
+    return plans
+
+
+def _hold_back_lcspr(cases: list[_Case], last_q: date, rng: random.Random) -> _Case | None:
+    """One rapid review that chose an LCSPR a while before `last_q` whose LCSPR record first comes
+    after it (the review still in progress then): the last return has the RR and no LCSPR."""
+    spots = [c for c in cases if c.review and c.rapid_review and c.rapid_review["outcome"] == "lcspr"
+             and "_listed_from" not in c.review and c.review["decision_date"] <= last_q
+             and last_q - timedelta(days=200) <= c.rapid_review["panel_response_date"] <= last_q - timedelta(days=45)
+             and c.review["completed_date"] > last_q + timedelta(days=30)]
+    if not spots:
+        return None
+    case = rng.choice(spots)
+    case.review["_listed_from"] = last_q + timedelta(days=rng.randint(1, 30))
+    return case
+
+
 def _partnership_tables(
     cfg: Config, code: str, schedule: list[tuple[date, date]], seed: int, inflate: int,
-    start: date, extra: tuple[str, ...], inbox: Path,
+    start: date, extra: tuple[str, ...], inbox: Path, plan: list[date | None] | None = None,
+    hold_back: bool = False, report: GenerationReport | None = None,
 ) -> list[_Table]:
-    """All the tables one partnership returns over the window, in return order."""
+    """All the tables one partnership returns over the window, in return order. `plan`: the date
+    each scheduled return is sent, None for one never sent (default: each on its due date); a
+    return after a missing one restates what that one would have. `hold_back`: an LCSPR chosen at
+    rapid review is not yet in the last return (_hold_back_lcspr; noted in `report`)."""
     if not schedule:
         return []
     cases = _draw_cases(cfg, code, seed, inflate, start - timedelta(days=BACKLOG_DAYS), schedule[-1][0])
+    if hold_back:
+        held = _hold_back_lcspr(cases, schedule[-1][0], random.Random(f"{seed}:{code}:held back"))
+        if held is not None and report is not None:
+            report.lcspr_not_listed.append((code, held.rapid_review["rapid_review_id"]))
     xlsx = cfg.partnership(code).file_format == "xlsx"
     tables = []
-    quarters = [(q, _quarter_end(q - timedelta(days=92))) for q, _ in schedule]
+    plan = [r for _, r in schedule] if plan is None else plan
+    sent = [(q, returned) for (q, _), returned in zip(schedule, plan) if returned is not None]
+    prevs = [_quarter_end(schedule[0][0] - timedelta(days=92))] + [q for q, _ in sent[:-1]]
+    quarters = [(q, prev) for (q, _), prev in zip(sent, prevs)]
     states: dict = {}  # one row per state of each record, shared by the returns
-    for (q, returned), (_, prev), live in zip(schedule, quarters, _cases_by_quarter(cases, quarters)):
+    for (q, returned), (_, prev), live in zip(sent, quarters, _cases_by_quarter(cases, quarters)):
         for ds, rows in _return_rows(live, q, prev, extra, states).items():
             name = f"return_{returned.isoformat()}.xlsx" if xlsx else f"{ds}_{returned.isoformat()}.csv"
             tables.append(_Table(code, ds, q, returned, rows, inbox / code / name))
@@ -1211,11 +1403,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--inflate", type=int, default=10, help="volume multiplier (realistic is 1)")
     ap.add_argument("--fault-rate", type=float, default=0.06)
     ap.add_argument("--partnership", action="append", dest="partnerships", help="repeat to choose several")
+    ap.add_argument("--late-and-missing", action="store_true", help="some returns late, some never sent (as the demo)")
     ap.add_argument("--config", type=Path, default=None, help="config file (default: the project's own)")
     args = ap.parse_args(argv)
     report = generate_returns(
         args.inbox, load_config(args.config), start=args.start, end=args.end, seed=args.seed,
         inflate=args.inflate, fault_rate=args.fault_rate, partnerships=args.partnerships,
+        late_and_missing_returns=args.late_and_missing,
     )
     print(report.describe())
     return 0

@@ -16,11 +16,14 @@ import pandas as pd
 
 from reviews.core.config import Config
 from reviews.timeliness.compute import (
+    FLAG_INPUT_COLUMNS,
     NOTIFICATION_COLUMNS,
     PRACTICE_REVIEW_COLUMNS,
     RAPID_REVIEW_COLUMNS,
     STAGE_NUMBER,
     STAGES,
+    flag_reason,
+    stage_flag_columns,
 )
 from reviews.core.working_days import CALENDAR_START
 from reviews_dev.working_days_reference import add_working_days_reference, working_days_between_reference
@@ -44,7 +47,7 @@ def _rows(frame: pd.DataFrame | None, columns: tuple[str, ...]) -> list[dict]:
     out = []
     for record in frame.to_dict("records"):
         row = {"partnership_code": str(record["partnership_code"])}
-        for c in columns:
+        for c in (*columns, *(["rapid_review_id"] if "rapid_review_id" in record else [])):
             value = record[c]
             row[c] = _day(value) if c.endswith("_date") else (None if pd.isna(value) else str(value))
         out.append(row)
@@ -97,11 +100,12 @@ def _clock(cfg, stage, code, record_id, rule_set, start_column, start, completed
     return _row(code, stage, record_id, as_of, start, due, completed, taken, status, rule_set.name, reason)
 
 
-def _publication(cfg, code, review, as_of):
+def _publication(cfg, code, review, as_of, flagged=False):
+    """`flagged`: a publication date has a current flag: judged even when both are blank."""
     sent_any, published = review["final_report_sent_date"], review["published_date"]
-    if sent_any is None and published is None:
+    if sent_any is None and published is None and not flagged:
         return None
-    rule_set = cfg.rule_set_for(sent_any or published)
+    rule_set = cfg.rule_set_for(sent_any or published or as_of)
     column = rule_set.stages["publication_notice"].start
     sent = review[column]
     if sent is not None and sent > as_of:
@@ -130,49 +134,88 @@ def _publication(cfg, code, review, as_of):
                 rule_set.name, reason)
 
 
+def _flags(flags: pd.DataFrame | None) -> dict[tuple[str, str, str], list[tuple[frozenset, tuple]]]:
+    """(partnership, dataset, record id) -> [(columns, (file_name, row_number, message))]."""
+    out: dict[tuple[str, str, str], list] = {}
+    if flags is None or len(flags) == 0:
+        return out
+    for f in flags[list(FLAG_INPUT_COLUMNS)].to_dict("records"):
+        columns = frozenset(c.strip() for c in str(f["columns"] or "").split(",") if c.strip())
+        key = (str(f["partnership_code"]), str(f["dataset"]), str(f["record_id"]))
+        out.setdefault(key, []).append((columns, (str(f["file_name"]), int(f["row_number"]), str(f["message"]))))
+    return out
+
+
+def _unknown_if_flagged(row: dict | None, rule_set, reads: list[tuple[str, str]], flags: dict) -> dict | None:
+    """The row judged unknown, with the flags' words, when a cell it reads has a current flag.
+    `reads`: (dataset, record id) of every record the judgement reads."""
+    if row is None:
+        return None
+    start = rule_set.stages[row["stage"]].start
+    said = [what for dataset, record_id in reads
+            for columns, what in flags.get((row["partnership_code"], dataset, record_id), ())
+            if columns & stage_flag_columns(row["stage"], dataset, start)]
+    if said:
+        row.update(status="unknown", reason=flag_reason(said), working_days_taken=None)
+    return row
+
+
 def compute_timeliness_reference(
     notifications: pd.DataFrame,
     rapid_reviews: pd.DataFrame,
     practice_reviews: pd.DataFrame,
     cfg: Config,
     as_of: date,
+    flags: pd.DataFrame | None = None,
 ) -> list[dict]:
     """Every case's timeliness, one case at a time; rows as `to_records(compute_timeliness(...))`.
 
     Input checks (blank keys, repeated ids) are left to the vectorised version.
     """
     as_of = as_of.date() if isinstance(as_of, datetime) else as_of
-    at_risk_until = add_working_days_reference(as_of, cfg.at_risk_working_days)
+    flagged = _flags(flags)
     earliest: dict[tuple[str, str], date] = {}
+    rapid_of: dict[tuple[str, str], list[str]] = {}  # the case's rapid review ids (their flags count)
     for rr in _rows(rapid_reviews, RAPID_REVIEW_COLUMNS):
         key, done = (rr["partnership_code"], rr["notification_id"]), rr["completed_date"]
         if done is not None and (key not in earliest or done < earliest[key]):
             earliest[key] = done
+        if rr.get("rapid_review_id") is not None:
+            rapid_of.setdefault(key, []).append(rr["rapid_review_id"])
 
     out: list[dict] = []
     for note in _rows(notifications, NOTIFICATION_COLUMNS):
         code, nid = note["partnership_code"], note["notification_id"]
         rule_set = cfg.rule_set_for(note["aware_date"] or note["notified_date"] or as_of)
-        for stage, completed, label in (
-            ("notification", note["notified_date"], "notified_date"),
-            ("rapid_review", earliest.get((code, nid)), "rapid review completed_date"),
+        for stage, completed, label, reads in (
+            ("notification", note["notified_date"], "notified_date", [("notifications", nid)]),
+            ("rapid_review", earliest.get((code, nid)), "rapid review completed_date",
+             [("notifications", nid), *(("rapid_reviews", r) for r in rapid_of.get((code, nid), ()))]),
         ):
             column = rule_set.stages[stage].start
+            at_risk_until = add_working_days_reference(as_of, cfg.at_risk_days(stage))
             row = _clock(cfg, stage, code, nid, rule_set, column, note[column], completed, label, as_of,
                          at_risk_until, True)
+            row = _unknown_if_flagged(row, rule_set, reads, flagged)
             if row:
                 out.append(row)
     for review in _rows(practice_reviews, PRACTICE_REVIEW_COLUMNS):
-        code = review["partnership_code"]
+        code, reads = review["partnership_code"], [("practice_reviews", review["review_id"])]
         if review["review_type"] == "lcspr":
             rule_set = cfg.rule_set_for(review["decision_date"] or as_of)
             column = rule_set.stages["lcspr_completion"].start
+            at_risk_until = add_working_days_reference(as_of, cfg.at_risk_days("lcspr_completion"))
             row = _clock(cfg, "lcspr_completion", code, review["review_id"], rule_set, column,
                          review[column], review["completed_date"], "completed_date", as_of, at_risk_until,
                          False)
+            row = _unknown_if_flagged(row, rule_set, reads, flagged)
             if row:
                 out.append(row)
-        row = _publication(cfg, code, review, as_of)
+        publication_flagged = any(
+            columns & stage_flag_columns("publication_notice", "practice_reviews", "final_report_sent_date")
+            for columns, _ in flagged.get((code, "practice_reviews", review["review_id"]), ()))
+        row = _publication(cfg, code, review, as_of, publication_flagged)
         if row:
-            out.append(row)
+            rule_set = cfg.rule_set_for(review["final_report_sent_date"] or review["published_date"] or as_of)
+            out.append(_unknown_if_flagged(row, rule_set, reads, flagged))
     return sorted(out, key=lambda r: (STAGES.index(r["stage"]), r["partnership_code"], r["record_id"]))

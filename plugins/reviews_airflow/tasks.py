@@ -81,10 +81,10 @@ def ingest(partnership: str, context) -> dict:
         folder=got.folder, docs_dir=data / "reports" / "data_docs" / partnership,
     )
     log.info(
-        "%s as of %s: %d new file(s) (%d failed), %d rows read, %d loaded, %d quarantined, %d earlier "
-        "quarantined row(s) corrected; already loaded: %d",
+        "%s as of %s: %d new file(s) (%d failed), %d rows read, %d loaded (%d of them flagged), %d quarantined, "
+        "%d earlier quarantined row(s) corrected; already loaded: %d",
         partnership, as_of, summary.files_new, summary.files_failed, summary.rows_read, summary.rows_loaded,
-        summary.rows_quarantined, summary.rows_resolved, summary.files_skipped_already_loaded,
+        summary.rows_flagged, summary.rows_quarantined, summary.rows_resolved, summary.files_skipped_already_loaded,
     )
     for rule, n in sorted(summary.rule_counts.items()):
         log.info("%s: %d row(s) failed %s", partnership, n, rule)
@@ -155,6 +155,22 @@ def judge_timeliness(context, as_of=None) -> dict:
     for stage, by_status in sorted(counts.items()):
         log.info("timeliness as of %s, %s: %s", as_of, stage, dict(sorted(by_status.items())))
     return {"as_of": as_of.isoformat(), "counts": counts}
+
+
+def build_case_journeys(context) -> dict:
+    """Every case's journey as of the run's as-of date (table case_journeys, that day's rows
+    replaced) and the business unit's dated XLSX tracker under the data folder (internal, never
+    circulated). Counts, the findings by kind and the workbook's path go to XCom; no case data."""
+    from reviews.journeys.store import run_journeys
+    from reviews.journeys.workbook import write_tracker
+
+    as_of = run_dates(context)["as_of"]
+    cfg = settings.config()
+    journeys, summary = run_journeys(settings.warehouse_engine(), cfg, as_of)
+    path = write_tracker(journeys, cfg, as_of, settings.data_dir() / "tracker")
+    log.info("case journeys as of %s: %s", as_of, summary)
+    log.info("case tracker workbook (business unit only, never circulated): %s", path)
+    return {"as_of": as_of.isoformat(), **summary, "xlsx": str(path)}
 
 
 def alerts_wanted(context) -> tuple[bool, str | None]:

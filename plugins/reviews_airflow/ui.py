@@ -8,10 +8,12 @@ settings as the DAGs.
   /reviews/bulletins/{id}  and  /{id}.pdf        a stored bulletin (any audience) as built: the sign-off preview
   /reviews/quality/{id}                          a data quality report
   /reviews/periods/{start}_{end}/redactions      what was redacted from a period's free text
+  /reviews/tracker                               the case tracker (reviews.status.tracker): filters in the query string
+  /reviews/cases/{partnership}/{case id}         one case's journey and the returns it came from
 
 A file is found only from its `bulletins` row (never from the URL) and served only if it lies
 under the configured data folder. Every response forbids scripts (Content-Security-Policy) and
-content sniffing.
+content sniffing; only the tracker's own filter form may be submitted, to itself.
 """
 from __future__ import annotations
 
@@ -33,6 +35,9 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
+# The tracker's filter form submits (GET) to the tracker itself; every other page submits nothing.
+TRACKER_HEADERS = {**SECURITY_HEADERS, "Content-Security-Policy": SECURITY_HEADERS["Content-Security-Policy"]
+                   .replace("form-action 'none'", "form-action 'self'")}
 STYLE = (
     "body{font-family:Arial,Helvetica,sans-serif;color:#0b0c0c;margin:24px;max-width:1280px;line-height:1.45}"
     "h2{margin-top:32px;border-bottom:2px solid #1d4f7a;padding-bottom:4px}"
@@ -293,3 +298,78 @@ async def redactions(request: Request, period_start: date, period_end: date):
     if await _current_user(request) is None:
         return _login_redirect(request)
     return HTMLResponse(await run_in_threadpool(_redactions_html, period_start, period_end), headers=SECURITY_HEADERS)
+
+
+# ---- the case tracker and case pages --------------------------------------------------------
+
+
+def _left_words(n: int | None) -> str:
+    if n is None:
+        return "no due date"
+    if n < 0:
+        return f"overdue by {-n} working day{'s' if n != -1 else ''}"
+    return "due today" if n == 0 else f"{n} working day{'s' if n != 1 else ''} left"
+
+
+def _tracker_context(**extra) -> dict:
+    from reviews.status.tracker import MAX_DUE_WITHIN, words
+
+    return _context(**words(), left_words=_left_words, max_due_within=MAX_DUE_WITHIN, **extra)
+
+
+def _tracker_html(items: list[tuple[str, str]]) -> tuple[int, str]:
+    """(HTTP status, page): 400 and the reason, in words, for a filter the tracker does not offer."""
+    from reviews.core.rendering import templates
+    from reviews.status.tracker import QueryError, build_tracker, parse_query
+
+    from reviews_airflow import settings
+
+    cfg = settings.config_for_server()
+    try:
+        query = parse_query(items, cfg)
+    except QueryError as exc:
+        return 400, f"Not a filter the tracker offers: {exc}."
+    engine = _engine()
+    try:
+        tracker = build_tracker(engine, cfg, query, _today())
+    finally:
+        engine.dispose()
+    return 200, templates().get_template("tracker_page.html.j2").render(_tracker_context(
+        tracker=tracker, default_due_within=cfg.journeys.due_within_working_days))
+
+
+@app.get("/tracker", response_class=HTMLResponse)
+async def tracker(request: Request):
+    if await _current_user(request) is None:
+        return _login_redirect(request)
+    status, body = await run_in_threadpool(_tracker_html, list(request.query_params.multi_items()))
+    if status != 200:
+        return PlainTextResponse(body, status_code=status, headers=SECURITY_HEADERS)
+    return HTMLResponse(body, headers=TRACKER_HEADERS)
+
+
+def _case_html(partnership: str, case_id: str) -> str | None:
+    from reviews.core.rendering import templates
+    from reviews.status.tracker import build_case_page
+
+    from reviews_airflow import settings
+
+    cfg = settings.config_for_server()
+    engine = _engine()
+    try:
+        page = build_case_page(engine, cfg, partnership, case_id, _today())
+    finally:
+        engine.dispose()
+    if page is None:
+        return None
+    return templates().get_template("case_page.html.j2").render(_tracker_context(case=page))
+
+
+@app.get("/cases/{partnership}/{case_id:path}", response_class=HTMLResponse)
+async def case_page(request: Request, partnership: str, case_id: str):
+    if await _current_user(request) is None:
+        return _login_redirect(request)
+    html = await run_in_threadpool(_case_html, partnership, case_id)
+    if html is None:
+        return _not_found("No case with that partnership and reference is in the newest case journeys.")
+    return HTMLResponse(html, headers=SECURITY_HEADERS)

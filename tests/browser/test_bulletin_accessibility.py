@@ -5,18 +5,14 @@ printed with the same browser are checked too (tagged, A4, the briefings include
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from pathlib import Path
 
 import pytest
 
 from reviews.learning.browser import HeadlessChromium, chromium_available
+from tests.browser.standalone import axe_violations as _axe
 from tests.bulletin_data import JUNE, NHS_NUMBER, build
-
-AXE = Path(__file__).resolve().parents[1] / "assets" / "axe-core" / "axe.min.js"
-AXE_SHA256 = "29348999450cdf2849a8e70b7912fc2da85a849da39c0d0d5394f51d4a9ed95c"  # axe-core 4.14.1
 
 
 @pytest.fixture(scope="module")
@@ -39,17 +35,6 @@ def built(tmp_path_factory):
 def browser():
     with HeadlessChromium() as b:
         yield b
-
-
-def _axe(page) -> list[dict]:
-    source = AXE.read_bytes()
-    assert hashlib.sha256(source).hexdigest() == AXE_SHA256, "tests/assets/axe-core/axe.min.js is not axe-core 4.14.1"
-    page.evaluate(source.decode("utf-8"))
-    result = page.evaluate(
-        "axe.run(document, {resultTypes: ['violations']}).then(r => JSON.stringify(r.violations))",
-        await_promise=True,
-    )
-    return json.loads(result)
 
 
 def _pages(folder: Path) -> dict[str, Path]:

@@ -4,13 +4,8 @@ waiting for sign-off and sent), a screenshot, and axe-core in the page; then the
 previews and the list of redactions the sign-off links to, each behind the same login."""
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import re
-import signal
-import subprocess
-import sys
 import tempfile
 import time
 from datetime import date, datetime, timezone
@@ -20,7 +15,7 @@ import pytest
 import requests
 import sqlalchemy as sa
 
-from reviews.learning.browser import BrowserError, HeadlessChromium, chromium_available
+from reviews.learning.browser import HeadlessChromium, chromium_available
 from reviews.core.config import load_config
 from reviews.core.run_dates import LONDON
 from reviews.returns.ingest import ingest_partnership
@@ -31,16 +26,17 @@ from reviews.timeliness.run import run_timeliness
 from reviews_dev.synthetic import generate_returns
 from reviews.core import warehouse as wh
 from reviews.core.warehouse import ensure_schema, make_engine
-from tests.integration.deployment import PASSWORD, SCHEDULER_POKE_SECONDS, USER, free_port
+from tests.browser.standalone import ROOT, airflow_standalone
+from tests.browser.standalone import axe_violations as _axe
+from tests.browser.standalone import goto as _goto
+from tests.browser.standalone import log_in as _log_in
+from tests.browser.standalone import wait_for as _wait
+from tests.integration.deployment import PASSWORD, USER
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 AS_OF = date(2026, 10, 31)
 Q2, Q3 = (date(2026, 4, 1), date(2026, 6, 30)), (date(2026, 7, 1), date(2026, 9, 30))
 SENT_AT = datetime(2026, 7, 7, 8, 0, tzinfo=timezone.utc)
-AXE = ROOT / "tests" / "assets" / "axe-core" / "axe.min.js"
-AXE_SHA256 = "29348999450cdf2849a8e70b7912fc2da85a849da39c0d0d5394f51d4a9ed95c"  # axe-core 4.14.1
 
 
 @pytest.fixture(scope="module")
@@ -79,86 +75,11 @@ def standalone():
             "period_start": Q3[0], "period_end": Q3[1], "partnership_code": "sefton", "review_id": "SEF-R-001",
             "record_id": "SEF-F-0001", "field": "finding", "kind": "postcode", "used_in": "key findings",
             "excerpt": "the family moved to [postcode removed] before the review", "found_at": SENT_AT}])
-    (home / "passwords.json").write_text('{"%s": "%s"}' % (USER, PASSWORD))
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
-    env.update({
-        "AIRFLOW_HOME": str(home), "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__API__PORT": str(port), "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USER}:admin",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
-        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
-        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
-        "AIRFLOW_CONN_REVIEWS_WAREHOUSE": url, "AIRFLOW_VAR_REVIEWS_DATA_DIR": str(data),
-        "PATH": f"{BIN}:{os.environ.get('PATH', '')}", "GX_ANALYTICS_ENABLED": "false", "REVIEWS_DEADLINES": "on",
-        # Under a real scheduler the reminder sensor must not poke every second (conftest's value for
-        # dag.test()): see SCHEDULER_POKE_SECONDS in tests/conftest.py.
-        "REVIEWS_SIGNOFF_POKE_SECONDS": SCHEDULER_POKE_SECONDS,
-    })
-    proc = subprocess.Popen([str(BIN / "airflow"), "standalone"], env=env, cwd=home, start_new_session=True,
-                            stdout=(home / "standalone.log").open("wb"), stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(f"{base}/api/v2/monitor/health", timeout=5).ok:
-                    break
-            except requests.RequestException:
-                pass
-            time.sleep(2)
-        else:
-            pytest.fail("airflow standalone did not start:\n" + (home / "standalone.log").read_text()[-3000:])
-        yield {"base": base, "home": home, "data": data, "url": url, "q2": ids[Q2], "q3": ids[Q3]}
+        with airflow_standalone(home, url, data, {"REVIEWS_DEADLINES": "on"}) as base:
+            yield {"base": base, "home": home, "data": data, "url": url, "q2": ids[Q2], "q3": ids[Q3]}
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
         engine.dispose()
-
-
-def _goto(page, url: str) -> None:
-    page._send("Page.navigate", {"url": url})
-    page.browser.wait_event("Page.loadEventFired", page.session)
-
-
-def _type(page, selector: str, text: str) -> None:
-    page.evaluate(f"document.querySelector({selector!r}).focus()")
-    page._send("Input.insertText", {"text": text})
-
-
-def _wait(page, expression: str, timeout: float = 60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        # A page still being replaced (a redirect, the UI's own routing) may have no body yet: not yet true.
-        try:
-            value = page.evaluate(f"(() => {{ try {{ return !!({expression}); }} catch (e) {{ return false; }} }})()")
-        except BrowserError:  # the page's context was replaced mid-call
-            value = False
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"never true in the page: {expression}\n{page.evaluate('document.body && document.body.innerText') or ''}"[:2000])
-
-
-def _axe(page) -> list[dict]:
-    source = AXE.read_bytes()
-    assert hashlib.sha256(source).hexdigest() == AXE_SHA256, "tests/assets/axe-core/axe.min.js is not axe-core 4.14.1"
-    page.evaluate(source.decode("utf-8"))
-    return json.loads(page.evaluate(
-        "axe.run(document, {resultTypes: ['violations']}).then(r => JSON.stringify(r.violations))", await_promise=True))
-
-
-def _log_in(page, base: str, path: str = "/reviews/") -> None:
-    _goto(page, f"{base}{path}")
-    _wait(page, "location.pathname.startsWith('/auth/login') && document.querySelector('input[type=password]')")
-    _type(page, "input[name=username], input[type=text]", USER)  # typed as a person would
-    _type(page, "input[type=password]", PASSWORD)
-    page.evaluate("document.querySelector('button[type=submit]').click()")
-    _wait(page, f"location.pathname === {path!r} && document.querySelector('main')")
 
 
 def _texts(page, selector: str) -> list[str]:

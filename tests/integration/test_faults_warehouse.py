@@ -26,7 +26,7 @@ AS_OF = date(2025, 10, 31)
 VOLATILE = {"file_id", "source_file_id", "resolved_by_file_id", "quality_report_id", "bulletin_id", "send_id",
             "history_id", "quarantine_id", "alert_id", "redaction_id", "retention_id", "received_at", "loaded_at",
             "quarantined_at", "resolved_at", "built_at", "queued_at", "sent_at", "done_at", "created_at", "found_at",
-            "content_hash", "message_ref"}
+            "content_hash", "message_ref", "flag_id", "flagged_at", "superseded_by_file_id"}
 
 
 class BackendKiller:

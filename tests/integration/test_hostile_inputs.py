@@ -6,7 +6,8 @@ DAGs run over it with `dag.test()` once per database (partnership_returns, statu
 regional_learning_summary, bulletin_circulation; outbox folder). Then:
 
 - `test_case[db-case]`: each case's outcome (row quarantined with a reason naming its column or
-  rule, file failed with its reason, the rest loaded), one test per case;
+  rule, or loaded with the bad cell blank and a `row_flags` row when the rule's severity is
+  `flag`; file failed with its reason; the rest loaded), one test per case;
 - `test_same_outcome_on_sqlite_and_postgresql`: return_files, quarantine, return_expectations,
   the case tables' ids, the timeliness alerts and the emails sent are identical on both;
 - `test_planted_detail_is_nowhere[db-marker]`: a byte search, per planted detail, of the
@@ -85,6 +86,10 @@ class Run:
         return self.rows("select * from quarantine where partnership_code = 'knowsley' and file_name = :f "
                          "order by row_number", f=name)
 
+    def flags(self, name: str) -> list[dict]:
+        return self.rows("select * from row_flags where partnership_code = 'knowsley' and file_name = :f "
+                         "order by row_number, rule_id", f=name)
+
     def ids(self, table: str) -> set[str]:
         column = {"notifications": "notification_id", "practice_reviews": "review_id", "learning": "finding_id"}[table]
         return {r[column] for r in self.rows(f"select {column} from {table}")}
@@ -105,7 +110,12 @@ class Run:
         return {
             "return_files": norm(self.rows(
                 "select partnership_code, file_name, status, size_bytes, rows_read, rows_loaded, rows_quarantined, "
-                "error, notes, dropped_columns, datasets from return_files order by partnership_code, file_name")),
+                "rows_flagged, error, notes, dropped_columns, datasets from return_files "
+                "order by partnership_code, file_name")),
+            "row_flags": norm(self.rows(
+                "select partnership_code, dataset, record_id, file_name, row_number, rule_id, columns, blanked, "
+                "original_text, message, superseded_by_file_id is null as current from row_flags "
+                "order by partnership_code, file_name, row_number, rule_id")),
             "quarantine": norm(self.rows(
                 "select partnership_code, dataset, file_name, row_number, record_id, failed_checks, failed_rules "
                 "from quarantine order by partnership_code, file_name, row_number, dataset")),
@@ -428,9 +438,14 @@ def check_footer_over_100(run: Run) -> None:
 
 
 def check_text_over_200(run: Run) -> None:
-    _partial(run, "notifications_2025-10-05.csv", 1, 1)
-    q = _quarantined_row(run, "notifications_2025-10-05.csv", 3)
-    _names_column(q, "ethnicity")
+    """length:ethnicity is a `flag`: the row loads, ethnicity stored blank, the flag kept (text withheld)."""
+    f = _partial(run, "notifications_2025-10-05.csv", 2, 0)
+    assert f["rows_flagged"] == 1, f
+    [flag] = run.flags("notifications_2025-10-05.csv")
+    assert (flag["row_number"], flag["record_id"], flag["rule_id"], flag["columns"], flag["blanked"]) == (
+        3, "KNO-HX-LT1", "length:ethnicity", "ethnicity", 1)
+    assert flag["original_text"].startswith("(withheld: ") and "ethnicity" in flag["message"], flag
+    assert run.rows("select ethnicity from notifications where notification_id = 'KNO-HX-LT1'") == [{"ethnicity": None}]
 
 
 def check_nul(run: Run) -> None:
@@ -438,6 +453,18 @@ def check_nul(run: Run) -> None:
     q = _quarantined_row(run, "notifications_2025-10-06.csv", 702)
     _names_column(q, "ethnicity")
     assert "KNO-HX-NUL1" not in run.ids("notifications")
+
+
+def check_flagged_date(column: str, row: int, nid: str, value: str):
+    """An optional date that is no date (severity `flag`): the row loads with it blank, the flag kept."""
+    def check(run: Run) -> None:
+        [flag] = [f for f in run.flags("notifications_2025-10-07.csv") if f["row_number"] == row]
+        assert (flag["record_id"], flag["rule_id"], flag["original_text"], flag["blanked"]) == (
+            nid, f"date:{column}", f"'{value}'", 1), flag
+        stored = run.rows(f"select {column} from notifications where notification_id = :n", n=nid)
+        assert stored == [{column: None}], f"{nid} stored with {column} = {stored}"
+        assert not [r for r in run.quarantined("notifications_2025-10-07.csv") if r["row_number"] == row]
+    return check
 
 
 def check_impossible_date(column: str, row: int, nid: str):
@@ -576,7 +603,7 @@ CHECKS = {
     "nul-after-64k": check_nul,
     "impossible-date-incident_date": check_impossible_date("incident_date", 3, "KNO-HX-D1"),
     "impossible-date-aware_date": check_impossible_date("aware_date", 4, "KNO-HX-D2"),
-    "impossible-date-notified_date": check_impossible_date("notified_date", 5, "KNO-HX-D3"),
+    "impossible-date-notified_date": check_flagged_date("notified_date", 5, "KNO-HX-D3", "2024-06-31"),
     "unreadable-file": check_unreadable,
     "row-missing-first-cell": check_shifted,
     "footer-note-row": check_footer_note,

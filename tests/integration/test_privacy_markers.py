@@ -167,7 +167,7 @@ def test_no_child_identifier_leaves_the_inbox_and_the_raw_copies(dagbag, tmp_pat
         assert needle in warehouse, needle
     finding = env.scalar("select finding from learning where finding_id = 'KNO-MRK-F1'")
     assert finding.startswith("MRKFINDING words stay.") and finding.count("[redacted]") == 5
-    notes = env.scalar("select notes from return_files where file_name = 'learning_2025-10-10.csv'")
+    notes = env.scalar("select notes from return_files where file_name = 'learning_2025-10-10.csv' and partnership_code = 'knowsley'")
     assert notes == ("free text: 14 personal details redacted before loading (2 email addresses, 4 postcodes, "
                      "4 dates of birth, 2 NHS numbers, 2 phone numbers); please keep them out of returns")  # 2 rows x 7
     assert env.scalar("select dropped_columns from return_files where file_name = 'notifications_2025-10-10.csv'") \

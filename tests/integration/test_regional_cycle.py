@@ -137,15 +137,21 @@ def _check_loaded(cycle: Cycle, cfg) -> None:
         read = cycle.scalar("select sum(rows_read) from return_files where partnership_code = :c", c=code)
         assert read == generated_rows, code
         assert cycle.scalar("select count(*) from notifications where partnership_code = :c", c=code) > 10
-    # Quarantine holds each kind of injected fault, in plain words.
-    reasons = "\n".join(r["failed_checks"] for r in cycle.rows("select failed_checks from quarantine"))
+    # Quarantine (rules of severity `reject`) and row_flags (`flag`: loaded) hold each kind of injected
+    # fault, in plain words.
+    reasons = "\n".join([r["failed_checks"] for r in cycle.rows("select failed_checks from quarantine")]
+                        + [r["message"] for r in cycle.rows("select message from row_flags")])
     for phrase in ("is after notified_date", "is blank (it is required)", "incident_type 'accident' is not one of",
                    "appears more than once in this file", "is not a known learning theme", "is not a date",
                    "is not a whole number of years from 0 to 17"):
         assert phrase in reasons, phrase
-    hand = cycle.rows("select row_number, failed_checks, file_name from quarantine where record_id = 'KNO-HAND-3'")
-    assert hand == [{"row_number": 4, "failed_checks": "aware_date 10/04/2024 is after notified_date 03/04/2024",
-                     "file_name": "notifications_2024-04-30.csv"}]
+    # Dates in the wrong order are a flag: the row is loaded, both dates kept, the flag recorded.
+    assert cycle.rows("select * from quarantine where record_id = 'KNO-HAND-3'") == []
+    hand = cycle.rows("select row_number, message, file_name, original_text from row_flags "
+                      "where record_id = 'KNO-HAND-3'")
+    assert hand == [{"row_number": 4, "message": "aware_date 10/04/2024 is after notified_date 03/04/2024",
+                     "file_name": "notifications_2024-04-30.csv",
+                     "original_text": "aware_date '10/04/2024', notified_date '03/04/2024'"}]
     # Dropped columns are recorded by name; their values and raw child references are nowhere.
     dropped = cycle.scalar("select count(*) from return_files where dropped_columns is not null")
     assert dropped >= 1
@@ -163,7 +169,8 @@ def _check_timeliness(cycle: Cycle) -> None:
     r1, r2 = rows[("KNO-HAND-1", "rapid_review")], rows[("KNO-HAND-2", "rapid_review")]
     assert (str(r1["due_date"])[:10], r1["status"]) == ("2024-04-22", "met")
     assert (str(r2["due_date"])[:10], r2["status"]) == ("2024-04-22", "late")
-    assert ("KNO-HAND-3", "notification") not in rows  # quarantined, so never judged
+    # Loaded with its dates in the wrong order (a flag): judged `unknown`, never met or late on a guess.
+    assert rows[("KNO-HAND-3", "notification")]["status"] == "unknown"
     statuses = {r["status"] for r in cycle.rows("select distinct status from timeliness where as_of_date = :d", d=AS_OF)}
     assert {"met", "late"} <= statuses
 

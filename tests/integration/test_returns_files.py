@@ -135,13 +135,18 @@ def test_awkward_returns_load_quarantine_report_and_correct(dagbag, tmp_path, sq
     assert all(f["rows_read"] == f["rows_loaded"] + f["rows_quarantined"] for f in files.values())
     counts = {name: (f["status"], f["rows_read"], f["rows_loaded"], f["rows_quarantined"])
               for (code, name), f in files.items() if code == "knowsley"}
-    assert counts["notifications_2024-07-10.csv"] == ("partial", 4, 2, 2)
-    assert counts["rapid_reviews_2024-07-10.csv"] == ("partial", 4, 1, 3)
-    assert counts["practice_reviews_2024-07-10.xlsx"] == ("partial", 4, 2, 2)
-    assert counts["learning_2024-07-10.csv"] == ("partial", 3, 1, 2)
+    # Rows that broke only `flag` rules (config quality.severity) are loaded, and counted beside.
+    assert counts["notifications_2024-07-10.csv"] == ("partial", 4, 3, 1)  # KNO-4 loaded, flagged
+    assert counts["rapid_reviews_2024-07-10.csv"] == ("partial", 4, 2, 2)  # KNO-RR-3 loaded, flagged
+    assert counts["practice_reviews_2024-07-10.xlsx"] == ("loaded", 4, 4, 0)  # KNO-PR-2 and 3 flagged
+    assert counts["learning_2024-07-10.csv"] == ("partial", 3, 2, 1)  # KNO-F-2's review is loaded now
     assert counts["return_2024-07-10.xlsx"][0] == "failed"
+    flagged = {name: f["rows_flagged"] for (code, name), f in files.items() if code == "knowsley"}
+    assert (flagged["notifications_2024-07-10.csv"], flagged["rapid_reviews_2024-07-10.csv"],
+            flagged["practice_reviews_2024-07-10.xlsx"], flagged["learning_2024-07-10.csv"]) == (1, 1, 2, 0)
     liverpool = files[("liverpool", "return_2024-07-10.xlsx")]
-    assert (liverpool["status"], liverpool["rows_read"], liverpool["rows_loaded"], liverpool["rows_quarantined"]) == ("partial", 3, 2, 1)
+    assert (liverpool["status"], liverpool["rows_read"], liverpool["rows_loaded"], liverpool["rows_quarantined"],
+            liverpool["rows_flagged"]) == ("loaded", 3, 3, 0, 1)
     assert liverpool["datasets"] == "notifications,rapid_reviews"
 
     # --- files nobody can read: kept raw, failed with the reason, the others loaded ---------------
@@ -163,7 +168,8 @@ def test_awkward_returns_load_quarantine_report_and_correct(dagbag, tmp_path, sq
     assert [str(liv1[c])[:10] for c in ("incident_date", "aware_date", "notified_date")] == ["2024-05-01", "2024-05-03", "2024-05-09"]
     assert liv1["age_years"] == 7 and liv1["incident_type"] == "serious_harm"
     pr = {r["review_id"]: r for r in env.rows("select * from practice_reviews")}
-    assert set(pr) == {"KNO-PR-1", "KNO-PR-4"}
+    assert set(pr) == {"KNO-PR-1", "KNO-PR-2", "KNO-PR-3", "KNO-PR-4"}
+    assert pr["KNO-PR-2"]["author"] is None  # not on the approved list: held blank, flagged
     assert str(pr["KNO-PR-4"]["decision_date"])[:10] == "2024-06-03" and pr["KNO-PR-4"]["status"] == "commissioned"
 
     # --- every rule each row broke, in plain words, with its file and row number ----------------
@@ -174,25 +180,33 @@ def test_awkward_returns_load_quarantine_report_and_correct(dagbag, tmp_path, sq
         "age_years '19' is not a whole number of years from 0 to 17",
         "aware_date 12/05/2024 is after notified_date 10/05/2024",
     ]
-    assert _quarantine(env, "KNO-4")[0]["failed_checks"] == "notified_date 20/07/2024 is after the date of the return (10/07/2024)"
-    reasons = {r: _quarantine(env, r)[0]["failed_checks"] for r in
-               ("KNO-RR-2", "KNO-RR-3", "KNO-RR-4", "KNO-PR-2", "KNO-PR-3", "KNO-F-2", "KNO-F-3", "LIV-2")}
+    reasons = {r: _quarantine(env, r)[0]["failed_checks"] for r in ("KNO-RR-2", "KNO-RR-4", "KNO-F-3")}
     assert reasons == {
         "KNO-RR-2": "notification_id KNO-99 does not name a notification that has been loaded "
                     "(none with that id in the warehouse or among the valid rows of this return)",
-        "KNO-RR-3": "completed_date 01/05/2024 is before aware_date 08/05/2024 of notification KNO-3",
         "KNO-RR-4": "notification_id KNO-2 does not name a notification that has been loaded "
                     "(none with that id in the warehouse or among the valid rows of this return)",
-        "KNO-PR-2": "author 'Dr Nobody' is not on the regional list of approved LCSPR authors",
-        "KNO-PR-3": "author is blank: an LCSPR with status 'in_progress' needs its author "
-                    "(blank is allowed only while it is commissioned)",
-        "KNO-F-2": "review_id KNO-PR-2 does not name a practice review that has been loaded "
-                   "(none with that id in the warehouse or among the valid rows of this return)",
         "KNO-F-3": "review_id KNO-PR-9 does not name a practice review that has been loaded "
                    "(none with that id in the warehouse or among the valid rows of this return)",
-        "LIV-2": "aware_date 2024-05-20 is after notified_date 2024-05-10",  # Excel dates, quoted as ISO
     }
-    assert _quarantine(env, "KNO-PR-3")[0]["row_number"] == 6  # title row, blank row, header, then data
+    # ... and the flags of loaded rows: the rule's sentence and what the return said, quoted.
+    flags = {r["record_id"]: r for r in env.rows("select * from row_flags")}
+    assert {rid: (f["rule_id"], f["message"], f["original_text"]) for rid, f in flags.items()} == {
+        "KNO-4": ("not_after_period_end:notified_date",
+                  "notified_date 20/07/2024 is after the date of the return (10/07/2024)", "'20/07/2024'"),
+        "KNO-RR-3": ("cross_order:notifications.aware_date<=completed_date",
+                     "completed_date 01/05/2024 is before aware_date 08/05/2024 of notification KNO-3",
+                     "completed_date '01/05/2024'"),
+        "KNO-PR-2": ("approved_author", "author 'Dr Nobody' is not on the regional list of approved LCSPR authors",
+                     "'Dr Nobody'"),
+        "KNO-PR-3": ("author_needed", "author is blank: an LCSPR with status 'in_progress' needs its author "
+                                      "(blank is allowed only while it is commissioned)", None),
+        "LIV-2": ("order:aware_date<=notified_date", "aware_date 2024-05-20 is after notified_date 2024-05-10",
+                  "aware_date '2024-05-20', notified_date '2024-05-10'"),  # Excel dates, quoted as ISO
+    }
+    assert flags["KNO-PR-3"]["row_number"] == 6  # title row, blank row, header, then data
+    assert env.rows("select notified_date from notifications where notification_id = 'KNO-4'") == [
+        {"notified_date": None}]  # after the return's date: held blank
 
     # --- Great Expectations Data Docs, one page per dataset checked ------------------------------
     docs = sorted(p.name for p in (env.data_dir / "reports" / "data_docs" / "knowsley").glob("*/*.html"))
@@ -205,7 +219,8 @@ def test_awkward_returns_load_quarantine_report_and_correct(dagbag, tmp_path, sq
     assert [str(r["period_start"])[:10] for r in reports] == ["2024-07-10", "2024-07-15"]  # the undated file: as-of date
     html = Path(reports[0]["path"]).read_text(encoding="utf-8")
     for phrase in ("KNO-2", "aware_date 12/05/2024 is after notified_date 10/05/2024", "Child Name, Home Postcode",
-                   "cannot be opened", "notification_id names a notification that has not been loaded"):
+                   "cannot be opened", "notification_id names a notification that has not been loaded",
+                   "Loaded, but please correct", "KNO-PR-3", "&#39;Dr Nobody&#39;"):
         assert phrase in html, phrase
     assert "notes for the business unit.txt" in Path(reports[1]["path"]).read_text(encoding="utf-8")
     child_keys = [r["child_key"] for r in env.rows("select child_key from notifications")]
@@ -250,7 +265,8 @@ def test_awkward_returns_load_quarantine_report_and_correct(dagbag, tmp_path, sq
     for record, file_row in (("KNO-2", new_files[0]), ("KNO-RR-4", new_files[1])):
         q = _quarantine(env, record)[0]
         assert q["resolved_by_file_id"] == file_row["file_id"] and q["resolved_at"] is not None, record
-    assert _quarantine(env, "KNO-4")[0]["resolved_by_file_id"] is None  # not sent again: still open
+    assert env.rows("select superseded_by_file_id from row_flags where record_id = 'KNO-4'") == [
+        {"superseded_by_file_id": None}]  # not sent again: its flag is still current
     # History: who sent what, when.
     history = env.rows("select h.record_id, f.file_name, h.return_date from record_history h "
                        "join return_files f on f.file_id = h.file_id where h.record_id = 'KNO-1' order by h.history_id")

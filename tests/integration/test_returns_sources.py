@@ -58,7 +58,7 @@ def _sefton_database(path: Path) -> str:
             {"r": "SEF-Q-1", "c": "SEF-DB-CHILD-1", "i": "2024-05-01", "a": "2024-05-02", "n": "2024-05-09",
              "k": "Serious Harm", "g": 14, "s": "F"},
             {"r": "SEF-Q-2", "c": "SEF-DB-CHILD-2", "i": "2024-06-01", "a": "2024-06-03", "n": "2024-07-20",
-             "k": "Death", "g": 1, "s": "M"},   # notified after the as-of date: quarantined
+             "k": "Death", "g": 1, "s": "M"},   # notified after the return's date: loaded, flagged
             {"r": "SEF-Q-3", "c": "SEF-DB-CHILD-3", "i": "2024-07-01", "a": "2024-07-18", "n": None,
              "k": "Death", "g": 2, "s": "M"},   # aware after the as-of date: not pulled (the query says so)
         ])
@@ -109,8 +109,8 @@ def test_sftp_sqlite_and_postgres_sources(dagbag, tmp_path, sqlite_url, postgres
 
     run_returns(dagbag, AS_OF)
 
-    assert _counts(env, "knowsley") == (2, 3, 2, 1)
-    assert _counts(env, "sefton") == (2, 3, 2, 1)
+    assert _counts(env, "knowsley") == (2, 3, 3, 0)  # KNO-S-2 loaded with a flag (age), as SEF-Q-2 (a date)
+    assert _counts(env, "sefton") == (2, 3, 3, 0)
     assert _counts(env, "wirral") == (1, 2, 2, 0)
     names = {(f["partnership_code"], f["file_name"]): f for f in env.rows("select * from return_files")}
     assert set(names) == {
@@ -126,11 +126,13 @@ def test_sftp_sqlite_and_postgres_sources(dagbag, tmp_path, sqlite_url, postgres
     assert "SEF-Q-3" not in snapshot  # `:as_of` was bound
     # Values as the warehouse holds them, whatever the source's types were.
     rows = {r["notification_id"]: r for r in env.rows("select * from notifications")}
-    assert set(rows) == {"KNO-S-1", "SEF-Q-1", "WIR-P-1", "WIR-P-2"}
+    assert set(rows) == {"KNO-S-1", "KNO-S-2", "SEF-Q-1", "SEF-Q-2", "WIR-P-1", "WIR-P-2"}
+    assert rows["KNO-S-2"]["age_years"] is None and rows["SEF-Q-2"]["notified_date"] is None  # held blank
     assert (rows["SEF-Q-1"]["incident_type"], rows["SEF-Q-1"]["sex"], rows["SEF-Q-1"]["age_years"]) == ("serious_harm", "female", 14)
     assert (rows["WIR-P-1"]["age_years"], rows["WIR-P-1"]["looked_after"], str(rows["WIR-P-1"]["notified_date"])[:10]) == (16, "Y", "2024-04-05")
     assert rows["WIR-P-2"]["incident_type"] == "serious_harm" and rows["WIR-P-2"]["looked_after"] == "N"
-    reasons = {q["record_id"]: q["failed_checks"] for q in env.rows("select * from quarantine")}
+    assert env.rows("select * from quarantine") == []
+    reasons = {f["record_id"]: f["message"] for f in env.rows("select * from row_flags")}
     assert reasons == {
         "KNO-S-2": "age_years '30' is not a whole number of years from 0 to 17",
         "SEF-Q-2": "notified_date 2024-07-20 is after the date of the return (15/07/2024)",

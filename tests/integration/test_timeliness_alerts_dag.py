@@ -2,7 +2,8 @@
 business unit's alert emails, once per case and status change.
 
 A small warehouse is written by hand (no returns to ingest), so each date and status below was
-worked out on paper. The at-risk window is 3 working days.
+worked out on paper. The at-risk windows are the project's: notification 2, rapid review 3
+working days (LCSPR 20).
 
   KNO-N-0001  aware Tue 18 Jun 2024, not notified: notification due Tue 25 Jun.
               as of Fri 21 Jun: at risk (2 working days left); as of Wed 26 Jun: overdue (by 1).
@@ -11,7 +12,8 @@ worked out on paper. The at-risk window is 3 working days.
               as of 21 Jun on track; as of 26 Jun at risk (3 working days left).
   SEF-R-001   LCSPR decided Wed 20 Dec 2023: due Thu 20 Jun 2024 (6 calendar months), not done:
               overdue as of 21 Jun.
-  STH-N-0001  aware Wed 26 Jun: notification due Wed 3 Jul; at risk as of Fri 28 Jun.
+  STH-N-0001  aware Tue 25 Jun: notification due Tue 2 Jul; on track as of Wed 26 Jun (4 working days
+              left), at risk as of Fri 28 Jun (2 left: the notification's window).
 """
 from __future__ import annotations
 
@@ -40,7 +42,7 @@ NOTIFICATIONS = [
     ("knowsley", "KNO-N-0001", date(2024, 6, 18), None),
     ("knowsley", "KNO-N-0002", date(2024, 6, 3), date(2024, 6, 5)),
     ("wirral", "WIR-N-0001", date(2024, 6, 10), date(2024, 6, 12)),
-    ("st_helens", "STH-N-0001", date(2024, 6, 26), None),
+    ("st_helens", "STH-N-0001", date(2024, 6, 25), None),
 ]
 
 

@@ -109,7 +109,8 @@ def test_one_email_lists_what_became_at_risk_or_overdue(engine, cfg):
     assert ">KNO-N-0001</td>" in message.html and '<html lang="en">' in message.html
     # Written for people: what happened in words, what to do next; no warehouse table to go and read.
     assert "- 1 rapid review is overdue." in lines
-    assert "- 1 notification to the Panel is at risk (due within 3 working days)." in lines
+    # each stage its own at-risk window (config/reviews.yaml: notification 2 working days)
+    assert "- 1 notification to the Panel is at risk (due within 2 working days)." in lines
     assert "What to do next" in lines and "What to do next</h2>" in message.html
     for words in ("warehouse", "timeliness_alerts", "`timeliness`", "table "):
         assert words not in message.text, words

@@ -45,6 +45,8 @@ def write(tmp_path: Path, edit) -> Path:
      "'31/12/2023' is not an ISO date"),
     (lambda raw: raw["partnerships"]["wirral"].update(file_format="ods"), "partnerships.wirral.file_format",
      "input should be 'csv' or 'xlsx', not 'ods'"),
+    (lambda raw: raw["quality"]["severity"].update({"date:completed_date": "warn"}),
+     "quality.severity.date:completed_date", "must be reject or flag, not 'warn'"),
     # a key it does not know where unknown keys are refused
     (lambda raw: raw["limits"].update(max_row=10), "limits.max_row",
      "unknown key (known: max_file_bytes, max_rows, max_xlsx_uncompressed_bytes, max_xlsx_compression_ratio, "

@@ -15,8 +15,9 @@ EXPECTED_STRUCTURE: dict[str, dict[str, set[str]]] = {
         "send_feedback": set(),
     },
     "statutory_timeliness": {
-        "judge": {"alert"},
+        "judge": {"alert", "journeys"},
         "alert": set(),
+        "journeys": set(),
     },
     "regional_learning_summary": {
         "plan_builds": {"build_bulletins"},

@@ -61,12 +61,12 @@ def _csv(*rows: str) -> str:
 
 
 # Spreadsheet row -> (record_id kept in quarantine, rule ids, a phrase of the reason) of MAIN.
+# Rows 6 and 12 break only `flag` rules (config quality.severity): loaded, in FLAGGED below.
 EXPECTED = {
     4: ("withheld: row 4", "identifier:notification_id",
         f"notification_id is not a valid identifier (withheld: it is longer than {ID_MAX_LENGTH} characters)"),
     5: ("withheld: row 5", "identifier:notification_id",
         "notification_id is not a valid identifier (withheld: the row holds nothing else, like a note or a total)"),
-    6: ("KNO-T1", "length:ethnicity", "ethnicity is longer than 200 characters"),
     7: ("withheld: row 7", "identifier:notification_id",
         "notification_id is not a valid identifier (withheld: it is mostly digits, like a phone or NHS number)"),
     8: ("withheld: row 8", "identifier:notification_id",
@@ -75,7 +75,6 @@ EXPECTED = {
         "notification_id is not a valid identifier (withheld: it has 6 or more digits in a row"),
     10: ("KNO-D1", "date:aware_date", "aware_date '2024-02-30' is not a date"),
     11: ("KNO-D2", "date:incident_date", "incident_date '2024-13-01' is not a date"),
-    12: ("KNO-D3", "date:notified_date", "notified_date '2024-06-31' is not a date"),
     13: ("KNO-D4", "date:aware_date", "aware_date '30/02/2024' is not a date"),
     14: ("KNO-D5", "date:aware_date", "aware_date '99999' is not a date"),
     15: ("KNO-E1", "code:incident_type", "incident_type (withheld: it looks like a phone number) is not one of"),
@@ -83,6 +82,14 @@ EXPECTED = {
          "notification_id is not a valid identifier (withheld: it has characters other than letters, digits"),
     17: ("withheld: row 17", "identifier:notification_id",
          "notification_id is not a valid identifier (withheld: the row holds nothing else, like a note or a total)"),
+}
+
+
+# (file, spreadsheet row) -> (record_id, rule id, original text) of the rows loaded with a flag.
+FLAGGED = {
+    (MAIN, 6): ("KNO-T1", "length:ethnicity", "(withheld: it is longer than 40 characters)"),
+    (MAIN, 12): ("KNO-D3", "date:notified_date", "'2024-06-31'"),
+    (BIG, 862): ("KNO-B860", "code:sex", "(withheld: it has characters that cannot be shown)"),
 }
 
 
@@ -135,7 +142,10 @@ def _outcome(engine) -> dict:
             rf.file_name, rf.status, rf.rows_read, rf.rows_loaded, rf.rows_quarantined, rf.error, rf.notes)).all())
         ids = sorted(conn.execute(sa.select(wh.notifications.c.notification_id)).scalars())
         rapid = sorted(conn.execute(sa.select(wh.rapid_reviews.c.rapid_review_id)).scalars())
-    return {"quarantine": quarantined, "files": files, "notifications": ids, "rapid_reviews": rapid}
+        fl = wh.row_flags.c
+        flags = sorted(tuple(r) for r in conn.execute(sa.select(
+            fl.file_name, fl.row_number, fl.record_id, fl.rule_id, fl.original_text, fl.message, fl.blanked)).all())
+    return {"quarantine": quarantined, "files": files, "notifications": ids, "rapid_reviews": rapid, "flags": flags}
 
 
 def _ingest(tmp_path: Path, url: str, name: str, cfg) -> tuple[dict, str, list[str]]:
@@ -160,10 +170,14 @@ def test_hostile_values_same_outcome_on_sqlite_and_postgres(tmp_path, postgres_u
     assert lite == pg
 
     files = {f[0]: f[1:] for f in pg["files"]}
-    assert files[MAIN][:4] == ("partial", 16, 2, 14)
-    assert files[BIG][:4] == ("partial", 900, 897, 3)
+    assert files[MAIN][:4] == ("partial", 16, 4, 12)
+    assert files[BIG][:4] == ("partial", 900, 898, 2)
     assert files[RAPID][:4] == ("loaded", 1, 1, 0)
-    assert pg["notifications"] == sorted(["KNO-G1", "KNO-G2", *(f"KNO-B{i}" for i in range(900) if i not in (850, 860, 870))])
+    assert pg["notifications"] == sorted(["KNO-G1", "KNO-G2", "KNO-T1", "KNO-D3",
+                                          *(f"KNO-B{i}" for i in range(900) if i not in (850, 870))])
+    # Loaded with a flag: the bad cell stored blank, what it said quoted safely (a NUL never shown).
+    assert {(f[0], f[1]): (f[2], f[3], f[4]) for f in pg["flags"]} == FLAGGED
+    assert all(f[6] == 1 for f in pg["flags"])
     assert pg["rapid_reviews"] == ["KNO-RR1"]
 
     by_row = {(r[1], r[2]): r for r in pg["quarantine"]}
@@ -172,10 +186,8 @@ def test_hostile_values_same_outcome_on_sqlite_and_postgres(tmp_path, postgres_u
         assert got_id == record_id, row
         assert rule in rules.splitlines(), (row, rules)
         assert reason in checks, (row, checks)
-    nul = by_row[(BIG, 862)]
-    assert nul[3] == "KNO-B860" and nul[5] == "code:sex"
-    assert nul[4] == "sex (withheld: it has characters that cannot be shown) is not one of: female, male, unknown"
-    assert json.loads(nul[6])["sex"] == "fe\x00male"  # kept as sent, JSON-escaped (\u0000)
+    [nul] = [f for f in pg["flags"] if f[2] == "KNO-B860"]  # a NUL in a code: flagged, stored blank
+    assert nul[5] == "sex (withheld: it has characters that cannot be shown) is not one of: female, male, unknown"
     nul = by_row[(BIG, 872)]
     assert nul[3] == "KNO-B870" and nul[5] == "storable"
     assert nul[4] == "child_ref contains a character that cannot be stored (NUL)"

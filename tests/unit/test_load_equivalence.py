@@ -138,7 +138,7 @@ def _prepared_files() -> tuple[list[ingest._Prepared], list[ingest.FileOutcome]]
                      dropped={texts[i % 6], "x"} if i % 2 else set(), notes=[texts[(i + 1) % 6], texts[i % 6]][: i % 3])
         prepared.append(prep)
         outcomes.append(ingest.FileOutcome(prep.incoming.safe_name, ("loaded", "partial", "rejected", "failed")[i % 4],
-                                           rows_read=i * 10, rows_loaded=i * 7, rows_quarantined=i * 3,
+                                           rows_read=i * 10, rows_loaded=i * 7, rows_quarantined=i * 3, rows_flagged=i,
                                            error=texts[i % 6] + " error" if i % 4 == 3 else None))
     return prepared, outcomes
 
@@ -170,7 +170,8 @@ def _reference_file_record(conn, prep, outcome, now) -> int:
         "raw_path": str(prep.raw_path), "datasets": ",".join(d for d in DATASET_ORDER if d in prep.tables) or None,
         "dropped_columns": ", ".join(sorted(prep.dropped)) or None, "notes": "\n".join(prep.notes) or None,
         "rows_read": outcome.rows_read, "rows_loaded": outcome.rows_loaded,
-        "rows_quarantined": outcome.rows_quarantined, "status": outcome.status, "error": outcome.error,
+        "rows_quarantined": outcome.rows_quarantined, "rows_flagged": outcome.rows_flagged,
+        "status": outcome.status, "error": outcome.error,
     }).scalar_one()
 
 

@@ -1,7 +1,7 @@
 """The business package is layered by pipeline stage, and imports only go down the layers.
 
 core (config, template, warehouse, dates, mail) < privacy < returns < timeliness < learning
-< circulation < status, admin. A stage may use its own modules and any stage below it, never
+< circulation, journeys < status, admin. A stage may use its own modules and any stage below it, never
 one above it, and nothing in the product imports the dev package (synthetic data, benchmarks,
 reference implementations), which the image does not contain. Airflow stays out of `include/`.
 """
@@ -14,7 +14,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "include" / "reviews"
 LAYERS = {"core": 0, "privacy": 1, "returns": 2, "timeliness": 3, "learning": 4, "circulation": 5,
-          "status": 6, "admin": 6}
+          "journeys": 5, "status": 6, "admin": 6}
 
 
 def _imports(path: Path) -> list[str]:

@@ -53,7 +53,7 @@ def _first_return(inbox: Path) -> None:
         + _notification("SH-2", "CHILD-SECRET-2", nature="Weather")        # unknown code
         + _notification("SH-3", "CHILD-SECRET-3", nature="Flood", sex="Q")  # two unknown codes
         + _notification("SH-4", "CHILD-SECRET-4", aware="")                 # required
-        + _notification("SH-5", "CHILD-SECRET-5", aware="09-05-2024")      # aware after notified
+        + _notification("SH-5", "CHILD-SECRET-5", aware="09-05-2024")      # aware after notified: a flag, loaded
         + _notification("SH 123456", "CHILD-SECRET-6", disability="Perhaps"),  # id withheld, unknown yes/no
         encoding="utf-8")
     (inbox / "learning_2024-07-10.csv").write_text(
@@ -76,11 +76,16 @@ def test_st_helens_report_speaks_their_headers_lists_waiting_rows_and_accepted_v
             "Nature (incident_type) 'Weather' is not one of" in doc
         assert "Aware (aware_date) is blank (it is required)" in doc
         assert "Aware (aware_date) 09-05-2024 is after Notified (notified_date) 03-05-2024" in doc
+        # ... a flag (severity `flag`): the row was loaded, and is listed to correct, with what happens meanwhile.
+        flagged = doc[doc.index("Loaded, but please correct"):]
+        assert "SH-5" in flagged and "Aware (aware_date), Notified (notified_date)" in flagged
+        assert "its notification is judged" in flagged and "unknown" in flagged
+        assert "SH-3" not in flagged and "SH-2" not in flagged  # rejected rows are not listed as loaded
         assert "Theme (theme) " in doc and "is not a known learning theme" in doc
         assert "Status (action_status) " in doc and "Status (status)" not in doc
         # Counts by check use the same names.
         assert "Nature (incident_type) is not one of the allowed codes" in doc
-        assert "Aware (aware_date) is after Notified (notified_date)" in doc
+        assert "Aware (aware_date) is after Notified (notified_date)" in doc  # counted with the flags
         # No bare template name starts a rule line any more.
         assert not re.search(r"(?m)^\s*incident_type ", doc) and ">incident_type " not in doc
         # The accepted values, once per failed rule, however many rows broke it.
@@ -110,9 +115,9 @@ def test_st_helens_report_speaks_their_headers_lists_waiting_rows_and_accepted_v
         waiting = conn.execute(sa.text(
             "select dataset, file_name, row_number, record_id from quarantine where resolved_by_file_id is null "
             "order by dataset, row_number")).all()
-    assert len(waiting) == 5  # SH-3, SH-5, the withheld row, F-1, F-2
+    assert len(waiting) == 4  # SH-3, the withheld row, F-1, F-2 (SH-5 was loaded, flagged)
     for doc in (html2, text2):
-        assert "5 rows from earlier returns" in doc or "5 row(s) from earlier returns" in doc
+        assert "4 rows from earlier returns" in doc or "4 row(s) from earlier returns" in doc
         listed = doc[doc.index("Rows of earlier returns still waiting"):]
         assert "SH-2" not in listed and "SH-4" not in listed  # corrected: not waiting
         assert "SH-2" in doc  # ... but said to be corrected
@@ -120,7 +125,7 @@ def test_st_helens_report_speaks_their_headers_lists_waiting_rows_and_accepted_v
             shown = f"row {row_number} of {file_name}" if record_id.startswith("withheld") else record_id
             assert shown in listed, shown
         assert "Nature (incident_type) &#39;Flood&#39;" in doc or "Nature (incident_type) 'Flood'" in doc
-        assert "Aware (aware_date) 09-05-2024 is after Notified (notified_date)" in doc
+        assert "SH-5" not in doc and "Loaded, but please correct" not in doc  # its flag was the first report's
         assert "123456" not in doc and "CHILD-SECRET" not in doc
         # The waiting rows' failed codes and themes get their accepted values too.
         assert doc.count("Accepted learning themes for Theme (theme) in learning") == 1

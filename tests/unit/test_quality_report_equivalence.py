@@ -247,7 +247,8 @@ def _reference(engine, cfg, code: str, out_dir: Path, clock) -> list[dict]:
             context = {
                 "region": cfg.region_name, "partnership": partnership.name, "return_date": f"{day:%d/%m/%Y}",
                 "files": file_rows, "failed_files": [f for f in file_rows if f["status"] == "failed"],
-                "totals": {k: sum(f[k] for f in file_rows) for k in ("read", "loaded", "quarantined")},
+                "totals": {**{k: sum(f[k] for f in file_rows) for k in ("read", "loaded", "quarantined")},
+                           "flagged": sum(f["rows_flagged"] or 0 for f in group)},  # no row_flags here: 0
                 "rule_counts": [{"dataset": d, "rule": rule_title(rule), "rows": n} for (d, rule), n in
                                 sorted(counts.items(), key=lambda kv: (rank.get(kv[0][0], 99), -kv[1], kv[0][1]))],
                 "rows": [{"dataset": r["dataset"], "file": r["file_name"], "row": r["row_number"],
@@ -264,6 +265,7 @@ def _reference(engine, cfg, code: str, out_dir: Path, clock) -> list[dict]:
                                   "reasons": r.failed_checks.splitlines()} for r in still] if listed else [],
                 "waiting_listed_in": None if listed else f"{newest:%d/%m/%Y}",
                 "accepted": _accepted(cfg, failed),
+                "flag_counts": [], "flagged_rows": [],  # flags of loaded rows: tests/unit/test_quality_severity.py
                 "subject": subject, "generated": f"{now:%d %B %Y %H:%M} UTC",
             }
             html = env.get_template("quality_report.html.j2").render(context)

@@ -37,7 +37,7 @@ def test_the_status_page_is_the_only_route_and_needs_a_login(client):
 
     assert [getattr(r, "path", None) for r in app.routes] == [  # no API, no docs, no OpenAPI schema
         "/", "/bulletins/{bulletin_id}.pdf", "/bulletins/{bulletin_id}", "/quality/{bulletin_id}",
-        "/periods/{period_start}_{period_end}/redactions"]
+        "/periods/{period_start}_{period_end}/redactions", "/tracker", "/cases/{partnership}/{case_id:path}"]
     for path in ("/docs", "/redoc", "/openapi.json"):
         assert client.get(path, follow_redirects=False).status_code == 404
     attempts = [
@@ -46,7 +46,8 @@ def test_the_status_page_is_the_only_route_and_needs_a_login(client):
         {"headers": {"Authorization": f"Bearer {_forged_token('a-secret-that-is-not-the-servers-0123456789')}"}},
         {"cookies": {"_token": _forged_token("another-guess-at-the-secret-9876543210")}},
     ]
-    for path in ("/", "/bulletins/1", "/bulletins/1.pdf", "/quality/1", "/periods/2026-09-01_2026-09-30/redactions"):
+    for path in ("/", "/bulletins/1", "/bulletins/1.pdf", "/quality/1", "/periods/2026-09-01_2026-09-30/redactions",
+                 "/tracker", "/tracker?due_within=5", "/cases/knowsley/KNO-N-0001"):
         for kwargs in attempts:
             response = client.get(path, follow_redirects=False, **kwargs)
             assert response.status_code == 307, (path, kwargs)

@@ -27,7 +27,7 @@ HEADER = ("notification_id,child_ref,incident_date,aware_date,notified_date,inci
 FIRST = HEADER + (
     "KNO-1,REF-ONE,01/05/2024,02/05/2024,08/05/2024,death,7,female,,N,N,N,N,Y\r\n"
     "KNO-2,ref two,01/05/2024,03/05/2024,09/05/2024,serious_harm,4,male,,N,N,Y,N,Y\r\n"
-    "KNO-3,REF-THREE,01/05/2024,12/05/2024,10/05/2024,serious_harm,4,male,,N,N,Y,N,Y\r\n"  # quarantined
+    "KNO-3,REF-THREE,01/05/2024,12/05/2024,10/05/2024,accident,4,male,,N,N,Y,N,Y\r\n"  # quarantined (incident_type)
 )
 SECOND = HEADER + (  # a later return restates KNO-1 (a second history version)
     "KNO-1,REF-ONE,01/05/2024,02/05/2024,08/05/2024,death,7,female,White British,N,N,N,N,Y\r\n"

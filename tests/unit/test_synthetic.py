@@ -197,12 +197,19 @@ def test_dates_parse_with_the_partnerships_own_format(report):
 
 
 def test_no_date_is_later_than_the_quarter_end_it_reports(report):
+    """Except planned dates (an action's due date is returned when the action is agreed): some
+    actions are due after the quarter the return reports."""
     faulty = _fault_cells(report)
+    planned_ahead = 0
     for code, path, dataset, row in _all(report):
         quarter_end = _return_date(path) - timedelta(days=synthetic.RETURN_LAG_DAYS)
         for col in DATASETS[dataset].of_kind("date"):
             if row[col] != "" and (path, dataset, row["_row"], col) not in faulty:
+                if col in synthetic.PLANNED_COLUMNS:
+                    planned_ahead += _parse(row[col], code) > quarter_end
+                    continue
                 assert _parse(row[col], code) <= quarter_end, (path, dataset, row["_row"], col)
+    assert planned_ahead > 100
 
 
 def test_every_fault_kind_is_injected_and_found_where_logged(report):
@@ -388,6 +395,137 @@ def test_nothing_looks_like_an_nhs_number(report):
                         assert not NHS_LIKE.search(str(v)), (path, v)
 
 
+# ----------------------------------------------------------------- what the business unit must see (issue 16)
+
+
+def _code(col: str, value: str) -> str:
+    """A code as the template spells it, whatever words the partnership used."""
+    return CFG.code_synonyms.get(col, {}).get(normalise_word(value), value)
+
+
+def _latest(report: GenerationReport, dataset: str) -> dict[tuple[str, str], dict]:
+    """(partnership, id) -> the record's row in the last return that holds it, faulty rows left out."""
+    faulty = {(f.path, f.dataset, f.row) for f in report.fault_log}
+    out = {}
+    for code, path, ds, row in sorted(_all(report), key=lambda x: _return_date(x[1])):
+        if ds == dataset and (path, ds, row["_row"]) not in faulty:
+            out[(code, row[DATASETS[ds].id_column])] = {**row, "_path": path}
+    return out
+
+
+def test_rapid_reviews_are_late_about_a_quarter_of_the_time(report):
+    from reviews.core.working_days import add_working_days
+
+    aware = {(c, r["notification_id"]): _parse(r["aware_date"], c) for (c, _), r in _latest(report, "notifications").items()}
+    late = done = 0
+    for (code, _), row in _latest(report, "rapid_reviews").items():
+        if row["completed_date"] and (code, row["notification_id"]) in aware:
+            done += 1
+            late += _parse(row["completed_date"], code) > add_working_days(aware[(code, row["notification_id"])], 15)
+    assert done > 300 and 0.18 < late / done < 0.32, (late, done)
+
+
+def test_lcspr_authors_blank_in_progress_and_some_not_approved(report):
+    approved = {normalise_word(a) for a in CFG.approved_authors}
+    blank_in_progress, blank_commissioned, unapproved = set(), set(), set()
+    for code, _path, dataset, row in _all(report):
+        if dataset != "practice_reviews" or _code("review_type", row["review_type"]) != "lcspr":
+            continue
+        status = _code("status", row["status"])
+        if row["author"] == "":
+            (blank_commissioned if status == "commissioned" else blank_in_progress).add((code, row["review_id"]))
+        elif normalise_word(row["author"]) not in approved:
+            unapproved.add((code, row["review_id"]))
+    assert len(blank_in_progress) >= 10 and len(blank_commissioned) >= 10 and 2 <= len(unapproved) <= 40, (
+        len(blank_in_progress), len(blank_commissioned), len(unapproved))
+    assert {c for c, _ in blank_in_progress} == set(CFG.partnerships)
+
+
+def test_delays_and_not_published_reviews_say_why(report):
+    faulty = {(f.path, f.dataset, f.row) for f in report.fault_log}
+    delays, words = defaultdict(int), 0
+    not_published = with_reason = improvements = 0
+    for code, path, dataset, row in _all(report):
+        if dataset != "practice_reviews" or (path, dataset, row["_row"]) in faulty:
+            continue
+        if row["delay_reason"]:
+            delays[_code("delay_reason", row["delay_reason"])] += 1
+            words += row["delay_reason"] not in DATASETS[dataset].column("delay_reason").codes
+            assert _code("review_type", row["review_type"]) == "lcspr"
+        if _code("status", row["status"]) == "not_published" and _code("review_type", row["review_type"]) == "lcspr":
+            not_published += 1
+            with_reason += row["not_published_reason"] != ""
+            if row["improvements_published_date"]:
+                improvements += 1
+                assert _parse(row["improvements_published_date"], code) >= _parse(row["completed_date"], code)
+        elif row["not_published_reason"] or row["improvements_published_date"]:
+            raise AssertionError(("a reason not to publish a review that is not 'not published'", row))
+    assert set(delays) == set(DATASETS["practice_reviews"].column("delay_reason").codes), dict(delays)
+    assert words > 0  # some in the partnership's own words (config code_synonyms.delay_reason)
+    assert not_published > 10 and with_reason == not_published and 0 < improvements < not_published
+
+
+def test_some_delayed_lcsprs_are_in_progress(report):
+    in_progress = [r for (_c, _), r in _latest(report, "practice_reviews").items() if r["delay_reason"]
+                   and _code("status", r["status"]) == "in_progress"]
+    assert in_progress
+
+
+def test_an_rr_that_chose_an_lcspr_has_no_lcspr_record_in_the_last_return(report):
+    assert report.lcspr_not_listed
+    for code, rr_id in report.lcspr_not_listed:
+        last = max((p for p in report.files if p.parent.name == code), key=_return_date)
+        group = [p for p in report.files if p.parent.name == code and _return_date(p) == _return_date(last)]
+        records: dict[str, list[dict]] = {}
+        for p in group:
+            records.update(_records(p, code))
+        rr = next(r for r in records["rapid_reviews"] if r["rapid_review_id"] == rr_id)
+        assert _code("outcome", rr["outcome"]) == "lcspr" and rr["panel_response_date"]
+        assert rr["notification_id"] not in {r["notification_id"] for r in records["practice_reviews"]}
+
+
+def test_a_completed_date_returned_earlier_is_na_in_the_last_return(report):
+    na = [f for f in report.fault_log if (f.dataset, f.column, f.value) == ("rapid_reviews", "completed_date", "n/a")
+          and _return_date(f.path) == max(report.return_dates[f.partnership])]
+    was_a_date = 0
+    for f in na:
+        assert _records(f.path, f.partnership)["rapid_reviews"][f.row - 1]["completed_date"] == "n/a"
+        before = max((p for p in report.files if p.parent.name == f.partnership and _return_date(p) < _return_date(f.path)
+                      and "rapid_reviews" in _records(p, f.partnership)), key=_return_date)
+        row = next((r for r in _records(before, f.partnership)["rapid_reviews"] if r["rapid_review_id"] == f.record_id), {})
+        was_a_date += row.get("completed_date", "") not in ("", "n/a")  # (a random fault may also write n/a)
+    assert was_a_date >= 1
+
+
+def test_late_and_missing_returns_when_asked(tmp_path):
+    window = dict(start=date(2024, 10, 1), end=date(2026, 7, 31), seed=3, inflate=2)
+    on_time = generate_returns(tmp_path / "on_time", CFG, **window)
+    rep = generate_returns(tmp_path / "inbox", CFG, late_and_missing_returns=True, **window)
+    schedule = return_schedule(window["start"], window["end"])
+    due = [r for _, r in schedule]
+    assert rep.late_returns and rep.missing_returns and rep.late_returns != on_time.late_returns == {}
+    assert "Late returns:" in rep.describe() and "Returns never sent:" in rep.describe()
+    for code in CFG.partnerships:
+        late = dict(rep.late_returns.get(code, []))
+        missing = rep.missing_returns.get(code, [])
+        want = [late.get(d, d) for d in due if d not in missing]
+        assert rep.return_dates[code] == want
+        assert want[-synthetic.ON_TIME_LAST_RETURNS:] == due[-synthetic.ON_TIME_LAST_RETURNS:]
+        for d, sent in late.items():
+            q = schedule[due.index(d)][0]
+            assert d < sent < synthetic._quarter_end(q + timedelta(days=1))  # before the next period ends
+        files = {p.name for p in (rep.inbox / code).iterdir()}
+        assert not any(d.isoformat() in name for d in missing for name in files)
+        # a return after a missing one restates what the missing one would have held
+        ids = {r["notification_id"] for p in on_time.files if p.parent.name == code
+               for r in _records(p, code).get("notifications", [])}
+        theirs = {r["notification_id"] for p in rep.files if p.parent.name == code
+                  for r in _records(p, code).get("notifications", [])}
+        assert theirs == ids, code
+    assert not any(p.parent.name == "knowsley" and "knowsley" not in rep.late_returns and
+                   _return_date(p) not in due for p in rep.files)
+
+
 def test_default_demo_stays_small(report):
     """The demo's data must stay demo-sized (speed itself is for benchmarks, not tests)."""
     rows = sum(sum(d.values()) for d in report.rows.values())
@@ -447,7 +585,8 @@ def test_any_window_gives_consistent_returns(seed, start, months, code):
             for dataset, rows in _records(path, code).items():
                 for row in rows:
                     for col in DATASETS[dataset].of_kind("date"):
-                        if row[col] != "" and (path, dataset, row["_row"], col) not in faulty:
+                        if row[col] != "" and (path, dataset, row["_row"], col) not in faulty \
+                                and col not in synthetic.PLANNED_COLUMNS:
                             assert _parse(row[col], code) <= quarter_end
 
 

@@ -20,7 +20,9 @@ AS_OF = D(2024, 6, 21)  # a Friday; with 3 at-risk working days the at-risk wind
 
 @pytest.fixture(scope="module")
 def cfg():
-    return load_config()
+    """The project's config with one at-risk window, 3 working days, for every stage (the
+    per-stage windows of config/reviews.yaml have their own tests below)."""
+    return replace(load_config(), at_risk_working_days=3)
 
 
 def with_stage(cfg, stage, rule_set=None, **changes):

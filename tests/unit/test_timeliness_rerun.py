@@ -87,13 +87,57 @@ def test_a_lost_partition_or_other_config_is_judged_again(engine, cfg):
     assert run_timeliness(engine, cfg, AS_OF) == counts
     assert _state(engine)[0] == rows  # the missing rows are back
     _, stamp = _state(engine)
-    other = dataclasses.replace(cfg, at_risk_working_days=cfg.at_risk_working_days + 3)
+    other = dataclasses.replace(cfg, at_risk_working_days={**cfg.at_risk_working_days, "lcspr_completion": 40})
     run_timeliness(engine, other, AS_OF)
+    assert _state(engine)[1] != stamp
+    _, stamp = _state(engine)
+    run_timeliness(engine, dataclasses.replace(other, at_risk_working_days=3), AS_OF)  # one window for all
     assert _state(engine)[1] != stamp
     # A second as-of date is its own partition with its own record.
     run_timeliness(engine, cfg, AS_OF + timedelta(days=3))
     with engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(wh.timeliness_runs)).scalar_one() == 2
+
+
+def _flag(record_id: str, columns: str, *, file_id: int = 2, superseded_by: int | None = None) -> dict:
+    return {"partnership_code": "knowsley", "dataset": "notifications", "record_id": record_id, "file_id": file_id,
+            "file_name": "knowsley_2024-07-01.csv", "row_number": 7, "rule_id": f"date:{columns}",
+            "columns": columns, "blanked": 1, "original_text": "'n/a'",
+            "message": f"{columns} 'n/a' is not a date (day/month/year or YYYY-MM-DD)",
+            "flagged_at": LOADED, "superseded_by_file_id": superseded_by}
+
+
+def test_a_new_flag_judges_again_and_the_stage_becomes_unknown(engine, cfg):
+    run_timeliness(engine, cfg, AS_OF)
+    rows, stamp = _state(engine)
+    # N-0004 (knowsley) was notified on a known day; a later return's flag says the cell was unreadable.
+    with engine.begin() as conn:
+        conn.execute(sa.insert(wh.row_flags), [_flag("N-0004", "notified_date"),
+                                               _flag("N-0006", "notified_date", file_id=1, superseded_by=2)])
+    counts = run_timeliness(engine, cfg, AS_OF)
+    new_rows, new_stamp = _state(engine)
+    assert new_stamp != stamp
+    by_key = {(r.stage, r.record_id): r for r in _rows(engine)}
+    flagged = by_key[("notification", "N-0004")]
+    assert flagged.status == "unknown" and flagged.working_days_taken is None
+    assert flagged.reason == ("return knowsley_2024-07-01.csv row 7: notified_date 'n/a' is not a date "
+                              "(day/month/year or YYYY-MM-DD); judged unknown until corrected")
+    assert by_key[("rapid_review", "N-0004")].status != "unknown"  # its clock does not read notified_date
+    assert by_key[("notification", "N-0006")].status in ("met", "late")  # a superseded flag no longer counts
+    assert counts["notification"]["unknown"] == sum(
+        1 for (stage, _), r in by_key.items() if stage == "notification" and r.status == "unknown")
+    # unchanged flags: kept; the flag superseded by a corrected return: judged again, no longer unknown
+    assert run_timeliness(engine, cfg, AS_OF) == counts and _state(engine)[1] == new_stamp
+    with engine.begin() as conn:
+        conn.execute(wh.row_flags.update().where(wh.row_flags.c.record_id == "N-0004").values(superseded_by_file_id=3))
+    run_timeliness(engine, cfg, AS_OF)
+    assert {(r.stage, r.record_id): r.status for r in _rows(engine)}[("notification", "N-0004")] == (
+        next(r for r in rows if r[1] == "notification" and r[2] == "N-0004")[8])
+
+
+def _rows(engine) -> list:
+    with engine.connect() as conn:
+        return list(conn.execute(sa.select(wh.timeliness).where(wh.timeliness.c.as_of_date == AS_OF)))
 
 
 def test_insert_frame_stores_what_insert_rows_stores(engine):

@@ -420,7 +420,7 @@ def naive_ingest_partnership(engine, cfg, code: str, inbox: Path, raw_root: Path
         prep = ingest._Prepared(inc, keep_raw(inc, raw_root))
         ingest._read(prep, partnership, cfg, key)  # cleaned file by file
         prepared.append(prep)
-    failures, failed_rules = {}, {}
+    failures, failed_rules, flags = {}, {}, {}
     known_ids, dates = ingest._known_records(engine, code)
     next_key = 0
     for dataset in DATASET_ORDER:
@@ -432,12 +432,15 @@ def naive_ingest_partnership(engine, cfg, code: str, inbox: Path, raw_root: Path
         next_key += sum(map(len, keyed.values()))
         batch = pd.concat(list(keyed.values()), ignore_index=True)
         result = validate(batch, dataset, cfg, RuleContext(as_of=as_of, known_ids=known_ids, dates=dates))
-        failures[dataset], failed_rules[dataset] = result.failures, result.failed_rules
-        ingest._remember_valid(batch, dataset, result.failures, known_ids, dates)
+        failures[dataset], failed_rules[dataset] = result.rejections()
+        flags[dataset] = result.flags
+        for table in [*keyed.values(), batch]:  # flagged cells stored blank
+            ingest.blank_flagged(table, dataset, result.flags)
+        ingest._remember_valid(batch, dataset, failures[dataset], known_ids, dates)
     now = clock()
     rows = 0
     for prep in prepared:
-        rows += _naive_load_file(engine, prep, failures, failed_rules, now)
+        rows += _naive_load_file(engine, prep, failures, failed_rules, now, flags)
     return rows
 
 
@@ -459,19 +462,20 @@ def naive_keyed_tables(prepared: list, dataset: str, first_key: int) -> dict:
     return out
 
 
-def _naive_load_file(engine, prep, failures, failed_rules, now) -> int:
+def _naive_load_file(engine, prep, failures, failed_rules, now, flags=None) -> int:
     """One file, row by row: a dict, a JSON dump and a hash per row; the partnership's whole case
     table read to compare return dates; delete-then-insert; executemany inserts."""
     from sqlalchemy import insert
 
     from reviews.returns import ingest
     from reviews.core import warehouse as wh
-    from reviews.returns.quality import KEY_COLUMN, quarantine_record
+    from reviews.returns.quality import KEY_COLUMN, blanked_column, quarantine_record, rule_columns
     from reviews.returns.readers import ROW_COLUMN
     from reviews.core.template import DATASET_ORDER, DATASETS
 
     inc = prep.incoming
-    read = loaded = quarantined_n = 0
+    read = loaded = quarantined_n = flagged_n = 0
+    flags = flags or {}
     with engine.begin() as conn:
         file_id = conn.execute(insert(wh.return_files).returning(wh.return_files.c.file_id), {
             "partnership_code": inc.partnership_code, "file_name": inc.safe_name, "sha256": inc.sha256,
@@ -487,8 +491,9 @@ def _naive_load_file(engine, prep, failures, failed_rules, now) -> int:
             ds = DATASETS[dataset]
             current = wh.existing_keys(conn, wh.CASE_TABLES[dataset], ["partnership_code", ds.id_column],
                                        {"partnership_code": inc.partnership_code})
-            loads, history, quarantined = [], [], []
+            loads, history, quarantined, flagged = [], [], [], []
             bad, bad_rules = failures.get(dataset, {}), failed_rules.get(dataset, {})
+            row_flags = flags.get(dataset, {})
             for row in table.to_dict(orient="records"):
                 read += 1
                 reasons = bad.get(int(row[KEY_COLUMN]))
@@ -506,6 +511,15 @@ def _naive_load_file(engine, prep, failures, failed_rules, now) -> int:
                 values = ingest._record_values(row, dataset)
                 digest = ingest._row_hash(values)
                 record_id = values[ds.id_column]
+                found = row_flags.get(int(row[KEY_COLUMN]), [])
+                flagged_n += bool(found)
+                flagged += [{
+                    "partnership_code": inc.partnership_code, "dataset": dataset, "record_id": record_id,
+                    "file_id": file_id, "file_name": inc.safe_name, "row_number": int(row[ROW_COLUMN]),
+                    "rule_id": f.rule_id, "columns": ",".join(rule_columns(f.rule_id)),
+                    "blanked": int(blanked_column(f.rule_id) is not None), "original_text": f.original_text,
+                    "message": f.message, "flagged_at": now,
+                } for f in found]
                 history.append({
                     "partnership_code": inc.partnership_code, "dataset": dataset, "record_id": record_id,
                     "file_id": file_id, "return_date": inc.return_date, "row_hash": digest,
@@ -522,13 +536,16 @@ def _naive_load_file(engine, prep, failures, failed_rules, now) -> int:
                 conn.execute(insert(wh.record_history), history)
             if quarantined:
                 conn.execute(insert(wh.quarantine), quarantined)
+            if flagged:
+                conn.execute(insert(wh.row_flags), flagged)
             if history and inc.return_date is not None:
                 ingest._resolve_quarantine(conn, inc, file_id, dataset, [h["record_id"] for h in history], now)
+                ingest._supersede_flags(conn, inc, file_id, dataset, [h["record_id"] for h in history])
             quarantined_n += len(quarantined)
             loaded = read - quarantined_n
         status = "failed" if prep.error else ("loaded" if quarantined_n == 0 else ("partial" if loaded else "rejected"))
         conn.execute(wh.return_files.update().where(wh.return_files.c.file_id == file_id).values(
-            rows_read=read, rows_loaded=loaded, rows_quarantined=quarantined_n, status=status,
+            rows_read=read, rows_loaded=loaded, rows_quarantined=quarantined_n, rows_flagged=flagged_n, status=status,
             error=prep.error if status == "failed" else None))
     return read
 

@@ -12,10 +12,13 @@ Three figures, measured in one run on the same synthetic tables:
 Targets: (a) under 2 s; (b) at least 50 times (a); (a) within 3 times (c); (b) identical rows.
 
 The tables are what `timeliness.run.run_timeliness` hands over: warehouse columns, dates as
-datetime64, rows in key order (it reads ORDER BY partnership_code, id). They are synthetic:
-152 local authorities with invented codes, cases spread over 2015-2028, seeded. Half the rows are
-notifications, 40% rapid reviews, 10% practice reviews, with blanks and contradictions at
-realistic rates so every status and reason is exercised.
+datetime64, rows in key order (it reads ORDER BY partnership_code, id), and the current row_flags
+(issue 16: about one case row in 700 has a cell a return got wrong, loaded blank and flagged; the
+stage reading it is `unknown` with the flag's words). They are synthetic: 152 local authorities
+with invented codes, cases spread over 2015-2028, seeded. Half the rows are notifications, 40%
+rapid reviews, 10% practice reviews, with blanks and contradictions at realistic rates so every
+status and reason is exercised. The at-risk windows are the project's (config/reviews.yaml, one
+per stage).
 """
 from __future__ import annotations
 
@@ -28,7 +31,7 @@ import pandas as pd
 
 from reviews_dev.bench import Target, benchmark, best_of, interleaved, say
 from reviews.core.config import load_config
-from reviews.timeliness.compute import compute_timeliness, to_records
+from reviews.timeliness.compute import FLAG_INPUT_COLUMNS, OPEN_STAGES, compute_timeliness, to_records
 from reviews_dev.timeliness_reference import compute_timeliness_reference
 from reviews.core.working_days import calendar
 
@@ -39,6 +42,7 @@ TARGET_SECONDS = 2.0
 TARGET_SPEEDUP = 50.0
 TARGET_NUMPY_RATIO = 3.0
 NAT = np.datetime64("NaT", "D")
+FLAG_SHARE = 1 / 700  # case rows with a flagged cell (the cell is blank in the table)
 
 
 def local_authorities(n: int = LOCAL_AUTHORITIES) -> list[tuple[str, str]]:
@@ -51,6 +55,7 @@ class Tables:
     notifications: pd.DataFrame
     rapid_reviews: pd.DataFrame
     practice_reviews: pd.DataFrame
+    flags: pd.DataFrame  # the current row_flags (FLAG_INPUT_COLUMNS)
 
     @property
     def rows(self) -> int:
@@ -58,7 +63,8 @@ class Tables:
 
     def describe(self) -> str:
         return (f"{self.rows:,} case rows ({len(self.notifications):,} notifications, "
-                f"{len(self.rapid_reviews):,} rapid reviews, {len(self.practice_reviews):,} practice reviews)")
+                f"{len(self.rapid_reviews):,} rapid reviews, {len(self.practice_reviews):,} practice reviews), "
+                f"{len(self.flags):,} flagged cells")
 
 
 def _days(rng: np.random.Generator, low: int, high: int, n: int) -> np.ndarray:
@@ -145,7 +151,37 @@ def synthetic_tables(rows: int = 1_000_000, seed: int = 2024, first: date = FIRS
         "final_report_sent_date": _date_column(sent),
         "published_date": _date_column(published),
     })
-    return Tables(notifications, rapid_reviews, practice_reviews)
+    tables = Tables(notifications, rapid_reviews, practice_reviews, pd.DataFrame(columns=list(FLAG_INPUT_COLUMNS)))
+    tables.flags = _flag_cells(tables, rng)
+    return tables
+
+
+# (dataset, id column, a column ingest may flag): dates the stages read, and a few they do not
+FLAGGED_CELLS = (
+    ("notifications", "notification_id", ("notified_date", "aware_date", "incident_date", "age_years")),
+    ("rapid_reviews", "rapid_review_id", ("completed_date", "panel_response_date")),
+    ("practice_reviews", "review_id", ("completed_date", "published_date", "final_report_sent_date", "author")),
+)
+
+
+def _flag_cells(tables: Tables, rng: np.random.Generator) -> pd.DataFrame:
+    """Flag about FLAG_SHARE of the case rows: one cell each, blanked in the table as ingest does."""
+    out = []
+    for dataset, id_column, columns in FLAGGED_CELLS:
+        frame = getattr(tables, dataset)
+        rows = np.flatnonzero(rng.random(len(frame)) < FLAG_SHARE)
+        column = rng.choice(np.array(columns, dtype=object), len(rows))
+        for c in set(column) & set(frame.columns):
+            frame.iloc[rows[column == c], frame.columns.get_loc(c)] = pd.NaT
+        codes = frame["partnership_code"].to_numpy(dtype=object)[rows]
+        out.append(pd.DataFrame({
+            "partnership_code": codes, "dataset": dataset,
+            "record_id": frame[id_column].to_numpy(dtype=object)[rows], "columns": column,
+            "file_name": np.strings.add(codes.astype(str), "_2028-10-10.csv").astype(object),
+            "row_number": rng.integers(2, 400, len(rows)),
+            "message": np.strings.add(column.astype(str), " 'n/a' is not a date (day/month/year or YYYY-MM-DD)").astype(object),
+        }))
+    return pd.concat(out, ignore_index=True)[list(FLAG_INPUT_COLUMNS)]
 
 
 def sample_of(tables: Tables, rows: int, seed: int) -> Tables:
@@ -158,7 +194,12 @@ def sample_of(tables: Tables, rows: int, seed: int) -> Tables:
     rapid_keys = pd.MultiIndex.from_frame(tables.rapid_reviews[["partnership_code", "notification_id"]])
     rapid = tables.rapid_reviews[rapid_keys.isin(keys)]
     reviews = tables.practice_reviews[rng.random(len(tables.practice_reviews)) < share]
-    return Tables(*(t.reset_index(drop=True) for t in (notes, rapid, reviews)))
+    kept = {(dataset, p, r) for dataset, frame, id_column in (
+        ("notifications", notes, "notification_id"), ("rapid_reviews", rapid, "rapid_review_id"),
+        ("practice_reviews", reviews, "review_id")) for p, r in zip(frame["partnership_code"], frame[id_column])}
+    flags = tables.flags[[k in kept for k in zip(tables.flags["dataset"], tables.flags["partnership_code"],
+                                                 tables.flags["record_id"])]]
+    return Tables(*(t.reset_index(drop=True) for t in (notes, rapid, reviews, flags)))
 
 
 def _bare_numpy_arrays(tables: Tables, result: pd.DataFrame) -> tuple[list, list]:
@@ -206,10 +247,12 @@ def run(options: argparse.Namespace) -> list[Target]:
     tables = synthetic_tables(options.timeliness_rows, options.seed)
     codes = tables.notifications["partnership_code"].nunique()
     say(f"  data: {tables.describe()}, {codes} local authorities, {FIRST_DAY.year}-{AS_OF.year}, "
-        f"seed {options.seed}; judged as of {AS_OF.isoformat()}")
+        f"seed {options.seed}; judged as of {AS_OF.isoformat()}; at-risk windows (working days): "
+        + ", ".join(f"{s} {cfg.at_risk_days(s)}" for s in OPEN_STAGES))
 
     def whole_table() -> pd.DataFrame:
-        return compute_timeliness(tables.notifications, tables.rapid_reviews, tables.practice_reviews, cfg, AS_OF)
+        return compute_timeliness(tables.notifications, tables.rapid_reviews, tables.practice_reviews, cfg, AS_OF,
+                                  flags=tables.flags)
 
     # The business-day calls' inputs come from one untimed run of (a), so (c) works on exactly
     # the arrays (a) gives numpy; then (a) and (c) are timed in alternating rounds.
@@ -226,12 +269,15 @@ def run(options: argparse.Namespace) -> list[Target]:
     say(f"  (a) compute_timeliness, whole table (fastest of {options.repeat}):  {a:8.3f} s  "
         f"-> {len(result):,} timeliness rows, {tables.rows / a:,.0f} case rows/s")
     say("      statuses: " + ", ".join(f"{s} {int(statuses.get(s, 0)):,}" for s in result["status"].cat.categories))
+    from_flags = int(result["reason"].str.endswith("judged unknown until corrected", na=False).sum())
+    say(f"      unknown because a cell they read was flagged: {from_flags:,}")
 
     # (b) the per-row baseline on a sample, checked against (a)'s implementation on that sample
     sample = sample_of(tables, options.timeliness_sample, options.seed)
     b_sample, expected = best_of(1, lambda: compute_timeliness_reference(
-        sample.notifications, sample.rapid_reviews, sample.practice_reviews, cfg, AS_OF))
-    got = to_records(compute_timeliness(sample.notifications, sample.rapid_reviews, sample.practice_reviews, cfg, AS_OF))
+        sample.notifications, sample.rapid_reviews, sample.practice_reviews, cfg, AS_OF, flags=sample.flags))
+    got = to_records(compute_timeliness(sample.notifications, sample.rapid_reviews, sample.practice_reviews, cfg, AS_OF,
+                                        flags=sample.flags))
     identical = got == expected
     b = b_sample * tables.rows / sample.rows
     say(f"  (b) per-row reference (holidays package) on a {sample.rows:,}-row sample: {b_sample:.3f} s; "

@@ -8,7 +8,7 @@ Everything a business-unit officer may need to change lives in `config/reviews.y
     config/reviews.yaml: summary.period: input should be 'month' or 'quarter', not 'week'
 
 The Config carries every section - partnerships, codes, themes, timescales, suppression, returns,
-retention, limits, and the learning bulletins' `summary`, `circulation` and `briefings` - so no
+retention, limits, rule severities (`quality`), and the learning bulletins' `summary`, `circulation` and `briefings` - so no
 business function reads the file itself: each is handed the Config, or a part of it.
 
 Keys the loader does not know are ignored, as they always were, except under `limits` (a
@@ -134,6 +134,23 @@ def _https(value: Any) -> Any:
     if not str(value).startswith("https://"):
         raise ValueError(f"must start with https://, not {value!r}")
     return str(value)
+
+
+DEFAULT_AT_RISK_DAYS = 3  # working days, when config `timeliness.at_risk_working_days` does not say
+
+
+def _window(value: Any) -> int:
+    """An at-risk window: a whole number of working days, 0 or more (3, 3.0 or "3"; not true)."""
+    if isinstance(value, bool) or value is None:
+        raise ValueError(f"must be a number, not {value!r}")
+    try:
+        number = float(value)
+        whole = number == int(number)
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"must be a whole number of working days, not {value!r}") from None
+    if not whole or number < 0:
+        raise ValueError(f"must be a whole number of working days, 0 or more, not {value!r}")
+    return int(number)
 
 
 Text = Annotated[str, BeforeValidator(_text)]
@@ -312,6 +329,99 @@ class RuleSet:
 
 
 # --------------------------------------------------------------------------------------------
+# Data quality: what each rule's failure does to a row
+
+
+# Kinds of quality rule (reviews.returns.quality: a rule id is `kind` or `kind:argument`).
+RULE_KINDS = ("required", "date", "not_after_period_end", "code", "age", "order", "unique", "ragged_row",
+              "identifier", "length", "storable", "reference", "cross_order", "approved_author", "author_needed")
+SEVERITIES = ("reject", "flag")
+# Rules whose failure leaves nothing that could be stored as the record: an id that is blank,
+# withheld or twice in the file, values shifted off their columns, a character no warehouse text
+# holds. They reject whatever the config says, and the config may not say `flag` for them.
+REJECT_ONLY_KINDS = ("unique", "ragged_row", "identifier", "storable")
+_ID_COLUMNS = frozenset(c.name for ds in DATASETS.values() for c in ds.columns if c.kind == "id")
+# The shipped severities (docs/returns.md has the table and the reasons); `quality.severity` in
+# the file overrides them key by key. `reject`: the row is quarantined. `flag`: the row is loaded,
+# a bad cell stored blank, and the problem reported back (table row_flags).
+DEFAULT_SEVERITY: dict[str, str] = {
+    "default": "reject",
+    "date": "flag", "not_after_period_end": "flag", "code": "flag", "age": "flag", "length": "flag",
+    "order": "flag", "cross_order": "flag", "approved_author": "flag", "author_needed": "flag",
+    # the dates that start the statutory clocks, and the codes that say what a case is
+    "date:incident_date": "reject", "date:aware_date": "reject", "date:decision_date": "reject",
+    "not_after_period_end:incident_date": "reject", "not_after_period_end:aware_date": "reject",
+    "not_after_period_end:decision_date": "reject",
+    "code:incident_type": "reject", "code:review_type": "reject", "practice_reviews.code:status": "reject",
+    "code:theme": "reject",
+}
+
+
+def _severity_key(key: str) -> tuple[str, str]:
+    """(dataset or "", rule id or kind) of a `quality.severity` key: `date`, `date:decision_date`,
+    `practice_reviews.date:decision_date`; ValueError naming what is wrong."""
+    head, dot, rest = key.partition(".")
+    dataset, rule = (head, rest) if dot and ":" not in head else ("", key)
+    if dataset and dataset not in DATASETS:
+        raise ValueError(f"unknown dataset {dataset!r} (known: {', '.join(DATASETS)})")
+    kind = rule.partition(":")[0]
+    if kind not in RULE_KINDS:
+        raise ValueError(f"unknown rule kind {kind!r} (known: default, {', '.join(RULE_KINDS)})")
+    return dataset, rule
+
+
+def _reject_only(rule_id: str) -> bool:
+    kind, _, arg = rule_id.partition(":")
+    return kind in REJECT_ONLY_KINDS or (kind == "required" and arg in _ID_COLUMNS)
+
+
+@dataclass(frozen=True, config=_LOOSE)
+class QualitySettings:
+    """Config `quality`: `severity`, each quality rule's severity, `reject` or `flag`.
+
+    Keys: `default`, a rule kind (`date`), a rule (`date:decision_date`), either qualified by a
+    dataset (`practice_reviews.date:decision_date`); the most specific key wins. The keys written
+    in the file override the shipped ones (DEFAULT_SEVERITY) one by one.
+    """
+
+    severity: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_SEVERITY))
+
+    @field_validator("severity", mode="before")
+    @classmethod
+    def _severities(cls, raw: Any) -> Any:
+        raw = _mapping(raw)
+        if not isinstance(raw, dict):
+            raise ValueError("must be a mapping (rule: reject or flag)")
+        out = dict(DEFAULT_SEVERITY)
+        for key, value in raw.items():
+            key = str(key).strip()
+            if key != "default":
+                try:
+                    _dataset, rule = _severity_key(key)
+                except ValueError as exc:
+                    raise _At(key, str(exc)) from None
+            word = value.strip().lower() if isinstance(value, str) else value
+            if word not in SEVERITIES:
+                raise _At(key, f"must be reject or flag, not {value!r}")
+            if word == "flag" and key != "default" and _reject_only(rule):
+                raise _At(key, "cannot be flag: a row failing it has no usable id or values, so it is always rejected")
+            out[key] = word
+        return out
+
+    def severity_of(self, rule_id: str, dataset: str = "") -> str:
+        """`reject` or `flag` for a rule of a dataset: the most specific key given (dataset and
+        rule, rule, dataset and kind, kind, default). Reject-only rules always reject."""
+        if _reject_only(rule_id):
+            return "reject"
+        kind = rule_id.partition(":")[0]
+        s = self.severity
+        for key in (f"{dataset}.{rule_id}", rule_id, f"{dataset}.{kind}", kind):
+            if key in s:
+                return s[key]
+        return s.get("default", "reject")
+
+
+# --------------------------------------------------------------------------------------------
 # The learning bulletins: summary, circulation, briefings
 
 
@@ -437,6 +547,28 @@ class BriefingSettings:
 
 
 # --------------------------------------------------------------------------------------------
+# Case journeys (reviews.journeys): when a case's records contradict each other
+
+
+@dataclass(frozen=True, config=_LOOSE)
+class JourneySettings:
+    """Config `journeys`: how long, in working days, before an inconsistency between a case's
+    records becomes a finding on its journey (and in the tracker). A partnership records the next
+    step some days after the last, so a finding raised at once would be mostly noise.
+
+    - `lcspr_record_after_working_days`: a rapid review chose an LCSPR and no LCSPR record has
+      arrived this long after the Panel's response (after the review's completion, without one).
+    - `panel_decision_after_working_days`: a rapid review recommended a national review and no
+      Panel decision is recorded this long after the review's completion.
+    - `due_within_working_days`: the tracker's "due within" window when the page is first opened.
+    """
+
+    lcspr_record_after_working_days: NonNegative = 20
+    panel_decision_after_working_days: NonNegative = 15
+    due_within_working_days: NonNegative = 5
+
+
+# --------------------------------------------------------------------------------------------
 # The whole file
 
 
@@ -451,7 +583,10 @@ class Config:
     code_synonyms: dict[str, dict[str, str]] = Field(default_factory=dict)  # template column -> normalised word -> code
     themes: Annotated[dict[Text, Words], BeforeValidator(_mapping)] = Field(default_factory=dict)
     rule_sets: tuple[RuleSet, ...] = Field(validation_alias=AliasPath("timeliness", "rule_sets"))
-    at_risk_working_days: Int = Field(3, validation_alias=AliasPath("timeliness", "at_risk_working_days"))
+    # The at-risk window in working days: one number for every stage, or one per stage (see
+    # _at_risk_windows and at_risk_days). A mapping is kept whole, every stage named, in STAGES order.
+    at_risk_working_days: int | dict[str, int] = Field(
+        DEFAULT_AT_RISK_DAYS, validation_alias=AliasPath("timeliness", "at_risk_working_days"))
     suppression_low: Int = Field(1, validation_alias=AliasPath("suppression", "low"))
     suppression_high: Int = Field(5, validation_alias=AliasPath("suppression", "high"))
     suppression_symbol: Text = Field("c", validation_alias=AliasPath("suppression", "symbol"))
@@ -465,6 +600,9 @@ class Config:
     summary: Annotated[SummarySettings, BeforeValidator(_mapping)] = SummarySettings()
     circulation: Annotated[CirculationSettings, BeforeValidator(_mapping)] = CirculationSettings()
     briefings: Annotated[BriefingSettings, BeforeValidator(_mapping)] = BriefingSettings()
+    quality: Annotated[QualitySettings, BeforeValidator(_mapping)] = QualitySettings()  # rule severities
+    # Findings on case journeys (not in repr: they change no timeliness row or bulletin).
+    journeys: Annotated[JourneySettings, BeforeValidator(_mapping)] = Field(JourneySettings(), repr=False)
     # Normalised synonym -> its spelling in the file ('serious harm' -> 'Serious Harm'), for tools
     # that write the words back (the synthetic returns). Not in repr: it changes no result.
     code_synonym_spellings: dict[str, str] = Field(default_factory=dict, repr=False)
@@ -483,6 +621,16 @@ class Config:
             for w in words:
                 out[normalise_word(w)] = code
         return out
+
+    def at_risk_days(self, stage: str) -> int:
+        """The at-risk window of a stage, in working days: an open stage due within it (the due day
+        included) is at risk. Config `timeliness.at_risk_working_days`: one number for every stage,
+        or a mapping per stage (stages it leaves out take its `default`, else 3)."""
+        if stage not in STAGES:
+            raise ConfigError(f"timeliness.at_risk_working_days: unknown stage {stage!r} "
+                              f"(stages: {', '.join(STAGES)})")
+        windows = self.at_risk_working_days
+        return int(windows[stage]) if isinstance(windows, dict) else int(windows)
 
     def rule_set_for(self, start: date) -> RuleSet:
         chosen = None
@@ -544,6 +692,28 @@ class Config:
     @classmethod
     def _oldest_first(cls, rule_sets: tuple[RuleSet, ...]) -> tuple[RuleSet, ...]:
         return tuple(sorted(rule_sets, key=lambda r: r.in_force_from))
+
+    @field_validator("at_risk_working_days", mode="before")
+    @classmethod
+    def _at_risk_windows(cls, raw: Any) -> Any:
+        """A whole number of working days (0 or more) for every stage, or a mapping of stage names
+        (and `default`) to such numbers; an unknown name is refused, naming it."""
+        if raw is None:
+            return DEFAULT_AT_RISK_DAYS
+        if not isinstance(raw, dict):
+            return _window(raw)
+        for key in raw:
+            if key not in (*STAGES, "default"):
+                raise _At(str(key), f"unknown stage (stages: {', '.join(STAGES)}, or default)")
+        out = {}
+        for key in ("default", *STAGES):
+            if key in raw:
+                try:
+                    out[key] = _window(raw[key])
+                except ValueError as exc:
+                    raise _At(key, str(exc)) from None
+        default = out.pop("default", DEFAULT_AT_RISK_DAYS)
+        return {stage: out.get(stage, default) for stage in STAGES}
 
     @field_validator("returns", "retention", mode="before")
     @classmethod

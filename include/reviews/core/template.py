@@ -124,6 +124,12 @@ PRACTICE_REVIEWS = Dataset(
         Column("completed_date", "date"),
         Column("final_report_sent_date", "date"),
         Column("published_date", "date"),
+        # Optional (issue 16; returns without them still load): why the review is delayed, and
+        # when it is not published, why and when its improvements were published instead.
+        Column("delay_reason", "code", codes=("criminal_proceedings", "parallel_process",
+                                              "family_engagement", "capacity", "other")),
+        Column("not_published_reason", "code", codes=("child_welfare", "legal_advice", "other")),
+        Column("improvements_published_date", "date"),
         Column(
             "status",
             "code",

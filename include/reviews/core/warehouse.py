@@ -99,6 +99,9 @@ return_files = Table(
     Column("rows_read", Integer, nullable=False, default=0),
     Column("rows_loaded", Integer, nullable=False, default=0),
     Column("rows_quarantined", Integer, nullable=False, default=0),
+    # Rows loaded with at least one `flag` rule broken (counted beside rows_read = rows_loaded +
+    # rows_quarantined, which still holds: a flagged row is a loaded row). Null before issue 16.
+    Column("rows_flagged", Integer),
     Column("dropped_columns", Text),  # names only, never values
     Column("notes", Text),  # what reading it noticed (sheets ignored, ...), one per line
     Column("status", String(20), nullable=False),  # loaded | partial | rejected | failed
@@ -125,6 +128,57 @@ quarantine = Table(
     Column("resolved_at", DateTime(timezone=True)),
     UniqueConstraint("file_id", "dataset", "row_number", name="uq_quarantine_row"),
 )
+# Cell problems of rows that were loaded (rules of severity `flag`, config `quality.severity`): one
+# row per loaded row and rule broken. The bad cell was stored blank in the case table; its original
+# text is kept here (quoted as the quality report quotes it: "(withheld: why)" when it could be
+# personal), where the partnership's quality report and the business unit's pages show it. A later
+# return's row for the same record replaces the case row; its flags are then the current ones
+# (`superseded_by_file_id` marks the older flags). Timeliness judges a stage that depends on a
+# flagged column `unknown`, with the flag's sentence as its reason.
+row_flags = Table(
+    "row_flags",
+    metadata,
+    Column("flag_id", Integer, primary_key=True, autoincrement=True),
+    Column("partnership_code", String(40), nullable=False),
+    Column("dataset", String(40), nullable=False),
+    Column("record_id", String(100), nullable=False),  # the case table's id (never a child reference)
+    Column("file_id", Integer, nullable=False),
+    Column("file_name", String(255), nullable=False),
+    Column("row_number", Integer, nullable=False),  # as a spreadsheet shows it (header is row 1)
+    Column("rule_id", String(120), nullable=False),  # quality.py rule id, e.g. date:completed_date
+    Column("columns", String(200), nullable=False),  # template columns the rule reads, comma-separated
+    Column("blanked", Integer, nullable=False, default=0),  # 1: the cell was stored blank
+    Column("original_text", Text),  # what the return said, quoted safely (or "(withheld: why)")
+    Column("message", Text, nullable=False),  # the rule's sentence, as the quality report gives it
+    Column("flagged_at", DateTime(timezone=True), nullable=False),
+    Column("superseded_by_file_id", Integer),  # a later return's row for the record replaced this one
+    UniqueConstraint("file_id", "dataset", "row_number", "rule_id", name="uq_row_flag"),
+)
+Index("ix_row_flags_record", row_flags.c.partnership_code, row_flags.c.dataset, row_flags.c.record_id)
+
+# One row per case (notification) and as-of date, following it through every stage
+# (reviews/journeys): written by statutory_timeliness after the timeliness rows. Keys only
+# (pseudonymised child key is not carried; record ids are case references). `stages_json` holds
+# each stage's due date, status, working days left and reason; `findings` the consistency flags.
+case_journeys = Table(
+    "case_journeys",
+    metadata,
+    Column("partnership_code", String(40), primary_key=True),
+    Column("notification_id", String(100), primary_key=True),  # a practice review with no notification: its review_id
+    Column("as_of_date", Date, primary_key=True),
+    Column("rapid_review_id", String(100)),
+    Column("review_id", String(100)),
+    Column("current_stage", String(40), nullable=False),  # the stage the case is at (journeys.STAGES)
+    Column("current_status", String(20), nullable=False),  # a timeliness status, or "closed"
+    Column("next_due_date", Date),  # the earliest due date of an open stage
+    Column("working_days_left", Integer),  # to next_due_date from as_of_date; negative when overdue
+    Column("decision", String(40)),  # lcspr | national_review | other_review | none | pending
+    Column("stages_json", Text, nullable=False),
+    Column("findings", Text),  # consistency findings, plain words, one per line
+    Column("flags", Integer, nullable=False, default=0),  # current row_flags of the case's rows
+    Column("rejected", Integer, nullable=False, default=0),  # unresolved quarantine rows for the case's records
+)
+
 # A resubmission looks up the quarantined rows of the records it brings (ingest._resolve_quarantine);
 # a data quality report, the rows a return corrected (feedback._report_context). The second index
 # holds resolved rows only: on a server without statistics (autovacuum off) a full index tempted

@@ -36,6 +36,7 @@ from reviews.core.rendering import templates
 from reviews.core.reporting_periods import MONTHS, long_date, period_label  # noqa: F401 (period_label re-exported)
 from reviews.learning.summary import theme_label as label_theme
 from reviews.privacy.suppression import TOTAL, suppress_table
+from reviews.timeliness.compute import at_risk_words
 
 REGION = "region"
 LABELS: dict[str, str] = {
@@ -356,11 +357,12 @@ class _Builder:
         at = long_date(self.as_of)
         sec = Section(f"Statutory timeliness as at {at}")
         sec.p("Each case is judged against its statutory timescale as at this date. "
-              f"'Open, due within {self.cfg.at_risk_working_days} working days' means not yet done and close to its due date.")
-        status_names = {**LABELS, "open_at_risk": f"Open, due within {self.cfg.at_risk_working_days} working days"}
-        relabel = {label(s): status_names.get(s, label(s)) for s in cats["timeliness_status"]}
+              f"'Open, due within N working days' means not yet done and close to its due date "
+              f"({at_risk_words(self.cfg)}).")
         snapshot = []
         for stage in cats["timeliness_stage"]:
+            status_names = {**LABELS, "open_at_risk": f"Open, due within {self.cfg.at_risk_days(stage)} working days"}
+            relabel = {label(s): status_names.get(s, label(s)) for s in cats["timeliness_status"]}
             sup = g.by_partnership(("timeliness", stage), lambda p, s=stage: p["timeliness"][s], cats["timeliness_status"])
             view = _category_table(g, sup, f"{label(stage)}: cases by status as at {at}", "Status",
                                    self.audience, self.region, f"Status {SHORT_STAGE[stage]}")
@@ -384,8 +386,8 @@ class _Builder:
         statuses = self.cats.get("trend_status", ["met", "late", "open_overdue"])
         sec.h3(f"Timeliness over the last {n} {word}")
         sec.p(f"For each {word[:-1]}: the cases due in it, how many were met on time, late, or still open past "
-              f"their due date at its end, and the cases open and due within {self.cfg.at_risk_working_days} "
-              "working days at its end (at risk). On time is met as a share of those due.")
+              f"their due date at its end, and the cases open and at risk at its end (due within "
+              f"{at_risk_words(self.cfg)}). On time is met as a share of those due.")
         series: list[tuple[str, list[float | None]]] = []
         region_series: list[tuple[str, list[float | None]]] = []
         tables = []

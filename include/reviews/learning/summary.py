@@ -333,6 +333,7 @@ def _timeliness_trend(conn, cfg: Config, periods: list[Period], codes: list[str]
     import pandas as pd
 
     from reviews.timeliness.compute import compute_timeliness
+    from reviews.timeliness.run import read_current_flags
 
     from reviews.timeliness.compute import NOTIFICATION_COLUMNS, PRACTICE_REVIEW_COLUMNS, RAPID_REVIEW_COLUMNS
 
@@ -341,7 +342,8 @@ def _timeliness_trend(conn, cfg: Config, periods: list[Period], codes: list[str]
     frames = {}
     bound = _trend_bound(cfg, periods)
     NOTIFICATION_DATES = [c for c in NOTIFICATION_COLUMNS if c.endswith("_date")]
-    for name, columns in (("notifications", NOTIFICATION_COLUMNS), ("rapid_reviews", RAPID_REVIEW_COLUMNS),
+    # rapid_review_id: the key a rapid review's flags name (a stage reading a flagged cell is unknown)
+    for name, columns in (("notifications", NOTIFICATION_COLUMNS), ("rapid_reviews", ("rapid_review_id", *RAPID_REVIEW_COLUMNS)),
                           ("practice_reviews", PRACTICE_REVIEW_COLUMNS)):
         t = wh.CASE_TABLES[name]
         stmt = select(t.c.partnership_code, *(t.c[c] for c in columns)).where(t.c.partnership_code.in_(codes))
@@ -354,9 +356,12 @@ def _timeliness_trend(conn, cfg: Config, periods: list[Period], codes: list[str]
             stmt = stmt.where(_may_be_due(t, [c for c in columns if c.endswith("_date")], bound))
         frames[name] = pd.read_sql(stmt.order_by(*t.primary_key.columns), conn,
                                    parse_dates=[c for c in columns if c.endswith("_date")])
+    flags = read_current_flags(conn)
+    flags = flags[flags["partnership_code"].isin(codes)]
     out: dict[tuple, int] = {}
     for k, p in enumerate(periods):
-        df = compute_timeliness(frames["notifications"], frames["rapid_reviews"], frames["practice_reviews"], cfg, p.end)
+        df = compute_timeliness(frames["notifications"], frames["rapid_reviews"], frames["practice_reviews"], cfg, p.end,
+                                flags=flags)
         if df.empty:
             continue
         code = df["partnership_code"].astype(str)

@@ -19,8 +19,13 @@ its SQLSTATE and the table, never a value (_load_isolated). A failure that is no
 data (the warehouse unreachable, the connection lost) still fails the task, so Airflow retries.
 What this returns is counts only: it goes to XCom and logs, where no case data may go.
 
-Resubmissions: a valid row for a record that an earlier return had quarantined marks those
-quarantine rows resolved (`resolved_by_file_id`, `resolved_at`). The case table holds the record
+Severities (config `quality.severity`, quality.py): a row that broke a `reject` rule is
+quarantined; a row that broke only `flag` rules is loaded, each unusable cell of it stored blank
+(blank_flagged) and each flag kept in `row_flags` with the cell's original text quoted safely.
+
+Resubmissions: a loaded row (valid or flagged) for a record that an earlier return had
+quarantined marks those quarantine rows resolved (`resolved_by_file_id`, `resolved_at`), and
+the record's earlier flags superseded (`row_flags.superseded_by_file_id`). The case table holds the record
 from the newest return (by the return's date); `record_history` keeps every version, with the
 file (so who sent what, and when) it came from.
 """
@@ -51,8 +56,8 @@ from reviews.privacy.ingest_redaction import redact_free_text, redaction_note
 from reviews.core.gc_pause import gc_paused
 from reviews.returns.landing import NOT_COPIED, IncomingFile, discover, error_kind, keep_raw, unread_digest
 from reviews.returns.mapping import MappingError, map_columns
-from reviews.returns.quality import (CROSS_DATE_ORDER, FILE_COLUMN, KEY_COLUMN, RuleContext, quarantine_record, validate,
-                                     write_data_docs)
+from reviews.returns.quality import (CROSS_DATE_ORDER, FILE_COLUMN, KEY_COLUMN, Flag, RuleContext, blanked_column,
+                                     quarantine_record, rule_columns, validate, write_data_docs)
 from reviews.returns.readers import ROW_COLUMN, ReadError, read_csv_return, read_xlsx_return
 from reviews.core.template import DATASET_ORDER, DATASETS
 
@@ -67,6 +72,7 @@ class FileOutcome:
     rows_loaded: int = 0
     rows_quarantined: int = 0
     rows_resolved: int = 0  # quarantined rows of earlier returns this file corrected
+    rows_flagged: int = 0  # loaded rows with at least one `flag` rule broken (counted within rows_loaded)
     file_id: int | None = None
     error: str | None = None
 
@@ -85,6 +91,7 @@ class IngestSummary:
     rows_loaded: int = 0
     rows_quarantined: int = 0
     rows_resolved: int = 0
+    rows_flagged: int = 0  # loaded rows with at least one `flag` rule broken (within rows_loaded)
     files_failed: int = 0
     files: list[FileOutcome] = field(default_factory=list)
     rule_counts: dict[str, int] = field(default_factory=dict)
@@ -362,30 +369,39 @@ def _raw_values(row: dict, dataset: str) -> str:
     return json.dumps(vals, default=str, ensure_ascii=False)
 
 
-def _resolve_quarantine(conn, inc: IncomingFile, file_id: int, dataset: str, record_ids: list, now: datetime) -> int:
-    """Mark earlier quarantined rows of these records resolved by this file (returns dated no later)."""
-    q, rf = wh.quarantine, wh.return_files
+def _replace_earlier(conn, table, marker: str, values: dict, inc: IncomingFile, file_id: int, dataset: str,
+                     record_ids: list) -> int:
+    """Mark the rows of `table` (quarantine or row_flags) for these records, from this
+    partnership's earlier files (returns dated no later) and not yet marked, as replaced by this
+    file: `marker` is the column that says so, `values` what is written."""
+    rf = wh.return_files
     earlier_files = select(rf.c.file_id).where(
         rf.c.partnership_code == inc.partnership_code,
         rf.c.file_id != file_id,
         rf.c.return_date <= inc.return_date,
     )
-    resolved = 0
+    done = 0
     ids = sorted({r for r in record_ids if r is not None})
     for i in range(0, len(ids), 500):
         res = conn.execute(
-            q.update()
+            table.update()
             .where(and_(
-                q.c.partnership_code == inc.partnership_code,
-                q.c.dataset == dataset,
-                q.c.record_id.in_(ids[i : i + 500]),
-                q.c.resolved_by_file_id.is_(None),
-                q.c.file_id.in_(earlier_files),
+                table.c.partnership_code == inc.partnership_code,
+                table.c.dataset == dataset,
+                table.c.record_id.in_(ids[i : i + 500]),
+                table.c[marker].is_(None),
+                table.c.file_id.in_(earlier_files),
             ))
-            .values(resolved_by_file_id=file_id, resolved_at=now)
+            .values(**values)
         )
-        resolved += res.rowcount
-    return resolved
+        done += res.rowcount
+    return done
+
+
+def _resolve_quarantine(conn, inc: IncomingFile, file_id: int, dataset: str, record_ids: list, now: datetime) -> int:
+    """Mark earlier quarantined rows of these records resolved by this file (returns dated no later)."""
+    return _replace_earlier(conn, wh.quarantine, "resolved_by_file_id",
+                            {"resolved_by_file_id": file_id, "resolved_at": now}, inc, file_id, dataset, record_ids)
 
 
 @dataclass
@@ -443,6 +459,7 @@ def _load_files(
     failed_rules: dict[str, dict[int, list[str]]],
     now: datetime,
     frames: dict[str, pd.DataFrame],
+    flags: dict[str, dict[int, list[Flag]]] | None = None,
 ) -> list[FileOutcome]:
     """Load every new file of the run in one transaction: the tables end exactly as loading them
     one by one in order leaves them (the same ids too), with one statement per
@@ -453,19 +470,24 @@ def _load_files(
     quarantine rows go in one insert each, in the order the files would have put them. Which
     quarantined rows each file corrects is worked out here, in file order (_resolve_quarantine's
     rule): this run's own rows are inserted already resolved, earlier runs' rows are updated.
-    `frames`: each dataset's rows of every file, as validated (_keyed_batch).
+    `frames`: each dataset's rows of every file, as validated (_keyed_batch), flagged cells blank.
+    `flags`: dataset -> row key -> the `flag` rules each loaded row broke: one row_flags row each;
+    which earlier flags each file supersedes is worked out like the quarantined rows it corrects.
     """
     if not prepared:
         return []
+    flags = flags or {}
     code = prepared[0].incoming.partnership_code
     batches = _batches(frames, failures)
     outcomes = [FileOutcome(prep.incoming.safe_name, "failed", error=prep.error) for prep in prepared]
     for b in batches:
         read = np.bincount(b.files, minlength=len(prepared))
         bad = np.bincount(b.files, weights=b.bad, minlength=len(prepared))
-        for outcome, n, q in zip(outcomes, read.tolist(), bad.tolist()):
+        flagged = np.bincount(b.files, weights=_flagged(b, flags), minlength=len(prepared))
+        for outcome, n, q, fl in zip(outcomes, read.tolist(), bad.tolist(), flagged.tolist()):
             outcome.rows_read += n
             outcome.rows_quarantined += int(q)
+            outcome.rows_flagged += int(fl)
     for prep, outcome in zip(prepared, outcomes):
         outcome.rows_loaded = outcome.rows_read - outcome.rows_quarantined
         if prep.error is None:
@@ -476,16 +498,21 @@ def _load_files(
     try:
         with engine.begin() as conn:
             pending = _pending_quarantine(conn, code)
+            pending_flags = _pending_flags(conn, code)
             file_ids = _insert_file_records(conn, prepared, outcomes, now)
             for outcome, file_id in zip(outcomes, file_ids):
                 outcome.file_id = file_id
             quarantined: list[tuple] = []  # (file position, dataset rank, row, quarantine row)
             history: list[tuple] = []  # (file position, dataset rank, start, end, dataset, its columns)
             earlier: dict[int, list] = {}  # file_id -> quarantine_ids of earlier runs it resolves
+            flagged_rows: list[tuple] = []  # (file position, dataset rank, row, rule order, row_flags row)
+            superseding: dict[int, list] = {}  # file_id -> flag_ids of earlier runs it supersedes
             for b in batches:
                 rank = DATASET_ORDER.index(b.dataset)
                 mine = _quarantine_rows(b, prepared, file_ids, failures, failed_rules, now)
                 quarantined += [(f, rank, i, row) for f, i, row in mine]
+                my_flags = _flag_rows(b, prepared, file_ids, flags.get(b.dataset) or {}, now)
+                flagged_rows += [(f, rank, i, n, row) for n, (f, i, row) in enumerate(my_flags)]
                 at = wh.CASE_TABLES[b.dataset].name
                 valid = _load_valid(conn, b, prepared, file_ids, now)
                 if valid is None:
@@ -495,9 +522,18 @@ def _load_files(
                 starts, ends = [0, *bounds.tolist()], [*bounds.tolist(), len(files)]
                 history += [(files[a], rank, a, z, b.dataset, columns) for a, z in zip(starts, ends)]
                 _resolve_in_order(b.dataset, prepared, outcomes, pending, mine, files, ids, starts, ends, earlier, now)
+                _resolve_in_order(b.dataset, prepared, outcomes, pending_flags, my_flags, files, ids, starts, ends,
+                                  superseding, now, mark="superseded_by_file_id", stamp=None, count=False)
             quarantined.sort(key=lambda q: q[:3])
             at = wh.quarantine.name
             wh.insert_rows(conn, wh.quarantine, [q[3] for q in quarantined])
+            flagged_rows.sort(key=lambda q: q[:4])
+            at = wh.row_flags.name
+            wh.insert_rows(conn, wh.row_flags, [q[4] for q in flagged_rows])
+            for file_id, ids in superseding.items():
+                for i in range(0, len(ids), 500):
+                    conn.execute(wh.row_flags.update().where(wh.row_flags.c.flag_id.in_(ids[i : i + 500]))
+                                 .values(superseded_by_file_id=file_id))
             history.sort(key=lambda h: h[:2])
             at = wh.record_history.name
             wh.insert_rows(conn, wh.record_history, _history_rows(code, history, now))
@@ -559,14 +595,15 @@ def _data_problem(exc: BaseException) -> bool:
 
 def _load_isolated(engine: Engine, prepared: list[_Prepared], failures: dict[str, dict[int, list[str]]],
                    failed_rules: dict[str, dict[int, list[str]]], now: datetime,
-                   frames: dict[str, pd.DataFrame]) -> list[FileOutcome]:
+                   frames: dict[str, pd.DataFrame], flags: dict[str, dict[int, list[Flag]]] | None = None,
+                   ) -> list[FileOutcome]:
     """_load_files over the run's files; when the warehouse refuses their data, each file again in
     its own transaction, in order (which leaves the tables as the run's one transaction would), so
     that only the file at fault fails: it is recorded `failed` with the kind of error, its SQLSTATE
     and the table (no value), and the others load. Any other failure is raised (as LoadError, its
     text reduced likewise): the task fails and Airflow retries it."""
     try:
-        return _load_files(engine, prepared, failures, failed_rules, now, frames)
+        return _load_files(engine, prepared, failures, failed_rules, now, frames, flags)
     except LoadError as exc:
         if not exc.data_problem or len(prepared) < 2:
             if not exc.data_problem:
@@ -579,7 +616,7 @@ def _load_isolated(engine: Engine, prepared: list[_Prepared], failures: dict[str
         own = {dataset: _file_rows(frame, i) for dataset, frame in frames.items()}
         own = {dataset: frame for dataset, frame in own.items() if len(frame)}
         try:
-            outcomes += _load_files(engine, [prep], failures, failed_rules, now, own)
+            outcomes += _load_files(engine, [prep], failures, failed_rules, now, own, flags)
         except LoadError as exc:
             if not exc.data_problem:
                 raise
@@ -629,6 +666,7 @@ def _insert_file_records(conn, prepared: list[_Prepared], outcomes: list[FileOut
         "rows_read": [o.rows_read for o in outcomes],
         "rows_loaded": [o.rows_loaded for o in outcomes],
         "rows_quarantined": [o.rows_quarantined for o in outcomes],
+        "rows_flagged": [o.rows_flagged for o in outcomes],
         "status": [o.status for o in outcomes],
         "error": [o.error for o in outcomes],
     }, len(prepared)))
@@ -733,10 +771,12 @@ def _load_valid(conn, b: _Batch, prepared: list[_Prepared], file_ids: list[int],
 
 def _resolve_in_order(dataset: str, prepared: list[_Prepared], outcomes: list[FileOutcome],
                       pending: dict[str, dict], mine: list[tuple[int, int, dict]], files: np.ndarray, ids: list,
-                      starts: list[int], ends: list[int], earlier: dict[int, list], now: datetime) -> None:
+                      starts: list[int], ends: list[int], earlier: dict[int, list], now: datetime, *,
+                      mark: str = "resolved_by_file_id", stamp: str | None = "resolved_at", count: bool = True) -> None:
     """Which quarantined rows each file of the batch corrects, file by file in order: the
-    unresolved rows of its valid records from files dated no later than it (not its own), those
-    of earlier runs (`pending`) and those of the files before it in this run (`mine`)."""
+    unresolved rows of its loaded records from files dated no later than it (not its own), those
+    of earlier runs (`pending`) and those of the files before it in this run (`mine`).
+    The same for row_flags (`mark` superseded_by_file_id, no `stamp`, not counted as resolved)."""
     waiting = pending.setdefault(dataset, {})  # record id -> [(return date, quarantine_id or row)]
     by_file: dict[int, list[dict]] = {}
     for f, _i, row in mine:
@@ -756,11 +796,13 @@ def _resolve_in_order(dataset: str, prepared: list[_Prepared], outcomes: list[Fi
                     if when is None or when > day:
                         kept.append((when, row))
                     elif isinstance(row, dict):
-                        row["resolved_by_file_id"], row["resolved_at"] = outcome.file_id, now
-                        outcome.rows_resolved += 1
+                        row[mark] = outcome.file_id
+                        if stamp:
+                            row[stamp] = now
+                        outcome.rows_resolved += count
                     else:
                         earlier.setdefault(outcome.file_id, []).append(row)
-                        outcome.rows_resolved += 1
+                        outcome.rows_resolved += count
                 waiting[rid] = kept
         for row in by_file.get(f, ()):
             if row["record_id"] is not None:
@@ -792,6 +834,90 @@ def _pending_quarantine(conn, partnership_code: str) -> dict[str, dict]:
         .order_by(q.quarantine_id)
     ):
         out.setdefault(dataset, {}).setdefault(record_id, []).append((day, quarantine_id))
+    return out
+
+
+def _pending_flags(conn, partnership_code: str) -> dict[str, dict]:
+    """dataset -> record id -> [(return date of its file, flag_id)]: the partnership's current
+    flags (not superseded), that a later file's row for the record supersedes."""
+    fl, rf = wh.row_flags.c, wh.return_files.c
+    out: dict[str, dict] = {}
+    for dataset, record_id, flag_id, day in conn.execute(
+        select(fl.dataset, fl.record_id, fl.flag_id, rf.return_date)
+        .join_from(wh.row_flags, wh.return_files, rf.file_id == fl.file_id)
+        .where(fl.partnership_code == partnership_code, fl.superseded_by_file_id.is_(None),
+               rf.partnership_code == partnership_code)
+        .order_by(fl.flag_id)
+    ):
+        out.setdefault(dataset, {}).setdefault(record_id, []).append((day, flag_id))
+    return out
+
+
+def _supersede_flags(conn, inc: IncomingFile, file_id: int, dataset: str, record_ids: list) -> int:
+    """Mark earlier current flags of these records superseded by this file (returns dated no
+    later): _resolve_quarantine's rule, for row_flags (the file-by-file baseline uses it)."""
+    return _replace_earlier(conn, wh.row_flags, "superseded_by_file_id", {"superseded_by_file_id": file_id},
+                            inc, file_id, dataset, record_ids)
+
+
+def blank_flagged(frame: pd.DataFrame, dataset: str, flags: dict[int, list[Flag]]) -> pd.DataFrame:
+    """Store blank, in `frame` itself (which has KEY_COLUMN), each cell a flag says cannot be used
+    as sent (quality.blanked_column: a date that is not one or after the period, a code, an age,
+    an over-long text, an unapproved author). A date's parsed companion (DT_SUFFIX) is what is
+    stored, so it is blanked too; its raw text (RAW_SUFFIX) stays, for messages. Returns `frame`."""
+    by_column: dict[str, list[int]] = {}
+    for key, found in flags.items():
+        for flag in found:
+            col = blanked_column(flag.rule_id)
+            if col is not None:
+                by_column.setdefault(col, []).append(key)
+    ds = DATASETS[dataset]
+    for col, keys in by_column.items():
+        if col not in frame.columns:
+            continue
+        mask = frame[KEY_COLUMN].isin(keys).to_numpy()
+        if ds.column(col).kind == "date" and col + DT_SUFFIX in frame.columns:
+            frame.loc[mask, col + DT_SUFFIX] = pd.NaT
+        if frame[col].dtype != object:
+            frame[col] = frame[col].astype(object)
+        frame.loc[mask, col] = None
+    return frame
+
+
+def _flagged(b: _Batch, flags: dict[str, dict[int, list[Flag]]]) -> np.ndarray:
+    """Per row of the batch: loaded with at least one flag (1.0) or not (0.0)."""
+    mine = flags.get(b.dataset) or {}
+    if not mine:
+        return np.zeros(len(b.frame))
+    return (b.frame[KEY_COLUMN].isin(list(mine)).to_numpy() & ~b.bad).astype(float)
+
+
+def _flag_rows(b: _Batch, prepared: list[_Prepared], file_ids: list[int], flags: dict[int, list[Flag]],
+               now: datetime) -> list[tuple[int, int, dict]]:
+    """(file position, row, row_flags row) of each flag of the batch's loaded rows, in row then rule
+    order. The record id is the row's id: a flagged row has a valid one (a blank, withheld or
+    repeated id rejects the row)."""
+    if not flags:
+        return []
+    at = np.flatnonzero(b.frame[KEY_COLUMN].isin(list(flags)).to_numpy() & ~b.bad)
+    if not at.size:
+        return []
+    ds = DATASETS[b.dataset]
+    keys = b.frame[KEY_COLUMN].take(at).tolist()
+    ids = b.frame[ds.id_column].take(at).tolist()
+    numbers = b.frame[ROW_COLUMN].take(at).tolist()
+    out = []
+    for i, key, record_id, number, f in zip(at.tolist(), keys, ids, numbers, b.files[at].tolist()):
+        inc = prepared[f].incoming
+        for flag in flags[int(key)]:
+            out.append((f, i, {
+                "partnership_code": inc.partnership_code, "dataset": b.dataset, "record_id": record_id,
+                "file_id": file_ids[f], "file_name": inc.safe_name, "row_number": int(number),
+                "rule_id": flag.rule_id, "columns": ",".join(rule_columns(flag.rule_id)),
+                "blanked": int(blanked_column(flag.rule_id) is not None),
+                "original_text": flag.original_text, "message": flag.message, "flagged_at": now,
+                "superseded_by_file_id": None,
+            }))
     return out
 
 
@@ -843,8 +969,9 @@ def ingest_partnership(
 
     # Validate each dataset once over all new files (fast), then load file by file. Datasets go in
     # load order, so the records a later dataset refers to are known (warehouse or valid here).
-    failures: dict[str, dict[int, list[str]]] = {}
+    failures: dict[str, dict[int, list[str]]] = {}  # rows to quarantine (a `reject` rule broken)
     failed_rules: dict[str, dict[int, list[str]]] = {}
+    flags: dict[str, dict[int, list[Flag]]] = {}  # rows loaded with `flag` rules broken
     known_ids, dates = _known_records(engine, partnership_code)
     stamp = clock()
     next_key = 0
@@ -857,9 +984,10 @@ def ingest_partnership(
         frames[dataset] = batch
         context = RuleContext(as_of=as_of, known_ids=known_ids, dates=dates)
         result = validate(batch, dataset, cfg, context)
-        failures[dataset] = result.failures
-        failed_rules[dataset] = result.failed_rules
-        _remember_valid(batch, dataset, result.failures, known_ids, dates)
+        failures[dataset], failed_rules[dataset] = result.rejections()
+        flags[dataset] = result.flags
+        blank_flagged(batch, dataset, result.flags)  # before later datasets' cross-dataset rules read it
+        _remember_valid(batch, dataset, failures[dataset], known_ids, dates)
         for rule, n in result.rule_counts.items():
             if n:
                 summary.rule_counts[rule] = summary.rule_counts.get(rule, 0) + n
@@ -869,17 +997,19 @@ def ingest_partnership(
                 summary.data_docs.append(str(page))
 
     now = clock()
-    for outcome in _load_isolated(engine, prepared, failures, failed_rules, now, frames):
+    for outcome in _load_isolated(engine, prepared, failures, failed_rules, now, frames, flags):
         summary.files.append(outcome)
         summary.rows_read += outcome.rows_read
         summary.rows_loaded += outcome.rows_loaded
+        summary.rows_flagged += outcome.rows_flagged
         summary.rows_quarantined += outcome.rows_quarantined
         summary.rows_resolved += outcome.rows_resolved
         summary.files_failed += outcome.status == "failed"
         log.info(
-            "%s: %s %s (read %d, loaded %d, quarantined %d)%s",
+            "%s: %s %s (read %d, loaded %d, quarantined %d)%s%s",
             partnership_code, outcome.file_name, outcome.status, outcome.rows_read, outcome.rows_loaded,
-            outcome.rows_quarantined, f": {outcome.error}" if outcome.error else "",
+            outcome.rows_quarantined, f", {outcome.rows_flagged} loaded row(s) flagged" if outcome.rows_flagged else "",
+            f": {outcome.error}" if outcome.error else "",
         )
     return summary
 

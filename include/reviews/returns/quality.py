@@ -39,6 +39,11 @@ The rules, per dataset (template.py says which columns each applies to):
 Reference and cross-dataset rules run only when `validate` is given a `RuleContext` saying what
 is known; without one (a dataset checked on its own) they are skipped.
 
+Each rule has a severity (config `quality.severity`, Config.quality.severity_of): a row that broke
+a `reject` rule is quarantined (`ValidationResult.rejections`); a row that broke only `flag` rules
+is loaded (`ValidationResult.flags`), each flag with the original text of its cells quoted as
+messages quote them (`original_text`), the cells `blanked_column` names stored blank by ingest.
+
 A date is checked for existence, not shape: `2024-02-30` is as much "not a date" as `30/02/2024`
 (the rule reads the parsed date, which is blank for both). Messages quote what the return said
 only where it cannot be personal (`_quote`): at most 40 printable characters in which the
@@ -54,6 +59,7 @@ import re
 from collections import defaultdict
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
 from datetime import date
 from functools import lru_cache
 from html import escape as html_escape
@@ -320,7 +326,8 @@ def _storable_cells(frame: pd.DataFrame, dataset: str) -> list:
     character now, or held one as read (cleaning.UNSTORABLE_COLUMN: the ingest screen removes
     control characters from text before the checks, and a NUL means the cell is not what was
     meant; so does a NUL in the child reference, which is hashed). Ids, codes, dates and ages are
-    not searched: such a character is never a valid one, so their own rules quarantine the row."""
+    not searched: such a character is never a valid one, so their own rules quarantine the row (or,
+    where their severity is `flag`, have the cell stored blank)."""
     found: dict[int, dict[str, str]] = {}
     for col in DATASETS[dataset].column_names:
         if col not in frame.columns or DATASETS[dataset].column(col).kind not in ("text", "freetext"):
@@ -658,14 +665,86 @@ def _gx_batch_definition():
     return ctx, asset.add_batch_definition_whole_dataframe("whole")
 
 
+class Flag(NamedTuple):
+    """A `flag` rule a loaded row broke: what row_flags keeps of it."""
+
+    rule_id: str
+    message: str  # the rule's sentence, as for a rejected row
+    original_text: str | None  # what the return said, quoted as messages quote it (None: blank)
+
+
 @dataclass
 class ValidationResult:
+    """Every rule each failing row broke (`failures`, `failed_rules`: both severities, as Data
+    Docs and the rule counts see them), each rule's severity, and the rows that broke only `flag`
+    rules (`flags`): those are loaded, not quarantined (`rejections` gives the quarantined)."""
+
     failures: dict[int, list[str]]  # row key -> sentences, in rule order
     failed_rules: dict[int, list[str]]  # row key -> rule ids, parallel to `failures`
     rule_counts: dict[str, int]  # rule id -> rows failing it
     rule_titles: dict[str, str]  # rule id -> what it checks, in plain words
     suite_name: str
     gx_result: object  # the GX ExpectationSuiteValidationResult, for data docs
+    severities: dict[str, str] = field(default_factory=dict)  # rule id -> reject | flag (config quality.severity)
+    flags: dict[int, list[Flag]] = field(default_factory=dict)  # row key -> flags, of rows that broke no reject rule
+
+    def severity(self, rule_id: str) -> str:
+        return self.severities.get(rule_id, "reject")
+
+    def rejections(self) -> tuple[dict[int, list[str]], dict[int, list[str]]]:
+        """(row key -> sentences, row key -> rule ids) of the rows that broke at least one `reject`
+        rule: the rows to quarantine, each with every rule it broke (flags too: the partnership
+        corrects the whole row)."""
+        keys = [k for k, rules in self.failed_rules.items() if any(self.severity(r) == "reject" for r in rules)]
+        return {k: self.failures[k] for k in keys}, {k: self.failed_rules[k] for k in keys}
+
+
+# Flags whose cell cannot be used as sent: stored blank (order, cross_order and author_needed keep
+# the values: each date may be right, and a blank author is blank already).
+BLANKING_KINDS = ("date", "not_after_period_end", "code", "age", "length", "approved_author")
+
+
+def rule_columns(rule_id: str) -> tuple[str, ...]:
+    """The template columns a rule is about (row_flags.columns)."""
+    kind, _, arg = rule_id.partition(":")
+    if kind == "order":
+        return tuple(arg.split("<="))
+    if kind == "cross_order":
+        return (arg.partition("<=")[2],)
+    if kind in ("approved_author", "author_needed"):
+        return ("author",)
+    return (arg,) if arg else ()
+
+
+def blanked_column(rule_id: str) -> str | None:
+    """The column a flag of this rule stores blank (None: the row is stored as sent)."""
+    kind = rule_id.partition(":")[0]
+    return rule_columns(rule_id)[0] if kind in BLANKING_KINDS else None
+
+
+def _said(row: dict, col: str, *, date: bool = False) -> str | None:
+    text = _raw(row, col)
+    return None if text == "" else _quote(text, date=date)
+
+
+def original_text(rule_id: str, row: dict) -> str | None:
+    """What the return said in the cells a flag is about, quoted as its message quotes values
+    (`_quote`: at most 40 printable characters the free-text screen finds nothing in, else
+    "(withheld: why)"); None for a blank cell. Never a raw id (ids only when valid) or free text."""
+    kind, _, arg = rule_id.partition(":")
+    if kind in ("date", "not_after_period_end"):
+        return _said(row, arg, date=True)
+    if kind in ("code", "age", "length"):
+        return _said(row, arg)
+    if kind in ("approved_author", "author_needed"):
+        author = row.get("author")
+        return None if _missing(author) else _quote(author, names=False)
+    if kind in ("order", "cross_order"):
+        cols = rule_columns(rule_id)
+        return ", ".join(f"{c} {_said(row, c, date=True) or '(blank)'}" for c in cols)
+    if kind == "reference":
+        return None if _missing(row.get(arg)) else _id_shown(row, arg)
+    return None
 
 
 def validate(frame: pd.DataFrame, dataset: str, cfg: Config, context: RuleContext | None = None) -> ValidationResult:
@@ -684,8 +763,9 @@ def _validate(frame: pd.DataFrame, dataset: str, cfg: Config, context: RuleConte
     failures: dict[int, list[str]] = defaultdict(list)
     failed_rules: dict[int, list[str]] = defaultdict(list)
     counts: dict[str, int] = {}
+    severities = {rule.rule_id: cfg.quality.severity_of(rule.rule_id, dataset) for rule in rules}
     if frame.empty:
-        return ValidationResult({}, {}, {}, titles, suite.name, None)
+        return ValidationResult({}, {}, {}, titles, suite.name, None, severities)
     derived = _prepare(frame, dataset, context)
     checked = _checked_frame(frame, derived, rules)
     # GX's validator for a batch definition (what Batch.validate and ValidationDefinition.run use):
@@ -714,7 +794,9 @@ def _validate(frame: pd.DataFrame, dataset: str, cfg: Config, context: RuleConte
     for k in failures:
         pairs = sorted(zip(failed_rules[k], failures[k]), key=lambda p: rank[p[0]])
         failed_rules[k], failures[k] = [p[0] for p in pairs], [p[1] for p in pairs]
-    return ValidationResult(dict(failures), dict(failed_rules), counts, titles, suite.name, result)
+    flags = {k: [Flag(r, m, original_text(r, rows[k])) for r, m in zip(failed_rules[k], failures[k])]
+             for k in failures if all(severities[r] == "flag" for r in failed_rules[k])}
+    return ValidationResult(dict(failures), dict(failed_rules), counts, titles, suite.name, result, severities, flags)
 
 
 def _error_kind(info: dict) -> str:

@@ -7,7 +7,10 @@ row of earlier returns still waiting for a correction (listed alike), and the ac
 each code or theme rule that failed. Columns are named by the partnership's own headers with the
 template name beside them (`Wording`). It shows no raw values beyond what the rules' messages
 quote (no child column, not even the keyed hash): the partnership has its own data, the row
-number and record id find it.
+number and record id find it. Rows that broke only `flag` rules (config `quality.severity`) were
+loaded: they are listed under "Loaded, but please correct", each flag with the column, what the
+return said (row_flags.original_text, quoted as the messages quote values), the rule's sentence
+and what the business unit does meanwhile (`flag_action`).
 
 Reports are kept under `{data_dir}/reports/quality/{code}/` as HTML and text, and recorded as
 rows of `bulletins` with audience `quality:{code}` and period = the return's date (a second
@@ -206,6 +209,36 @@ class _FileRow(NamedTuple):
     error: str
     notes: list[str]
     sha256: str
+    flagged: int = 0  # loaded rows with a flag (within `loaded`)
+
+
+class _Flagged(NamedTuple):
+    """A flag of a loaded row as read (row_flags), with its place in the report."""
+
+    order: tuple  # (dataset rank, file name, row number, flag_id)
+    dataset: str
+    file: str
+    row: int
+    record_id: str
+    rule: str
+    columns: str
+    original: str | None
+    message: str
+    corrected: bool  # superseded by a later return's row for the record
+
+
+class _FlagRow(NamedTuple):
+    """A flag as the report shows it."""
+
+    dataset: str
+    file: str
+    row: int
+    record_id: str
+    column: str  # "Completed (completed_date)"
+    original: str  # what the return said, quoted, or (blank)
+    reason: str
+    action: str  # what the business unit does until it is corrected
+    corrected: bool
 
 
 class _RuleCount(NamedTuple):
@@ -230,6 +263,7 @@ class _Found:
     quarantined: dict[int, list[_Quarantined]]  # file_id -> its quarantined rows
     corrected: dict[int, list[tuple[int, int, _Corrected]]]  # resolving file_id -> (place in query, file_id, row)
     waiting: list[tuple[date, _Quarantined]]  # unresolved rows of dated files, by return date then report order
+    flagged: dict[int, list[_Flagged]] | None = None  # file_id -> the flags of its loaded rows
 
 
 _RANK = {d: i for i, d in enumerate(DATASET_ORDER)}
@@ -269,7 +303,16 @@ def _report_rows(conn, partnership_code: str) -> _Found:
         waiting.append((day, _Quarantined((_RANK.get(dataset, 99), file_name, row_number, file_id, q_id),
                                           (rules or "").splitlines(), row)))
     waiting.sort(key=lambda w: (w[0], w[1].order))
-    return _Found(quarantined, corrected, waiting)
+    fl = wh.row_flags.c
+    flagged: dict[int, list[_Flagged]] = {}
+    for flag_id, file_id, dataset, file_name, row_number, record_id, rule, columns, original, message, by in conn.execute(
+        select(fl.flag_id, fl.file_id, fl.dataset, fl.file_name, fl.row_number, fl.record_id, fl.rule_id, fl.columns,
+               fl.original_text, fl.message, fl.superseded_by_file_id).where(fl.file_id.in_(unreported))
+    ):
+        flagged.setdefault(file_id, []).append(_Flagged(
+            (_RANK.get(dataset, 99), file_name, row_number, flag_id), dataset, file_name, row_number, record_id,
+            rule, columns, original, message, by is not None))
+    return _Found(quarantined, corrected, waiting, flagged)
 
 
 def _report_context(found: _Found, wording: Wording, region: str, return_date: date, files: list[dict],
@@ -283,6 +326,8 @@ def _report_context(found: _Found, wording: Wording, region: str, return_date: d
     for r in rows:
         for rule in r.rules:
             counts[(r.row.dataset, rule)] += 1
+    flags = sorted((f for i in ids for f in (found.flagged or {}).get(i, ())), key=lambda f: f.order)
+    flag_counts = Counter((f.dataset, f.rule) for f in flags)
     # In the query's order (the places), as if the group's files' lists were one.
     resolved = sorted(c for i in ids for c in found.corrected.get(i, ()))
     corrected = [c for _, file_id, c in resolved if file_id not in group]
@@ -293,7 +338,7 @@ def _report_context(found: _Found, wording: Wording, region: str, return_date: d
         status=f["status"], read=f["rows_read"], loaded=f["rows_loaded"],
         quarantined=f["rows_quarantined"], dropped=f["dropped_columns"] or "", error=f["error"] or "",
         notes=(f["notes"] or "").splitlines(),
-        sha256=f["sha256"],
+        sha256=f["sha256"], flagged=f.get("rows_flagged") or 0,
     ) for f in files]
     return {
         "region": region,
@@ -301,7 +346,7 @@ def _report_context(found: _Found, wording: Wording, region: str, return_date: d
         "return_date": f"{return_date:%d/%m/%Y}",
         "files": file_rows,
         "failed_files": [f for f in file_rows if f.status == "failed"],
-        "totals": {k: sum(getattr(f, k) for f in file_rows) for k in ("read", "loaded", "quarantined")},
+        "totals": {k: sum(getattr(f, k) for f in file_rows) for k in ("read", "loaded", "quarantined", "flagged")},
         "rule_counts": [_RuleCount(d, wording.title(d, rule), n)
                         for (d, rule), n in sorted(counts.items(), key=lambda kv: (_RANK.get(kv[0][0], 99), -kv[1], kv[0][1]))],
         "rows": [wording.row(r) for r in rows],
@@ -310,7 +355,11 @@ def _report_context(found: _Found, wording: Wording, region: str, return_date: d
         "waiting_listed_in": None if listed else f"{listed_in:%d/%m/%Y}",
         "waiting_rows": [wording.row(r) for r in waiting] if listed else [],
         "accepted": wording.accepted({(r.row.dataset, rule) for r in (*rows, *(waiting if listed else ()))
-                                      for rule in r.rules}),
+                                      for rule in r.rules} | set(flag_counts)),
+        "flag_counts": [_RuleCount(d, wording.title(d, rule), n)
+                        for (d, rule), n in sorted(flag_counts.items(),
+                                                   key=lambda kv: (_RANK.get(kv[0][0], 99), -kv[1], kv[0][1]))],
+        "flagged_rows": [wording.flag(f) for f in flags],
     }
 
 
@@ -375,6 +424,12 @@ class Wording:
         rules = quarantined.rules if len(quarantined.rules) == len(row.reasons) else [""] * len(row.reasons)
         return row._replace(reasons=[self.reason(row.dataset, rule, m) for rule, m in zip(rules, row.reasons)])
 
+    def flag(self, f: _Flagged) -> _FlagRow:
+        """A flag of a loaded row in the partnership's words."""
+        column = ", ".join(self.column(f.dataset, c) for c in f.columns.split(",") if c) or "the row"
+        return _FlagRow(f.dataset, f.file, f.row, f.record_id, column, f.original or "(blank)",
+                        self.reason(f.dataset, f.rule, f.message), flag_action(f.dataset, f.rule), f.corrected)
+
     def reason(self, dataset: str, rule_id: str, message: str) -> str:
         key = (dataset, rule_id, message)
         said = self._said.get(key)
@@ -427,6 +482,37 @@ class Wording:
         return [_Value(code, ", ".join(spelt.get(w, w) for w, c in synonyms.items()
                                        if c == code and w != normalise_word(code)))
                 for code in codes]
+
+
+# The timeliness stage each date column completes (reviews.timeliness.compute): a flag on it leaves
+# that stage `unknown` until a later return corrects it.
+STAGE_OF_COLUMN = {
+    ("notifications", "notified_date"): "its notification",
+    ("rapid_reviews", "completed_date"): "its rapid review",
+    ("practice_reviews", "completed_date"): "its LCSPR completion",
+    ("practice_reviews", "final_report_sent_date"): "its publication notice",
+    ("practice_reviews", "published_date"): "its publication notice",
+}
+
+
+def flag_action(dataset: str, rule_id: str) -> str:
+    """What the business unit does with a flagged row until a later return corrects it, in words."""
+    from reviews.returns.quality import blanked_column, rule_columns
+
+    kind = rule_id.partition(":")[0]
+    stages = dict.fromkeys(STAGE_OF_COLUMN[(dataset, c)] for c in rule_columns(rule_id) if (dataset, c) in STAGE_OF_COLUMN)
+    if kind in ("date", "not_after_period_end", "order", "cross_order") and stages:
+        kept = "" if blanked_column(rule_id) else " (both dates are kept as sent)"
+        return f"{' and '.join(stages)} is judged 'unknown' until corrected{kept}"
+    if kind == "approved_author":
+        return "loaded and judged as usual; the author is held blank until one on the regional list is given"
+    if kind == "author_needed":
+        return "loaded and judged as usual; please give the author once the reviewer is appointed"
+    if kind in ("order", "cross_order"):
+        return "loaded with both dates as sent; please check which is wrong"
+    if blanked_column(rule_id):
+        return "loaded, with this value held blank until corrected"
+    return "loaded as sent; please check it"
 
 
 def _rename_once(message: str, start: int, old: str, new: str) -> str:

@@ -66,6 +66,8 @@ class PartnershipStatus:
     last_file_status: str | None = None
     last_return_rows_loaded: int = 0
     last_return_rows_quarantined: int = 0
+    last_return_rows_flagged: int = 0  # loaded with a `flag` rule broken (within rows loaded)
+    open_flags: int = 0  # current row_flags of the partnership (not superseded by a later return)
     files_failed: int = 0
     timeliness: dict[str, dict[str, int]] = field(default_factory=dict)  # stage -> status -> cases
     last_bulletin_subject: str | None = None
@@ -147,11 +149,13 @@ def next_return(rule: ReturnsRule, received: set[date], as_of: date) -> ReturnPe
 
 
 def _last_returns(conn, out: dict[str, PartnershipStatus]) -> None:
-    """The latest return's files (by return date): rows loaded and quarantined, the worst status."""
+    """The latest return's files (by return date): rows loaded, quarantined and flagged, the worst
+    status; and each partnership's flags still current (row_flags not superseded)."""
     rf = wh.return_files.c
     latest = select(rf.partnership_code, func.max(rf.return_date).label("d")).group_by(rf.partnership_code).subquery()
     for r in conn.execute(
-        select(rf.partnership_code, rf.return_date, rf.received_at, rf.status, rf.rows_loaded, rf.rows_quarantined)
+        select(rf.partnership_code, rf.return_date, rf.received_at, rf.status, rf.rows_loaded, rf.rows_quarantined,
+               rf.rows_flagged)
         .join(latest, and_(rf.partnership_code == latest.c.partnership_code, rf.return_date == latest.c.d))
         .order_by(rf.partnership_code, rf.received_at, rf.file_id)
     ):
@@ -164,6 +168,13 @@ def _last_returns(conn, out: dict[str, PartnershipStatus]) -> None:
             s.last_file_status = r.status  # the worst status among the return's files
         s.last_return_rows_loaded += r.rows_loaded
         s.last_return_rows_quarantined += r.rows_quarantined
+        s.last_return_rows_flagged += r.rows_flagged or 0
+    fl = wh.row_flags.c
+    for code, n in conn.execute(
+        select(fl.partnership_code, func.count()).where(fl.superseded_by_file_id.is_(None)).group_by(fl.partnership_code)
+    ):
+        if code in out:
+            out[code].open_flags = n
     for code, n in conn.execute(
         select(rf.partnership_code, func.count()).where(rf.status == "failed").group_by(rf.partnership_code)
     ):

@@ -29,9 +29,18 @@ in one email. The first run on a warehouse lists every case already at risk or o
 Sending is the caller's choice (`send=False`): backfills judge the past and must not alert about
 it, so the DAG skips this step for backfill runs unless asked (see dags/statutory_timeliness.py).
 A skipped run writes nothing to the ledger, so the next run about the present still alerts.
+
+Alerts say what they do not know (`data_notes`): when the latest return row behind a listed case
+was rejected (an unresolved quarantine row for one of its records, from a file at least as new as
+the row that loaded) or loaded with a flag (a current row_flags row), the case carries a note
+naming the file, the row and the rule in plain words, e.g. "Its latest return row
+(liverpool_2026-10-10.csv, row 14) was rejected (rule: completed_date is not a date): ... This
+status is from the earlier return." A stage whose own dates were flagged is judged `unknown`
+(timeliness.compute), and unknown is never alerted.
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -145,7 +154,7 @@ def _insert_new(conn, rows: list[dict]) -> int:
     if name in ("sqlite", "postgresql"):
         mod = sqlite if name == "sqlite" else postgresql
         stmt = mod.insert(wh.timeliness_alerts).on_conflict_do_nothing(index_elements=list(_KEY))
-        return sum(conn.execute(stmt, [row]).rowcount == 1 for row in rows)
+        return sum(conn.execute(stmt, row).rowcount == 1 for row in rows)
     inserted = 0
     for row in rows:  # other dialects: a savepoint per row
         try:
@@ -204,6 +213,144 @@ def _withdraw_stale(conn, as_of: date, rows: list[dict]) -> list[dict]:
 
 
 # --------------------------------------------------------------------------------------------
+# What the data behind a case does not say: rejected and flagged rows
+
+
+# The records a stage's judgement reads, by dataset (the rapid review stage: the notification and
+# the case's rapid reviews, found through their notification_id).
+STAGE_DATASETS = {
+    "notification": ("notifications",),
+    "rapid_review": ("notifications", "rapid_reviews"),
+    "lcspr_completion": ("practice_reviews",),
+    "publication_notice": ("practice_reviews",),
+}
+RECORD_WORDS = {"notifications": "notification", "rapid_reviews": "rapid review", "practice_reviews": "review"}
+
+
+def _rule_titles(dataset: str, rule_ids: Sequence[str]) -> str:
+    """The rules, in plain words (quality.rule_title), each once."""
+    from reviews.returns.quality import rule_title  # the rules live with the returns
+
+    return "; ".join(dict.fromkeys(rule_title(r, dataset) for r in rule_ids if r))
+
+
+def _sentence(text: str) -> str:
+    text = " ".join(str(text).split()).rstrip(".")
+    return text + "."
+
+
+def data_notes(engine: Engine, rows: Sequence[dict]) -> dict[tuple[str, str, str], list[str]]:
+    """(partnership, stage, record) -> sentences saying that the latest return row behind the case
+    was rejected or flagged, naming the file, the row and the rule; cases with neither are left out.
+
+    Rejected: an unresolved quarantine row for one of the records the stage reads, from a file at
+    least as new as the one the loaded row came from (lineage columns return_date and
+    source_file_id), or, for a rapid review never loaded, naming the case's notification. Flagged:
+    a current row_flags row (superseded_by_file_id null) for one of those records. Quarantined
+    values are never quoted beyond what the quality rules' sentences say (they withhold anything
+    that could be personal); record ids are case references.
+    """
+    notes: dict[tuple[str, str, str], list[str]] = {}
+    if not rows:
+        return notes
+    q, rf, f = wh.quarantine.c, wh.return_files.c, wh.row_flags.c
+    rr = wh.rapid_reviews.c
+    by_partnership: dict[str, list[dict]] = {}
+    for r in rows:
+        by_partnership.setdefault(r["partnership_code"], []).append(r)
+    with engine.connect() as conn:
+        for code, mine in by_partnership.items():
+            # the records each case reads: (dataset, record id) -> the cases it belongs to
+            wanted: dict[tuple[str, str], list[tuple[str, str, str]]] = {}
+            case_ids = {r["record_id"] for r in mine if r["stage"] == "rapid_review"}
+            rapid_of: dict[str, list[str]] = {}
+            for i in range(0, len(case_ids), 500):
+                chunk = sorted(case_ids)[i : i + 500]
+                for rid, nid in conn.execute(select(rr.rapid_review_id, rr.notification_id).where(
+                        rr.partnership_code == code, rr.notification_id.in_(chunk))):
+                    rapid_of.setdefault(nid, []).append(rid)
+            for r in mine:
+                key = (code, r["stage"], r["record_id"])
+                for dataset in STAGE_DATASETS.get(r["stage"], ()):
+                    ids = rapid_of.get(r["record_id"], []) if dataset == "rapid_reviews" else [r["record_id"]]
+                    for rid in ids:
+                        wanted.setdefault((dataset, rid), []).append(key)
+            if not wanted and not case_ids:
+                continue
+            lineage = _lineage(conn, code, {k for k in wanted})
+            # rejected rows of the records read (and of rapid reviews not loaded, by their notification)
+            datasets = {d for d, _ in wanted} | ({"rapid_reviews"} if case_ids else set())
+            rejected = conn.execute(
+                select(q.dataset, q.record_id, q.file_id, q.file_name, q.row_number, q.failed_checks, q.failed_rules,
+                       q.raw_values, rf.return_date)
+                .join(wh.return_files, rf.file_id == q.file_id)
+                .where(q.partnership_code == code, q.dataset.in_(sorted(datasets)), q.resolved_by_file_id.is_(None))
+                .order_by(rf.return_date, q.file_id, q.row_number)
+            ).mappings().all()
+            for qr in rejected:
+                loaded = lineage.get((qr["dataset"], qr["record_id"]))
+                if (qr["dataset"], qr["record_id"]) in wanted:
+                    if loaded is not None and (qr["return_date"], qr["file_id"]) < loaded:
+                        continue  # older than the row that loaded: that row replaced it
+                    cases = wanted[(qr["dataset"], qr["record_id"])]
+                    if loaded is None:
+                        continue  # a record never loaded is judged from nothing: no status to qualify
+                    tail = "This status is from the earlier return."
+                    lead = "Its latest return row" if qr["dataset"] != "rapid_reviews" else "The latest rapid review row"
+                elif qr["dataset"] == "rapid_reviews" and loaded is None:
+                    nid = _raw_value(qr["raw_values"], "notification_id")
+                    cases = [(code, "rapid_review", nid)] if nid in case_ids else []
+                    lead = "A rapid review row for this case"
+                    tail = "Until it is corrected, that rapid review is not counted."
+                else:
+                    continue
+                checks = [c for c in str(qr["failed_checks"] or "").splitlines() if c.strip()]
+                rules = str(qr["failed_rules"] or "").splitlines()
+                titles = _rule_titles(qr["dataset"], rules)
+                said = (f"{lead} ({qr['file_name']}, row {qr['row_number']}) was rejected"
+                        f"{f' (rule: {titles})' if titles else ''}: {_sentence('; '.join(checks) or 'see its quality report')} "
+                        f"{tail}")
+                for key in cases:
+                    notes.setdefault(key, []).append(said)
+            # current flags of the records read
+            flagged = conn.execute(
+                select(f.dataset, f.record_id, f.file_name, f.row_number, f.rule_id, f.message)
+                .where(f.partnership_code == code, f.superseded_by_file_id.is_(None),
+                       f.dataset.in_(sorted({d for d, _ in wanted})))
+                .order_by(f.file_id, f.row_number, f.rule_id)
+            ).mappings().all()
+            for fl in flagged:
+                for key in wanted.get((fl["dataset"], fl["record_id"]), ()):
+                    lead = "Its latest return row" if fl["dataset"] != "rapid_reviews" else "The latest rapid review row"
+                    notes.setdefault(key, []).append(
+                        f"{lead} ({fl['file_name']}, row {fl['row_number']}) was loaded with a flag "
+                        f"(rule: {_rule_titles(fl['dataset'], [fl['rule_id']])}): {_sentence(fl['message'])}")
+    return {k: list(dict.fromkeys(v)) for k, v in notes.items()}
+
+
+def _lineage(conn, code: str, records: set[tuple[str, str]]) -> dict[tuple[str, str], tuple[date, int]]:
+    """(dataset, record id) -> (return_date, source_file_id) of the row that loaded it."""
+    out: dict[tuple[str, str], tuple[date, int]] = {}
+    for dataset in sorted({d for d, _ in records}):
+        table = wh.CASE_TABLES[dataset]
+        id_column = table.c[[c.name for c in table.primary_key.columns if c.name != "partnership_code"][0]]
+        ids = sorted(r for d, r in records if d == dataset)
+        for i in range(0, len(ids), 500):
+            for rid, when, file_id in conn.execute(select(id_column, table.c.return_date, table.c.source_file_id).where(
+                    table.c.partnership_code == code, id_column.in_(ids[i : i + 500]))):
+                out[(dataset, rid)] = (when, file_id)
+    return out
+
+
+def _raw_value(raw_values: str | None, column: str) -> str | None:
+    try:
+        value = json.loads(raw_values or "{}").get(column)
+    except (ValueError, AttributeError):
+        return None
+    return None if value is None else str(value).strip()
+
+
+# --------------------------------------------------------------------------------------------
 # The email
 
 
@@ -238,6 +385,7 @@ PRIVACY_NOTE = "Case references are the partnerships' own notification and revie
 
 
 def _stage_sentence(n: int, stage: str, status: str, at_risk_days: int) -> str:
+    """E.g. "2 rapid reviews are at risk (due within 3 working days)": the stage's own window."""
     one, many = STAGE_NOUNS.get(stage, (stage.replace("_", " "), stage.replace("_", " ") + "s"))
     verb = "is" if n == 1 else "are"
     state = "overdue" if status == "open_overdue" else f"at risk (due within {at_risk_days} working days)"
@@ -249,8 +397,9 @@ def alert_message(rows: Sequence[dict], cfg: Config, as_of: date, to: Sequence[s
     """The business unit's email, in words and styled like the bulletins (templates
     alert_timeliness.*.j2): how many cases of each stage became overdue or at risk, what to do
     next, then the cases (overdue first), each with partnership, stage, case reference, due date
-    and working days left (as of the day they were first seen); a link to the status page when
-    the caller knows its address."""
+    and working days left (as of the day they were first seen), and under it the case's `notes`
+    (data_notes: its latest return row rejected or flagged) when the row carries any; a link to
+    the status page when the caller knows its address."""
     names = {code: p.name for code, p in cfg.partnerships.items()}
     rows = _ordered(rows)
     n_over = sum(r["status"] == "open_overdue" for r in rows)
@@ -261,7 +410,7 @@ def alert_message(rows: Sequence[dict], cfg: Config, as_of: date, to: Sequence[s
     by_stage: dict[tuple[str, str], int] = {}
     for r in rows:
         by_stage[(r["status"], r["stage"])] = by_stage.get((r["status"], r["stage"]), 0) + 1
-    summary = [_stage_sentence(n, stage, status, cfg.at_risk_working_days) + "."
+    summary = [_stage_sentence(n, stage, status, cfg.at_risk_days(stage)) + "."
                for (status, stage), n in sorted(by_stage.items(), key=lambda kv: (
                    ALERT_STATUSES[::-1].index(kv[0][0]), STAGES.index(kv[0][1]) if kv[0][1] in STAGES else 99))]
     many = len(rows) != 1
@@ -273,15 +422,25 @@ def alert_message(rows: Sequence[dict], cfg: Config, as_of: date, to: Sequence[s
         "For a case at risk, check with the partnership that it will be done by its due date.",
         "Cases that are done or back on track are not told again; a case at risk that becomes overdue is told once more.",
     ]
+    if any(r.get("notes") for r in rows):
+        next_steps.insert(0, "Where a case says its latest return row was rejected or flagged, ask the partnership to "
+                             "correct and resend that row first: the status shown is from the data that could be used.")
     cases = [{"partnership": names.get(r["partnership_code"], r["partnership_code"]),
               "stage": STAGE_NAMES.get(r["stage"], r["stage"]), "record_id": r["record_id"],
-              "status": r["status"], "due": _long_date(r["due_date"]), "left": _left_words(r["working_days_left"])}
+              "status": r["status"], "due": _long_date(r["due_date"]), "left": _left_words(r["working_days_left"]),
+              "notes": list(r.get("notes") or ())}
              for r in rows]
+    windows = {stage: cfg.at_risk_days(stage) for stage in dict.fromkeys(r["stage"] for r in rows
+                                                                          if r["status"] == "open_at_risk")}
+    if len(set(windows.values())) <= 1:
+        risk_caption = f"Cases due within {next(iter(windows.values()), cfg.at_risk_days('notification'))} working days"
+    else:
+        risk_caption = "Cases due within their stage's window (" + ", ".join(
+            f"{STAGE_NOUNS.get(s, (s,))[0]} {n}" for s, n in windows.items()) + " working days)"
     groups = [{"heading": f"{heading} ({len(mine)})", "caption": caption, "cases": mine}
               for status, heading, caption in (
                   ("open_overdue", "Overdue", "Cases past their statutory due date, oldest due first"),
-                  ("open_at_risk", "At risk", f"Cases due within {cfg.at_risk_working_days} working days, "
-                                              "soonest first"))
+                  ("open_at_risk", "At risk", f"{risk_caption}, soonest first"))
               for mine in [[c for c in cases if c["status"] == status]] if mine]
     context = {"subject": subject, "banner": f"{cfg.region_name or 'Regional'} business unit: statutory timeliness",
                "heading": f"Statutory timeliness as of {_long_date(as_of)}", "intro": intro, "summary": summary,
@@ -368,6 +527,8 @@ def send_alerts(
     if not todo:
         return report
 
+    notes = data_notes(engine, todo)
+    todo = [{**r, "notes": notes.get((r["partnership_code"], r["stage"], r["record_id"]), [])} for r in todo]
     allowed, refused = check_recipients(cfg.business_unit_email, cfg.allowed_domains)
     for _addr, why in refused:
         report.problems.append(f"business unit address refused: {why}")

@@ -34,14 +34,27 @@ def _read_cases(conn, table, columns=None) -> pd.DataFrame:
 TIMELINESS_CHUNK = 50_000  # rows turned into records and inserted at a time
 
 
+def read_current_flags(conn) -> pd.DataFrame:
+    """The current flags (row_flags not superseded by a later return's row for the record), as
+    compute_timeliness takes them (FLAG_INPUT_COLUMNS), in a fixed order (they are hashed)."""
+    from reviews.timeliness.compute import FLAG_INPUT_COLUMNS
+
+    f = wh.row_flags.c
+    query = (select(*(f[c] for c in FLAG_INPUT_COLUMNS)).where(f.superseded_by_file_id.is_(None))
+             .order_by(f.partnership_code, f.dataset, f.record_id, f.file_id, f.row_number, f.rule_id))
+    return pd.DataFrame(conn.execute(query).all(), columns=list(FLAG_INPUT_COLUMNS))
+
+
 def run_timeliness(engine: Engine, cfg: Config, as_of: date) -> dict[str, dict[str, int]]:
     """Replace the `timeliness` partition for `as_of` with a fresh judgement; return counts.
 
-    Reads only the columns the clocks use, and writes the rows a chunk at a time (COPY on
-    PostgreSQL), so the records of a million cases are never all in memory at once. A rerun whose
-    inputs are what the partition was judged from (the same case columns, config and rules: see
-    `_judgement_digest`) keeps the partition and returns its stored counts: a rerun with no new
-    returns costs the reading, not the judging and writing.
+    Reads only the columns the clocks use (and the current row_flags: a stage that reads a cell
+    a return got wrong is `unknown`, with the flag in its reason), and writes the rows a chunk at
+    a time (COPY on PostgreSQL), so the records of a million cases are never all in memory at
+    once. A rerun whose inputs are what the partition was judged from (the same case columns,
+    flags, config and rules: see `_judgement_digest`) keeps the partition and returns its stored
+    counts: a rerun with no new returns costs the reading, not the judging and writing; a new
+    flag, or one a later return superseded, judges again.
     """
     from reviews.timeliness.compute import (
         NOTIFICATION_COLUMNS,
@@ -50,16 +63,19 @@ def run_timeliness(engine: Engine, cfg: Config, as_of: date) -> dict[str, dict[s
         compute_timeliness,
     )
 
-    needed = {"notifications": NOTIFICATION_COLUMNS, "rapid_reviews": RAPID_REVIEW_COLUMNS,
+    # rapid_review_id: the key a rapid review's flags name
+    needed = {"notifications": NOTIFICATION_COLUMNS, "rapid_reviews": ("rapid_review_id", *RAPID_REVIEW_COLUMNS),
               "practice_reviews": PRACTICE_REVIEW_COLUMNS}
     with engine.connect() as conn:
         frames = {name: _read_cases(conn, wh.CASE_TABLES[name], cols) for name, cols in needed.items()}
+        frames["row_flags"] = read_current_flags(conn)
         digest = _judgement_digest(frames, cfg, as_of)
         kept = _kept_judgement(conn, as_of, digest)
     if kept is not None:
         log.info("timeliness as of %s: inputs unchanged since it was judged; kept", as_of)
         return kept
-    result = compute_timeliness(frames["notifications"], frames["rapid_reviews"], frames["practice_reviews"], cfg, as_of)
+    result = compute_timeliness(frames["notifications"], frames["rapid_reviews"], frames["practice_reviews"], cfg, as_of,
+                                flags=frames["row_flags"])
     del frames
     # Counts per stage and status, in order of first appearance (as counting row by row gives them).
     pairs = pd.DataFrame({"stage": result["stage"].astype(object), "status": result["status"].astype(object)})
@@ -79,7 +95,8 @@ def run_timeliness(engine: Engine, cfg: Config, as_of: date) -> dict[str, dict[s
 
 def _judgement_digest(frames: dict[str, pd.DataFrame], cfg: Config, as_of: date) -> str:
     """A hash of everything a judgement as of `as_of` depends on: the case columns it reads (every
-    value, in key order), the config (rule sets, calendars, thresholds) and the code of the rules."""
+    value, in key order), the current flags, the config (rule sets, calendars, thresholds, at-risk
+    windows) and the code of the rules."""
     import reviews.timeliness.compute as rules
     import reviews.core.working_days as calendar
 
