@@ -293,6 +293,23 @@ def build_bulletins(plan: dict, context) -> dict:
     return {"periods": built}
 
 
+def write_analyst_extract(built: dict) -> dict:
+    """The analysts' internal extract (reporting views, pseudonymised, unsuppressed) per period built,
+    `{data_dir}/analyst/analyst_extract_{period_end}.xlsx`. Never circulated; logs its path and row counts only."""
+    from datetime import date
+
+    from reviews.learning.analyst_extract import write_extract
+
+    engine = settings.warehouse_engine()
+    extracts = []
+    for item in built["periods"]:
+        report = write_extract(engine, settings.data_dir(), date.fromisoformat(item["period_end"]))
+        log.info("analyst extract %s (%s): %s", report.path, "written" if report.written else "unchanged",
+                 ", ".join(f"{name} {n} rows" for name, n in report.rows.items()))
+        extracts.append(report.to_xcom())
+    return {"extracts": extracts}
+
+
 def _is_backfill(context) -> bool:
     run_type = getattr(context.get("dag_run"), "run_type", None)
     return str(getattr(run_type, "value", run_type)) == "backfill"

@@ -352,7 +352,8 @@ def make_engine(url: str) -> Engine:
 
 
 def ensure_schema(engine: Engine) -> None:
-    """Create any missing tables, and any index missing from a table made before it (idempotent).
+    """Create any missing tables, and any index missing from a table made before it, then the
+    reporting views that are missing or out of date (reviews.core.views; idempotent).
 
     Only a missing index is created: PostgreSQL's CREATE INDEX IF NOT EXISTS locks its table
     before it looks for the index, so on every task it waited for any other task's open load
@@ -370,6 +371,10 @@ def ensure_schema(engine: Engine) -> None:
             for index in table.indexes:
                 if index.name not in present:
                     conn.execute(CreateIndex(index, if_not_exists=True))
+    from reviews.core.views import ensure_views  # the reporting views (imports this module)
+
+    with engine.begin() as conn:
+        ensure_views(conn)
 
 
 def _add_nullable_columns(conn, inspector) -> None:
@@ -697,13 +702,17 @@ def existing_keys(conn, table: Table, keys: Sequence[str], where: Mapping[str, A
 
 
 def write_ddl(folder: str | Path) -> list[Path]:
+    """sql/schema.{dialect}.sql (the tables) and sql/views.{dialect}.sql (the reporting views)."""
+    from reviews.core.views import views_ddl
+
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for name in ("sqlite", "postgresql"):
-        path = folder / f"schema.{name}.sql"
-        path.write_text(ddl(name), encoding="utf-8")
-        written.append(path)
+        for kind, text_of in (("schema", ddl), ("views", views_ddl)):
+            path = folder / f"{kind}.{name}.sql"
+            path.write_text(text_of(name), encoding="utf-8")
+            written.append(path)
     return written
 
 
