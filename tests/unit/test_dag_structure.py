@@ -17,6 +17,7 @@ EXPECTED_STRUCTURE: dict[str, dict[str, set[str]]] = {
     "statutory_timeliness": {
         "judge": {"alert"},
         "alert": set(),
+        "remind_actions": set(),
     },
     "regional_learning_summary": {
         "plan_builds": {"build_bulletins"},
