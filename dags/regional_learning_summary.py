@@ -18,6 +18,9 @@ For every audience it writes HTML (for email), plain text, a PDF (bulletin plus 
 printed by headless Chromium) and an XLSX of the tables for analysts. Counts from 1 to 5 are
 shown as `c`, with secondary suppression; free text is screened and every redaction is listed
 for the business unit only (`internal/redactions.csv`, table `bulletin_redactions`).
+Then `write_analyst_extract` writes the analysts' internal extract of the reporting views
+(`{data_dir}/analyst/analyst_extract_{period_end}.xlsx`: pseudonymised, not suppressed, never
+circulated; docs/analysts.md).
 
 Schedule: `ReportingPeriodTimetable` (00:00 UK time the day after a period ends: the period is
 recorded as waiting for its returns) or the `merseyside_reviews_cases` asset (each returns load:
@@ -64,7 +67,14 @@ def regional_learning_summary():
 
         return tasks.build_bulletins(plan, context)
 
-    build_bulletins(plan_builds())
+    @task
+    def write_analyst_extract(built: dict) -> dict:
+        """The analysts' internal extract of the reporting views (never circulated)."""
+        from reviews_airflow import tasks
+
+        return tasks.write_analyst_extract(built)
+
+    write_analyst_extract(build_bulletins(plan_builds()))
 
 
 regional_learning_summary()

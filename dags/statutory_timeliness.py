@@ -25,7 +25,13 @@ the consistency findings) and the business unit's dated workbook
 `tracker/case_tracker_{as_of}.xlsx` under the data folder (case references only; internal, never
 circulated). The tracker at `/reviews/tracker` shows the same rows.
 
-Alerts are about the present. **Backfill runs do not send them** and leave the ledger alone, so
+**remind_actions** (beside them) writes each partnership's action register as of the same day
+(internal XLSX, `actions/{code}/` under the data folder) and emails its learning contact the
+actions that fall due within `actions.remind_working_days_before` working days or became overdue,
+once per action and state (ledger `action_reminders`); finding and review ids, owner agency, due
+date and status only, never the finding's text.
+
+Alerts and reminders are about the present. **Backfill runs do not send them** and leave the ledger alone, so
 the next ordinary run still tells what is at risk now. To send from a backfill anyway, pass
 `--dag-run-conf '{"send_alerts": true}'` to `airflow backfill create`; to
 judge without alerting on an ordinary run, trigger it with the param `send_alerts` false.
@@ -57,8 +63,9 @@ from reviews_airflow.dag_defaults import TIMEZONE, deadline, default_args, tags
     params={
         "send_alerts": Param(
             True, type="boolean",
-            description="Email the business unit the cases newly at risk or overdue. Backfill runs "
-                        "never send unless their run conf says send_alerts: true.",
+            description="Email the business unit the cases newly at risk or overdue, and the learning "
+                        "contacts their actions due soon or overdue. Backfill runs never send unless "
+                        "their run conf says send_alerts: true.",
         ),
     },
 )
@@ -81,7 +88,14 @@ def statutory_timeliness():
 
         return tasks.build_case_journeys(context)
 
+    @task
+    def remind_actions(**context) -> dict:
+        from reviews_airflow import tasks
+
+        return tasks.remind_actions(context)
+
     judge() >> [alert(), journeys()]
+    remind_actions()
 
 
 statutory_timeliness()

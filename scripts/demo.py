@@ -265,6 +265,8 @@ def main() -> None:
     print(f"  warehouse (SQLite):   {VAR / 'warehouse.db'}   e.g. sqlite3 {VAR / 'warehouse.db'} 'select * from timeliness limit 5'")
     print(f"  raw files, by sha256: {VAR / 'raw'}")
     print(f"  bulletins (HTML/txt): {VAR / 'bulletins'}")
+    print(f"  analysts' extract:    {VAR / 'analyst'}   (internal, unsuppressed; views: sqlite3 {VAR / 'warehouse.db'} "
+          "'select * from v_case_journeys limit 5'; docs/analysts.md)")
     print(f"  emails sent (.eml):   {VAR / 'outbox'}")
     print(f"  case tracker (XLSX):  {tracker_file(VAR, date.fromisoformat(DEMO_AS_OF)) or VAR / 'tracker'}")
     print(f"  Airflow logs:         {VAR / 'airflow' / 'logs'} and {logs}")

@@ -1,5 +1,28 @@
 -- Generated from include/reviews/core/warehouse.py by `make schema`; do not edit by hand.
 
+CREATE TABLE action_reminders (
+	reminder_id SERIAL NOT NULL, 
+	partnership_code VARCHAR(40) NOT NULL, 
+	finding_id VARCHAR(100) NOT NULL, 
+	state VARCHAR(20) NOT NULL, 
+	review_id VARCHAR(100), 
+	owner_agency VARCHAR(200), 
+	action_due_date DATE, 
+	action_status VARCHAR(20), 
+	first_seen_as_of DATE NOT NULL, 
+	working_days_left INTEGER, 
+	recipients TEXT, 
+	send_status VARCHAR(20) NOT NULL, 
+	attempt INTEGER NOT NULL, 
+	created_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+	sent_at TIMESTAMP WITH TIME ZONE, 
+	transport VARCHAR(20), 
+	message_ref TEXT, 
+	error TEXT, 
+	PRIMARY KEY (reminder_id), 
+	CONSTRAINT uq_action_reminder_once UNIQUE (partnership_code, finding_id, state)
+);
+
 CREATE TABLE bulletin_periods (
 	period_start DATE NOT NULL, 
 	period_end DATE NOT NULL, 

@@ -212,6 +212,27 @@ def send_timeliness_alerts(context) -> dict:
     return _plain(report)
 
 
+def remind_actions(context) -> dict:
+    """The action register per partnership as of the run's date (internal XLSX under the data folder,
+    its path logged), then the learning contacts' reminders and overdue notices, once each (ledger
+    action_reminders). Backfill runs write the registers but send nothing, as timeliness alerts."""
+    from reviews.learning.actions import run_actions
+
+    as_of = run_dates(context)["as_of"]
+    send, why = alerts_wanted(context)
+    report = run_actions(settings.warehouse_engine(), settings.config(), settings.data_dir(),
+                         settings.transport() if send else None, as_of, send=send, skip_reason=why)
+    for code, reg in report.registers.items():
+        log.info("action register %s as of %s: %d action(s), %d overdue, %d due soon: %s (%s)", code, as_of,
+                 reg["actions"], reg["overdue"], reg["due_soon"], reg["path"], "written" if reg["written"] else "unchanged")
+    log.info("action reminders %s", report.summary())
+    for problem in report.problems:
+        log.warning("action reminders: %s", problem)
+    if report.failed:  # certainly not delivered: fail so Airflow retries (and the business unit hears)
+        raise RuntimeError(f"action reminder email not sent: {report.failed} reminder(s) left to retry")
+    return report.to_xcom()
+
+
 def _own_period(context):
     """The period of a timetable, manual or backfill run's data interval (None for an asset-triggered
     run, or a monthly interval under a quarterly setting that does not close a quarter)."""
@@ -307,6 +328,23 @@ def build_bulletins(plan: dict, context) -> dict:
         "periods": [[b["period_start"], b["period_end"]] for b in built], "backfill": backfill,
     }
     return {"periods": built}
+
+
+def write_analyst_extract(built: dict) -> dict:
+    """The analysts' internal extract (reporting views, pseudonymised, unsuppressed) per period built,
+    `{data_dir}/analyst/analyst_extract_{period_end}.xlsx`. Never circulated; logs its path and row counts only."""
+    from datetime import date
+
+    from reviews.learning.analyst_extract import write_extract
+
+    engine = settings.warehouse_engine()
+    extracts = []
+    for item in built["periods"]:
+        report = write_extract(engine, settings.data_dir(), date.fromisoformat(item["period_end"]))
+        log.info("analyst extract %s (%s): %s", report.path, "written" if report.written else "unchanged",
+                 ", ".join(f"{name} {n} rows" for name, n in report.rows.items()))
+        extracts.append(report.to_xcom())
+    return {"extracts": extracts}
 
 
 def _is_backfill(context) -> bool:

@@ -53,7 +53,7 @@ def _run(dagbag, day: date):
     dr = dag.test(logical_date=datetime(day.year, day.month, day.day, tzinfo=timezone.utc),
                   run_conf={"send_alerts": False})
     states = {ti.task_id: ti.state for ti in dr.get_task_instances()}
-    assert dr.state == "success" and states == {"judge": "success", "alert": "success", "journeys": "success"}, states
+    assert dr.state == "success" and states == {"judge": "success", "alert": "success", "journeys": "success", "remind_actions": "success"}, states
 
 
 def _journeys(url: str) -> list[dict]:

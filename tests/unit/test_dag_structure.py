@@ -18,10 +18,12 @@ EXPECTED_STRUCTURE: dict[str, dict[str, set[str]]] = {
         "judge": {"alert", "journeys"},
         "alert": set(),
         "journeys": set(),
+        "remind_actions": set(),
     },
     "regional_learning_summary": {
         "plan_builds": {"build_bulletins"},
-        "build_bulletins": set(),
+        "build_bulletins": {"write_analyst_extract"},
+        "write_analyst_extract": set(),
     },
     "bulletin_circulation": {
         "plan_signoff": {"ask_or_send"},

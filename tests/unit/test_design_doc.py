@@ -3,7 +3,8 @@
 Every warehouse table (the SQLAlchemy metadata of `reviews.core.warehouse`) has a section of its
 own under "Warehouse contract" naming each of its columns, and every template dataset
 (`reviews.core.template`) one under "The regional return template" naming each of its columns;
-the column lists there name no column the code does not have. And the repository cites its own
+the column lists there name no column the code does not have; every reporting view
+(`reviews.core.views`) likewise under "Reporting views". And the repository cites its own
 docs, never the brief's copies outside it.
 """
 from __future__ import annotations
@@ -85,6 +86,18 @@ def test_every_warehouse_table_and_column_is_in_the_design_doc():
         known = {c.name for t in together if t in tables for c in tables[t].columns}
         stale = sorted(_listed_columns(text) - known)
         assert stale == [], f"{name}: docs/design.md lists columns the warehouse does not have"
+
+
+def test_every_reporting_view_and_column_is_in_the_design_doc():
+    from reviews.core.views import VIEWS
+
+    described = _described(_part("Reporting views"), set(VIEWS))
+    assert sorted(set(VIEWS) - set(described)) == [], "views with no section under 'Reporting views'"
+    for name, view in VIEWS.items():
+        text, _ = described[name]
+        listed = _listed_columns(text)
+        assert [c for c in view.columns() if c not in listed] == [], f"{name}: view columns not in its table"
+        assert sorted(listed - set(view.columns())) == [], f"{name}: docs/design.md lists columns the view lacks"
 
 
 def test_every_template_dataset_and_column_is_in_the_design_doc():

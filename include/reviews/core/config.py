@@ -8,7 +8,8 @@ Everything a business-unit officer may need to change lives in `config/reviews.y
     config/reviews.yaml: summary.period: input should be 'month' or 'quarter', not 'week'
 
 The Config carries every section - partnerships, codes, themes, timescales, suppression, returns,
-retention, limits, rule severities (`quality`), and the learning bulletins' `summary`, `circulation` and `briefings` - so no
+retention, limits, rule severities (`quality`), the learning bulletins' `summary`, `circulation` and `briefings`, and the
+learning `actions` - so no
 business function reads the file itself: each is handed the Config, or a part of it.
 
 Keys the loader does not know are ignored, as they always were, except under `limits` (a
@@ -185,6 +186,9 @@ class Partnership:
     columns: dict[str, dict[Text, str]] = Field(default_factory=dict)  # dataset -> their header -> template column
     data_contact: Words = ()
     distribution: Words = ()
+    # Receives the reminders of its learning actions (reviews.learning.actions); when empty they go
+    # to the business unit (region.business_unit.email).
+    learning_contact: Words = ()
     published_reviews_url: HttpsUrl = None  # its page of published reviews (linked from 7-minute briefings)
 
     def header_map(self, dataset: str) -> dict[str, str]:
@@ -509,6 +513,15 @@ class CirculationSchedule:
 
 
 @dataclass(frozen=True, config=_LOOSE)
+class ActionSettings:
+    """Config `actions`: the action plans of learning findings (reviews.learning.actions).
+    A reminder goes to the partnership's learning contact when an action not completed is due within
+    `remind_working_days_before` working days (the due day included), and a notice when it is overdue."""
+
+    remind_working_days_before: NonNegative = 10
+
+
+@dataclass(frozen=True, config=_LOOSE)
 class CirculationSettings:
     """Config `circulation`: when the bulletins go out, and what the business unit's copy carries."""
 
@@ -603,6 +616,7 @@ class Config:
     quality: Annotated[QualitySettings, BeforeValidator(_mapping)] = QualitySettings()  # rule severities
     # Findings on case journeys (not in repr: they change no timeliness row or bulletin).
     journeys: Annotated[JourneySettings, BeforeValidator(_mapping)] = Field(JourneySettings(), repr=False)
+    actions: Annotated[ActionSettings, BeforeValidator(_mapping)] = ActionSettings()
     # Normalised synonym -> its spelling in the file ('serious harm' -> 'Serious Harm'), for tools
     # that write the words back (the synthetic returns). Not in repr: it changes no result.
     code_synonym_spellings: dict[str, str] = Field(default_factory=dict, repr=False)
@@ -612,6 +626,10 @@ class Config:
             return self.partnerships[code]
         except KeyError:
             raise ConfigError(f"unknown partnership code {code!r}") from None
+
+    def learning_contact(self, code: str) -> tuple[str, ...]:
+        """Who is reminded of a partnership's learning actions: its `learning_contact`, else the business unit."""
+        return self.partnership(code).learning_contact or self.business_unit_email
 
     def theme_lookup(self) -> dict[str, str]:
         """Normalised word -> theme code, codes themselves included."""

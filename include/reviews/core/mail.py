@@ -39,6 +39,9 @@ from typing import Protocol
 import yagmail
 
 SECURITY_MODES = ("starttls", "ssl", "none")
+# Files whose name starts with this are the analysts' internal extract (learning.analyst_extract):
+# unsuppressed, so a Message refuses to attach one, whoever asks.
+NEVER_ATTACHED = "analyst_extract_"
 _LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
 # Deliberately plain: dot-atom local part, dotted host name with a letter TLD, ASCII only.
 _ADDRESS_RE = re.compile(
@@ -196,6 +199,8 @@ class Message:
         object.__setattr__(self, "attachments", tuple(Path(p) for p in self.attachments))
         for p in self.attachments:
             _no_line_breaks(p.name, "attachment file name")
+            if p.name.startswith(NEVER_ATTACHED):
+                raise MailError(f"{p.name} is the analysts' internal extract: it is never circulated")
 
 
 def message_digest(sender: str, message: Message) -> str:

@@ -258,6 +258,32 @@ timeliness_alerts = Table(
     UniqueConstraint("partnership_code", "stage", "record_id", "status", name="uq_timeliness_alert_once"),
 )
 
+# Learning action reminders to a partnership's learning contact (reviews/learning/actions.py): one row per
+# action (finding) and state it reached (due_soon, overdue), written before the email is sent, so each is told once.
+action_reminders = Table(
+    "action_reminders",
+    metadata,
+    Column("reminder_id", Integer, primary_key=True, autoincrement=True),
+    Column("partnership_code", String(40), nullable=False),
+    Column("finding_id", String(100), nullable=False),  # the action's finding: a case reference
+    Column("state", String(20), nullable=False),  # due_soon | overdue
+    Column("review_id", String(100)),
+    Column("owner_agency", String(200)),
+    Column("action_due_date", Date),
+    Column("action_status", String(20)),
+    Column("first_seen_as_of", Date, nullable=False),  # as-of date of the run that first saw it
+    Column("working_days_left", Integer),  # as of first_seen_as_of; negative when overdue
+    Column("recipients", Text),  # the addresses it was sent to, one per line
+    Column("send_status", String(20), nullable=False),  # pending | sending | sent | failed | withdrawn
+    Column("attempt", Integer, nullable=False, default=0),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("sent_at", DateTime(timezone=True)),
+    Column("transport", String(20)),  # smtp | outbox
+    Column("message_ref", Text),  # Message-ID of the email that listed it (or the outbox file)
+    Column("error", Text),
+    UniqueConstraint("partnership_code", "finding_id", "state", name="uq_action_reminder_once"),
+)
+
 # One row per timeliness partition: a digest of what it was judged from (case values, config,
 # rules), so a rerun with the same inputs keeps the partition (timeliness.run.run_timeliness).
 timeliness_runs = Table(
@@ -406,7 +432,8 @@ def make_engine(url: str) -> Engine:
 
 
 def ensure_schema(engine: Engine) -> None:
-    """Create any missing tables, and any index missing from a table made before it (idempotent).
+    """Create any missing tables, and any index missing from a table made before it, then the
+    reporting views that are missing or out of date (reviews.core.views; idempotent).
 
     Only a missing index is created: PostgreSQL's CREATE INDEX IF NOT EXISTS locks its table
     before it looks for the index, so on every task it waited for any other task's open load
@@ -424,6 +451,10 @@ def ensure_schema(engine: Engine) -> None:
             for index in table.indexes:
                 if index.name not in present:
                     conn.execute(CreateIndex(index, if_not_exists=True))
+    from reviews.core.views import ensure_views  # the reporting views (imports this module)
+
+    with engine.begin() as conn:
+        ensure_views(conn)
 
 
 def _add_nullable_columns(conn, inspector) -> None:
@@ -751,13 +782,17 @@ def existing_keys(conn, table: Table, keys: Sequence[str], where: Mapping[str, A
 
 
 def write_ddl(folder: str | Path) -> list[Path]:
+    """sql/schema.{dialect}.sql (the tables) and sql/views.{dialect}.sql (the reporting views)."""
+    from reviews.core.views import views_ddl
+
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for name in ("sqlite", "postgresql"):
-        path = folder / f"schema.{name}.sql"
-        path.write_text(ddl(name), encoding="utf-8")
-        written.append(path)
+        for kind, text_of in (("schema", ddl), ("views", views_ddl)):
+            path = folder / f"{kind}.{name}.sql"
+            path.write_text(text_of(name), encoding="utf-8")
+            written.append(path)
     return written
 
 

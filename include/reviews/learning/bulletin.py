@@ -214,6 +214,24 @@ class _Grids:
             self._made[key] = self.suppress(df, total_col)
         return self._made[key]
 
+    def agencies(self, summary: dict, actions_sup: pd.DataFrame) -> pd.DataFrame:
+        """Overdue actions, owner agencies (rows) x partnerships (columns), linked to the actions
+        grid: its overdue column is this grid's totals row."""
+        key = (("overdue_by_agency",),)
+        if key not in self._made:
+            agencies = summary["categories"]["owner_agency"]
+            counts = {p["code"]: p["overdue_by_agency"] for p in self.parts}
+            df = pd.DataFrame([[int(counts[c].get(a, 0)) for c in self.codes] for a in agencies],
+                              index=agencies, columns=self.codes)
+            last = len(agencies)  # the totals row of the full grid
+            shown, hidden = set(), set()
+            for j, code in enumerate([*self.codes, TOTAL]):
+                (hidden if str(actions_sup.loc[code, "overdue"]) == self.symbol else shown).add((last, j))
+            c = self.cfg
+            self._made[key] = suppress_table(df, c.suppression_low, c.suppression_high, c.suppression_symbol,
+                                             shown=frozenset(shown), hidden=frozenset(hidden))
+        return self._made[key]
+
     def themes(self, summary: dict, basis: str) -> pd.DataFrame:
         """Themes (rows) x partnerships (columns) for basis 'to_date' or 'period'."""
         key = (("themes", basis),)
@@ -558,8 +576,39 @@ class _Builder:
             sec.chart(bar_chart(bars, "Actions", caption=f"Actions by state as at {at}, {self.name}", alt=alt))
         sec.table(_category_table(g, sup, f"Actions from review recommendations by state as at {at}", "State",
                                   self.audience, self.region, "Actions"))
+        self.overdue_by_agency(sec, sup)
         self.sections.append(sec)
         self.headline(f"Actions overdue as at {at}", self.own(sup, "overdue"), str(sup.loc[TOTAL, "overdue"]))
+
+    def overdue_by_agency(self, sec: Section, actions_sup: pd.DataFrame) -> None:
+        """Overdue actions by owner agency (rows) and partnership, suppressed like every count; the
+        partnerships' overdue totals are those of the actions table, so its shown and hidden cells
+        are carried over (a total shown there is not hidden here, one hidden there is hidden here)."""
+        g, at = self.g, long_date(self.end)
+        agencies = self.cats.get("owner_agency")
+        if agencies is None or "overdue_by_agency" not in self.s["region"]:
+            return
+        sec.h3("Overdue actions by agency")
+        if not agencies:
+            sec.p(f"No action from a review completed up to {at} was overdue at that date.")
+            return
+        sup = g.agencies(self.s, actions_sup)
+        sec.p(f"Actions not completed by their due date, as at {at}, by the agency that owns them.")
+        key_col = TOTAL if self.is_region else self.audience
+        rows_for = [a for a in agencies if self.is_region or sup.loc[a, self.audience] != "0"]
+        rows_for.sort(key=lambda a: (_shown_order(sup.loc[a, key_col], self.sym),
+                                     _shown_order(sup.loc[a, TOTAL], self.sym), a.casefold()))
+        if self.is_region:
+            header = ["Owner agency", *(g.names[c] for c in g.codes), self.region]
+            rows = [(a, [str(v) for v in sup.loc[a]], False) for a in rows_for]
+            rows.append(("All agencies", [str(v) for v in sup.loc[TOTAL]], True))
+        else:
+            header = ["Owner agency", self.name, self.region]
+            rows = [(a, [str(sup.loc[a, self.audience]), str(sup.loc[a, TOTAL])], False) for a in rows_for]
+            rows.append(("All agencies", [str(sup.loc[TOTAL, self.audience]), str(sup.loc[TOTAL, TOTAL])], True))
+            if not rows_for:
+                sec.p(f"None of {self.name}'s actions was overdue at that date.")
+        sec.table(TableView(f"Overdue actions by owner agency as at {at}", header, rows, "Overdue by agency"))
 
     def briefing_list(self) -> None:
         self.briefings = briefings_for(self.s, self.cfg, self.audience)

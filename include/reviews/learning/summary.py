@@ -35,7 +35,10 @@ Choices where the brief was silent:
   `action_completed_date` is on or before it (or the status is completed with no date);
   otherwise overdue if `action_due_date` is before the period end; otherwise in progress if the
   return says in progress (or completed, but later than the period end), else open. The four
-  states do not overlap, so they add up to the total.
+  states do not overlap, so they add up to the total. Overdue actions are also counted by owner
+  agency (spellings that differ only in case and spacing are one agency, shown by its most frequent
+  spelling; blank is "Not recorded"), after screening the agency's name; by agency they add up to
+  the overdue count.
 - Key findings are finding texts of reviews completed in the period, up to three per
   partnership (config), one per theme in turn, the region's most frequent themes in the period
   first.
@@ -296,6 +299,41 @@ def _actions(conn, end: date, codes: list[str]) -> dict[str, dict[str, int]]:
     return out
 
 
+def _overdue_by_agency(conn, end: date, codes: list[str], screener: "_Screener") -> tuple[list[str], dict[str, dict[str, int]]]:
+    """Overdue actions as at the period end by owner agency: (agency labels, region's most first;
+    partnership -> label -> count). The same actions as _actions' `overdue`."""
+    from reviews.learning.actions import agency_key, agency_names
+
+    lr, pr = wh.learning, wh.practice_reviews
+    done, due, status = lr.c.action_completed_date, lr.c.action_due_date, lr.c.action_status
+    stmt = (
+        select(lr.c.partnership_code, lr.c.finding_id, lr.c.review_id, lr.c.owner_agency)
+        .select_from(_learning_join())
+        .where(
+            lr.c.partnership_code.in_(codes),
+            pr.c.completed_date <= end,
+            or_(func.length(func.trim(func.coalesce(lr.c.recommendation, ""))) > 0, status.is_not(None)),
+            or_(done.is_(None), done > end),
+            or_(done.is_not(None), func.coalesce(status, "") != "completed"),
+            due < end,
+        )
+    )
+    rows = [dict(r) for r in conn.execute(stmt).mappings()]
+    rows.sort(key=lambda r: (codes.index(r["partnership_code"]), r["finding_id"]))
+    for r in rows:
+        r["agency"] = screener(r["owner_agency"], partnership=r["partnership_code"], record=r["finding_id"],
+                               field="owner_agency", review_id=r["review_id"], used_in="overdue actions by agency")
+    names = agency_names([r["agency"] for r in rows])
+    counts: dict[str, dict[str, int]] = {c: {} for c in codes}
+    region: dict[str, int] = {}
+    for r in rows:
+        name = names[agency_key(r["agency"])]
+        counts[r["partnership_code"]][name] = counts[r["partnership_code"]].get(name, 0) + 1
+        region[name] = region.get(name, 0) + 1
+    labels = sorted(region, key=lambda a: (-region[a], a.casefold()))
+    return labels, counts
+
+
 def _national_referrals(conn, start: date, end: date, codes: list[str]) -> dict[str, int]:
     rr = wh.rapid_reviews
     stmt = (
@@ -488,6 +526,7 @@ def compile_summary(engine: Engine, cfg: Config, period_start: date, period_end:
         findings = _key_findings(conn, period_start, period_end, codes, region_period,
                                  ss.key_findings_per_partnership, screener)
         actions = _actions(conn, period_end, codes)
+        agencies, overdue_by_agency = _overdue_by_agency(conn, period_end, codes, screener)
         briefings = _briefings(conn, period_start, period_end, codes, screener)
 
     cats = {
@@ -498,6 +537,7 @@ def compile_summary(engine: Engine, cfg: Config, period_start: date, period_end:
         "timeliness_status": list(STATUSES),
         "trend_status": list(TREND_STATUSES),
         "action_state": list(ACTION_STATES),
+        "owner_agency": agencies,
     }
     theme_codes = sorted({t for _, t in by_period})
 
@@ -534,6 +574,7 @@ def compile_summary(engine: Engine, cfg: Config, period_start: date, period_end:
             "themes": _themes(to_date_by, period_by, code),
             "themes_by_period": {t: list(themes_by.get((code, t), zeros)) for t in theme_codes},
             "actions": act,
+            "overdue_by_agency": {a: sum(overdue_by_agency[c].get(a, 0) for c in codes if mine(c)) for a in agencies},
         }
 
     return {
@@ -562,6 +603,7 @@ def compile_summary(engine: Engine, cfg: Config, period_start: date, period_end:
                                 "cases due in the period by status, and cases open at risk at its end",
             "themes": "dated by the review's completed_date: to_date up to the period end, period within it",
             "actions": "recommendations of reviews completed by the period end, by their action's state then",
+            "overdue_by_agency": "the overdue actions of `actions` by owner agency (screened; case and spacing ignored)",
             "briefings": "reviews published in the period",
         },
     }

@@ -94,9 +94,10 @@ def _is_total(cell: Cell, shape: tuple[int, int], total_row: bool, total_col: bo
     return (total_row and cell[0] == shape[0] - 1) or (total_col and cell[1] == shape[1] - 1)
 
 
-def _pick(grid, hidden, cells, shape, total_row, total_col) -> Cell | None:
-    """The cell to hide next among `cells`: smallest non-zero shown one, inner cells before totals."""
-    options = [c for c in cells if not hidden[c] and grid[c] > 0]
+def _pick(grid, hidden, cells, shape, total_row, total_col, keep=frozenset()) -> Cell | None:
+    """The cell to hide next among `cells`: smallest non-zero shown one, inner cells before totals
+    (never one in `keep`: published elsewhere)."""
+    options = [c for c in cells if not hidden[c] and grid[c] > 0 and c not in keep]
     if not options:
         return None
     return min(options, key=lambda c: (_is_total(c, shape, total_row, total_col), int(grid[c]), c))
@@ -112,29 +113,39 @@ def suppression_mask(
     high: int = DEFAULT_HIGH,
     total_row: bool = True,
     total_col: bool = True,
+    shown: frozenset[Cell] = frozenset(),
+    hidden: frozenset[Cell] = frozenset(),
 ) -> np.ndarray:
     """Boolean mask of the cells to hide in a full grid (totals already in place, see with_totals).
+
+    `shown` and `hidden` link the grid to another published table holding some of its cells (e.g.
+    its totals): a cell shown there is public, so it is never chosen here for secondary suppression
+    (and the audit counts it as known); a cell hidden there is hidden here too.
 
     The answer depends on the grid and the settings only, so it is remembered (a copy is handed
     out): a period's bulletins suppress the same grids once per audience, 153 times at national
     scale, and the audit below is the costly part.
     """
     grid = np.asarray(grid, dtype=np.int64)
-    key = (grid.shape, grid.tobytes(), int(low), int(high), bool(total_row), bool(total_col))
+    key = (grid.shape, grid.tobytes(), int(low), int(high), bool(total_row), bool(total_col),
+           tuple(sorted(shown)), tuple(sorted(hidden)))
     known = _MASKS.get(key)
     if known is None:
-        known = _suppression_mask(grid, low, high, total_row, total_col)
+        known = _suppression_mask(grid, low, high, total_row, total_col, frozenset(shown), frozenset(hidden))
         if len(_MASKS) >= _MASKS_KEPT:
             _MASKS.pop(next(iter(_MASKS)))
         _MASKS[key] = known
     return known.copy()
 
 
-def _suppression_mask(grid: np.ndarray, low: int, high: int, total_row: bool, total_col: bool) -> np.ndarray:
+def _suppression_mask(grid: np.ndarray, low: int, high: int, total_row: bool, total_col: bool,
+                      keep: frozenset[Cell] = frozenset(), force: frozenset[Cell] = frozenset()) -> np.ndarray:
     if (grid < 0).any():
         raise ValueError("counts cannot be negative")
     shape = grid.shape
     hidden = (grid >= low) & (grid <= high)
+    for c in force:
+        hidden[c] = True
     lines = table_lines(shape, total_row, total_col)
     while True:
         changed = True
@@ -143,7 +154,7 @@ def _suppression_mask(grid: np.ndarray, low: int, high: int, total_row: bool, to
             for parts, total in lines:
                 cells = (*parts, total)
                 if sum(bool(hidden[c]) for c in cells) == 1:
-                    pick = _pick(grid, hidden, cells, shape, total_row, total_col)
+                    pick = _pick(grid, hidden, cells, shape, total_row, total_col, keep)
                     if pick is not None:
                         hidden[pick] = True
                         changed = True
@@ -152,9 +163,10 @@ def _suppression_mask(grid: np.ndarray, low: int, high: int, total_row: bool, to
             return hidden
         target = exposed[0]
         near = [c for parts, total in lines if target in (*parts, total) for c in (*parts, total)]
-        pick = _pick(grid, hidden, near, shape, total_row, total_col)
+        pick = _pick(grid, hidden, near, shape, total_row, total_col, keep)
         if pick is None:  # nothing shown beside it: widen to the whole grid
-            pick = _pick(grid, hidden, [tuple(map(int, c)) for c in np.argwhere(~hidden)], shape, total_row, total_col)
+            pick = _pick(grid, hidden, [tuple(map(int, c)) for c in np.argwhere(~hidden)], shape, total_row,
+                         total_col, keep)
         if pick is None:  # cannot happen for consistent counts; never loop forever
             return hidden
         hidden[pick] = True
@@ -168,8 +180,12 @@ def suppress_table(
     total_row: bool = True,
     total_col: bool = True,
     total_label: str = TOTAL,
+    shown: frozenset[Cell] = frozenset(),
+    hidden: frozenset[Cell] = frozenset(),
 ) -> pd.DataFrame:
-    """Publishable strings for a table of counts: totals added, primary and secondary suppression.
+    """Publishable strings for a table of counts: totals added, primary and secondary suppression
+    (`shown`, `hidden`: cells of the full grid published, or hidden, in a linked table; see
+    suppression_mask).
 
     `df` holds the inner counts only (blank counts as 0); the totals are computed here from the
     unsuppressed counts so they are always consistent. The result has a `total_label` row and/or
@@ -177,11 +193,11 @@ def suppress_table(
     """
     values = df.fillna(0).astype("int64").to_numpy()
     grid = with_totals(values, total_row, total_col)
-    hidden = suppression_mask(grid, low, high, total_row, total_col)
+    mask = suppression_mask(grid, low, high, total_row, total_col, frozenset(shown), frozenset(hidden))
     index = list(df.index) + ([total_label] if total_row else [])
     columns = list(df.columns) + ([total_label] if total_col else [])
     cells = [
-        [symbol if hidden[i, j] else str(int(grid[i, j])) for j in range(grid.shape[1])]
+        [symbol if mask[i, j] else str(int(grid[i, j])) for j in range(grid.shape[1])]
         for i in range(grid.shape[0])
     ]
     out = pd.DataFrame(cells, index=index, columns=columns, dtype=object)
