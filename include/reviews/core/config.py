@@ -168,6 +168,7 @@ class Partnership:
     columns: dict[str, dict[Text, str]] = Field(default_factory=dict)  # dataset -> their header -> template column
     data_contact: Words = ()
     distribution: Words = ()
+    business_contact: Words = ()  # receives the yearly report (learning.yearly); empty: its distribution
     published_reviews_url: HttpsUrl = None  # its page of published reviews (linked from 7-minute briefings)
 
     def header_map(self, dataset: str) -> dict[str, str]:
