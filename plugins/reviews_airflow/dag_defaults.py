@@ -38,6 +38,8 @@ DEADLINES = {
     # circulation.signoff_reminder_hours): only a week without an answer, or sends, is a missed deadline.
     "bulletin_circulation": (timedelta(days=7), "bulletin sign-off and circulation"),
     "retention": (timedelta(hours=3), "the retention run"),
+    # Waits for the business unit's sign-off, as bulletin_circulation does.
+    "yearly_report": (timedelta(days=7), "the yearly report's build, sign-off and circulation"),
 }
 
 

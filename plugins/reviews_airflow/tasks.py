@@ -415,6 +415,51 @@ def plan_signoff(context) -> dict:
     return {"request": request.to_xcom(), "unsent": _unsent(engine)}
 
 
+def build_yearly_report(context) -> dict:
+    """The yearly report of the financial year ended by the run's date (learning.yearly): every
+    audience's HTML, text, PDF and XLSX, stored in `bulletins` (audiences yearly:*)."""
+    from reviews.learning.yearly import build_yearly, financial_year_ended_by
+
+    year = financial_year_ended_by(run_dates(context)["as_of"])
+    report = build_yearly(settings.warehouse_engine(), settings.config(), year, settings.data_dir() / "yearly")
+    for b in report.built:
+        log.info("yearly report %s for %s: bulletin %s, version %s (%s)", report.year, b["audience"],
+                 b["bulletin_id"], b["version"], "new" if b["new"] else "unchanged")
+    log.info("yearly report %s: %d PDF(s) printed; files in %s (internal/summary.json is for the business unit only)",
+             report.year, report.pdfs_printed, report.folder)
+    return {"year_start": year.start.isoformat(), "year_end": year.end.isoformat(), **report.to_xcom()}
+
+
+def plan_yearly_signoff(built: dict, context) -> dict:
+    """What the yearly_report run asks the business unit to sign off: the year's newest versions not
+    yet approved, asked about or sent (so a rerun asks nothing and sends nothing twice). A backfill
+    asks nothing unless its `send_in_backfill` is true."""
+    from datetime import date
+
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from reviews.circulation.signoff import build_yearly_request, record_request, to_sign_off, yearly_audiences
+
+    params = context.get("params") or {}
+    if _is_backfill(context) and not params.get("send_in_backfill"):
+        raise AirflowSkipException("a backfill of yearly_report builds the report but asks for no sign-off and "
+                                   "sends nothing (run parameter send_in_backfill is false)")
+    cfg, engine = settings.config(), settings.warehouse_engine()
+    year = (date.fromisoformat(built["year_start"]), date.fromisoformat(built["year_end"]))
+    wanted = to_sign_off(engine, cfg, [year], audiences=yearly_audiences(cfg))
+    if not wanted:
+        unsent = _unsent(engine)
+        log.info("the yearly report %s was already approved, asked about or sent; %d approved send(s) still to go",
+                 built["year"], unsent)
+        return {"request": None, "unsent": unsent}
+    request = build_yearly_request(cfg, wanted)
+    dag_run = context["dag_run"]
+    record_request(engine, request, wanted, dag_run.dag_id, dag_run.run_id)
+    log.info("asked the business unit to sign off the yearly report %s: bulletin(s) %s", built["year"],
+             list(request.bulletin_ids))
+    return {"request": request.to_xcom(), "unsent": _unsent(engine)}
+
+
 def _unsent(engine) -> int:
     """Sends approved earlier and not yet done (pending or failed rows of the ledger): a rerun sends them."""
     from sqlalchemy import func, select
@@ -501,7 +546,8 @@ def send_queued(context=None) -> dict:
     """Send every pending row: the PDF to everyone, the XLSX to the business unit as well.
 
     Fails the task when this run left anything undone (see below); what was sent stays sent.
-    A backfill run sends nothing unless its `send_in_backfill` parameter is true.
+    A backfill run sends nothing unless its `send_in_backfill` parameter is true (bulletin_circulation,
+    yearly_report).
     """
     import os
 
@@ -509,7 +555,8 @@ def send_queued(context=None) -> dict:
     from reviews.learning.publication import attachments_for_factory
 
     if context is not None and _is_backfill(context) and not (context.get("params") or {}).get("send_in_backfill"):
-        log.info("a backfill of bulletin_circulation sends nothing (run parameter send_in_backfill is false)")
+        log.info("a backfill of %s sends nothing (run parameter send_in_backfill is false)",
+                 getattr(context.get("dag_run"), "dag_id", "this DAG"))
         return {"sent": 0, "backfill": True}
 
     cfg = settings.config()

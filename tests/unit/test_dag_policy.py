@@ -9,7 +9,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 DAG_FILES = sorted((ROOT / "dags").glob("*.py"))
-EXPECTED = {"partnership_returns", "statutory_timeliness", "regional_learning_summary", "bulletin_circulation"}
+EXPECTED = {"partnership_returns", "statutory_timeliness", "regional_learning_summary", "bulletin_circulation",
+            "yearly_report"}
 
 
 def test_dagbag_has_no_import_errors(dagbag):

@@ -38,6 +38,17 @@ EXPECTED_STRUCTURE: dict[str, dict[str, set[str]]] = {
     "retention": {
         "apply_retention": set(),
     },
+    "yearly_report": {
+        "build_report": {"plan_signoff"},
+        "plan_signoff": {"ask_or_send"},
+        "ask_or_send": {"sign_off", "remind_signoff", "resume_sends"},
+        "sign_off": {"record_signoff"},
+        "record_signoff": {"queue"},
+        "queue": {"send"},
+        "resume_sends": {"send"},
+        "remind_signoff": set(),
+        "send": set(),
+    },
 }
 
 

@@ -96,9 +96,12 @@ def recipients_for(cfg: Config, audience: str) -> list[str] | None:
 
     Besides 'region' and a partnership code, feedback from partnership_returns (returns.quality_reports):
     'quality:{code}' (a return's data quality report) goes to that partnership's data_contact,
-    'returns:{code}' (its return is late or missing) to the business unit.
+    'returns:{code}' (its return is late or missing) to the business unit; and the yearly report
+    ('yearly:region', 'yearly:{code}') to the business contacts (`yearly_recipients`).
     """
     kind, sep, code = audience.partition(":")
+    if kind == "yearly" and sep:  # the yearly report (learning.yearly): to the business contacts
+        return yearly_recipients(cfg, code)
     if sep:
         fp = cfg.partnerships.get(code)
         if fp is None:
@@ -112,6 +115,21 @@ def recipients_for(cfg: Config, audience: str) -> list[str] | None:
         return out
     p = cfg.partnerships.get(audience)
     return list(p.distribution) if p else None
+
+
+def business_contact(cfg: Config, code: str) -> list[str]:
+    """A partnership's business contact (config `business_contact`; its `distribution` when unset)."""
+    p = cfg.partnerships[code]
+    return list(p.business_contact or p.distribution)
+
+
+def yearly_recipients(cfg: Config, area: str) -> list[str] | None:
+    """The yearly report's recipients: a partnership's own report to its business contact; the
+    regional report to every partnership's business contact and the business unit."""
+    if area == REGION:
+        out = [a for code in cfg.partnerships for a in business_contact(cfg, code)]
+        return out + [a for a in cfg.business_unit_email if a not in out]
+    return business_contact(cfg, area) if area in cfg.partnerships else None
 
 
 def _insert_if_absent(conn, row: dict) -> bool:

@@ -50,10 +50,11 @@ class Request:
                 "bulletin_ids": list(self.bulletin_ids), "subject": self.subject, "body": self.body}
 
 
-def newest_bulletins(engine: Engine, cfg: Config, start: date, end: date) -> list[dict]:
-    """The newest version of each learning bulletin of the period (region first), as dicts."""
+def newest_bulletins(engine: Engine, cfg: Config, start: date, end: date, audiences: list[str] | None = None) -> list[dict]:
+    """The newest version of each learning bulletin of the period (region first), as dicts; or of
+    each of `audiences` (the yearly report's: yearly_audiences)."""
     b = wh.bulletins.c
-    audiences = [REGION, *cfg.partnerships]
+    audiences = audiences or [REGION, *cfg.partnerships]
     newest: dict[str, dict] = {}
     with engine.connect() as conn:
         for row in conn.execute(select(wh.bulletins).where(
@@ -80,14 +81,16 @@ def _sent_ids(engine: Engine, ids: list[int]) -> set[int]:
         return set(conn.execute(select(c.bulletin_id).where(c.bulletin_id.in_(ids), c.status == "sent")).scalars())
 
 
-def to_sign_off(engine: Engine, cfg: Config, periods, resend_ids=()) -> dict[tuple[date, date], list[dict]]:
+def to_sign_off(engine: Engine, cfg: Config, periods, resend_ids=(), audiences: list[str] | None = None
+                ) -> dict[tuple[date, date], list[dict]]:
     """Per period, the newest versions that still need a decision (not approved, not sent, not
-    already asked about); `resend_ids` are asked about again even if sent (a correction)."""
+    already asked about); `resend_ids` are asked about again even if sent (a correction).
+    `audiences`: whose documents (default the learning bulletins'; yearly_audiences for the yearly report)."""
     settled = _settled_ids(engine)
     resend = set(resend_ids)
     out = {}
     for start, end in sorted(set(periods)):
-        rows = newest_bulletins(engine, cfg, start, end)
+        rows = newest_bulletins(engine, cfg, start, end, audiences)
         sent = _sent_ids(engine, [r["bulletin_id"] for r in rows])
         wanted = [r for r in rows if r["bulletin_id"] in resend
                   or (r["bulletin_id"] not in settled and r["bulletin_id"] not in sent)]
@@ -162,6 +165,39 @@ def build_request(engine: Engine, cfg: Config, wanted: dict[tuple[date, date], l
                  "give the reason in the form, and rebuild or correct before the next request.")
     subject = f"Sign off the learning bulletins: {', '.join(labels)}"
     return Request(tuple(wanted), tuple(ids), subject, "\n".join(parts))
+
+
+def yearly_audiences(cfg: Config) -> list[str]:
+    """The yearly report's audiences in `bulletins` (learning.yearly): the region's, then each partnership's."""
+    return [f"yearly:{a}" for a in (REGION, *cfg.partnerships)]
+
+
+def build_yearly_request(cfg: Config, wanted: dict[tuple[date, date], list[dict]]) -> Request:
+    """The sign-off request for the yearly report (the same form as the bulletins': previews,
+    recipients; its figures are counts only, so there are no redactions or data notices)."""
+    ids, parts, labels = [], [], []
+    for (start, end), rows in wanted.items():
+        label = period_label(start, end)
+        labels.append(label)
+        ids += [r["bulletin_id"] for r in rows]
+        parts.append(f"## The yearly report, {label}")
+        parts.append("Preview each report before you decide (opens behind the Airflow login):")
+        total = 0
+        for r in rows:
+            area = r["audience"].partition(":")[2]
+            name = cfg.region_name if area == REGION else cfg.partnerships[area].name
+            allowed, refused = _recipients(cfg, r["audience"])
+            total += len(allowed)
+            line = (f"- **{name}**, version {r['version']}: [HTML]({PREVIEW.format(id=r['bulletin_id'])}) · "
+                    f"[PDF]({PREVIEW_PDF.format(id=r['bulletin_id'])}) — to {len(allowed)} recipient(s): "
+                    + ", ".join(allowed))
+            if refused:
+                line += f" (not sent, outside the allowed domains: {', '.join(refused)})"
+            parts.append(line)
+        parts.append(f"\n{total} email(s) in all, each with the report's PDF and XLSX attached.")
+    parts.append(f"\n**{APPROVE}** queues and sends exactly these versions. **{REJECT}** sends nothing: "
+                 "give the reason in the form, and rebuild or correct before the next request.")
+    return Request(tuple(wanted), tuple(ids), f"Sign off the yearly report: {', '.join(labels)}", "\n".join(parts))
 
 
 def record_request(engine: Engine, request: Request, wanted: dict, dag_id: str, run_id: str, clock=audit_now) -> None:

@@ -189,6 +189,7 @@ class Partnership:
     # Receives the reminders of its learning actions (reviews.learning.actions); when empty they go
     # to the business unit (region.business_unit.email).
     learning_contact: Words = ()
+    business_contact: Words = ()  # receives the yearly report (learning.yearly); empty: its distribution
     published_reviews_url: HttpsUrl = None  # its page of published reviews (linked from 7-minute briefings)
 
     def header_map(self, dataset: str) -> dict[str, str]:

@@ -357,9 +357,10 @@ def _render_one(summary: dict, cfg: Config, audience: str, update: dict):
 
 
 def attachments_for_factory(cfg: Config):
-    """circulation.send_pending's `attachments_for`: the PDF for everyone; the XLSX for the business unit.
+    """circulation.send_pending's `attachments_for`: the PDF for everyone; the XLSX for the business unit
+    (the yearly report's XLSX, its published tables, for everyone: learning.yearly).
 
-    Only learning bulletins (audience 'region' or a partnership code) get attachments; other
+    Only learning bulletins (audience 'region' or a partnership code) and yearly reports get attachments; other
     rows in the ledger (e.g. data quality reports) are sent as they are. A bulletin whose PDF is
     missing raises OSError, so the send is not attempted and is reported (never sent without it).
     """
@@ -367,7 +368,8 @@ def attachments_for_factory(cfg: Config):
     learning = {REGION, *cfg.partnerships}
 
     def attachments_for(row) -> list[Path]:
-        if row.get("audience") not in learning:
+        yearly = str(row.get("audience") or "").startswith("yearly:")
+        if row.get("audience") not in learning and not yearly:
             return []
         pdf, xlsx = attachment_paths(row["path"])
         out = []
@@ -375,7 +377,12 @@ def attachments_for_factory(cfg: Config):
             if not pdf.is_file():
                 raise FileNotFoundError(f"the bulletin's PDF is missing: {pdf} (rebuild the period to print it)")
             out.append(pdf)
-        if cfg.circulation.xlsx_to_business_unit and str(row.get("recipient", "")).lower() in business_unit and xlsx.is_file():
+        if yearly:  # the yearly report's published tables, for the partners' own report: to everyone
+            if not xlsx.is_file():
+                raise FileNotFoundError(f"the yearly report's XLSX is missing: {xlsx} (rebuild the year)")
+            out.append(xlsx)
+        elif (cfg.circulation.xlsx_to_business_unit and str(row.get("recipient", "")).lower() in business_unit
+              and xlsx.is_file()):
             out.append(xlsx)
         return out
 
