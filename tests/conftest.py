@@ -81,6 +81,16 @@ def dagbag(airflow_db):
     return DagBag(dag_folder=str(ROOT / "dags"))
 
 
+@pytest.fixture
+def own_dagbag(airflow_db):
+    """A DagBag of the test's own, for a test that passes a run conf (e.g. send_alerts false):
+    dag.test() runs the tasks in this process, and a run's conf lands in the task's params object,
+    which the session `dagbag` would carry into every later test's runs of that DAG."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(ROOT / "dags"))
+
+
 def _postgres_database(name: str) -> str:
     """Create (or recreate) a database on the local PostgreSQL server; return its URL."""
     import sqlalchemy as sa

@@ -65,7 +65,7 @@ def _journeys(url: str) -> list[dict]:
     return rows
 
 
-def test_the_dag_writes_case_journeys_and_the_dated_tracker(dagbag, tmp_path, monkeypatch):
+def test_the_dag_writes_case_journeys_and_the_dated_tracker(own_dagbag, tmp_path, monkeypatch):
     from openpyxl import load_workbook
 
     url = f"sqlite:///{tmp_path / 'warehouse.db'}"
@@ -75,7 +75,7 @@ def test_the_dag_writes_case_journeys_and_the_dated_tracker(dagbag, tmp_path, mo
     monkeypatch.setenv("AIRFLOW_VAR_REVIEWS_DATA_DIR", str(data))
     monkeypatch.delenv("AIRFLOW_CONN_REVIEWS_SMTP", raising=False)
 
-    _run(dagbag, AS_OF)
+    _run(own_dagbag, AS_OF)
     rows = _journeys(url)
     by_case = {(r["partnership_code"], r["notification_id"]): r for r in rows}
     assert set(by_case) == {("knowsley", "KNO-N-0001"), ("sefton", "SEF-N-0001"), ("sefton", "SEF-R-001")}
@@ -92,6 +92,6 @@ def test_the_dag_writes_case_journeys_and_the_dated_tracker(dagbag, tmp_path, mo
     assert [sheet.cell(r, 2).value for r in range(4, 7)] == ["SEF-R-001", "KNO-N-0001", "SEF-N-0001"]
     assert "c" * 16 not in str([[c.value for c in row] for row in sheet.iter_rows()])
 
-    _run(dagbag, AS_OF)  # a rerun: the same partition, the same workbook
+    _run(own_dagbag, AS_OF)  # a rerun: the same partition, the same workbook
     assert _journeys(url) == rows
     assert xlsx.read_bytes() == first_bytes

@@ -88,7 +88,7 @@ def _run(dagbag, day: date, **kwargs):
     return dr
 
 
-def test_reruns_are_identical_and_each_change_is_alerted_once(dagbag, tmp_path, monkeypatch, cfg):
+def test_reruns_are_identical_and_each_change_is_alerted_once(own_dagbag, tmp_path, monkeypatch, cfg):
     url = f"sqlite:///{tmp_path / 'warehouse.db'}"
     _build_warehouse(url)
     monkeypatch.setenv("AIRFLOW_CONN_REVIEWS_WAREHOUSE", url)
@@ -97,7 +97,7 @@ def test_reruns_are_identical_and_each_change_is_alerted_once(dagbag, tmp_path, 
     outbox = tmp_path / "data" / "outbox"
 
     # D1: one email, listing the Knowsley notification (at risk) and the Sefton LCSPR (overdue).
-    _run(dagbag, D1)
+    _run(own_dagbag, D1)
     first = _partition(url, D1)
     by_case = {(r["record_id"], r["stage"]): r["status"] for r in first}
     assert by_case[("KNO-N-0001", "notification")] == "open_at_risk"
@@ -115,12 +115,12 @@ def test_reruns_are_identical_and_each_change_is_alerted_once(dagbag, tmp_path, 
     assert "WIR-N-0001" not in text and "KNO-N-0002" not in text and "c" * 16 not in text
 
     # D1 again: identical partition, no email.
-    _run(dagbag, D1)
+    _run(own_dagbag, D1)
     assert _partition(url, D1) == first
     assert len(_emails(outbox)) == 1
 
     # D2: the Knowsley notification became overdue, Wirral's rapid review at risk: one more email.
-    _run(dagbag, D2)
+    _run(own_dagbag, D2)
     emails = _emails(outbox)
     assert len(emails) == 2
     [new] = [m for name, m in emails.items() if m["Subject"] != alert["Subject"]]
@@ -132,7 +132,7 @@ def test_reruns_are_identical_and_each_change_is_alerted_once(dagbag, tmp_path, 
 
     # D3 with alerts switched off in the run conf (as a backfill would be): judged, nobody told, and
     # nothing recorded, so a later ordinary run still tells about St Helens.
-    _run(dagbag, D3, run_conf={"send_alerts": False})
+    _run(own_dagbag, D3, run_conf={"send_alerts": False})
     assert any(r["record_id"] == "STH-N-0001" and r["status"] == "open_at_risk" for r in _partition(url, D3))
     assert len(_emails(outbox)) == 2
     engine = wh.make_engine(url)
@@ -147,6 +147,6 @@ def test_reruns_are_identical_and_each_change_is_alerted_once(dagbag, tmp_path, 
     ]
 
     # D1 once more, after later runs (as a rerun a year on would be): still the same rows, no email.
-    _run(dagbag, D1)
+    _run(own_dagbag, D1)
     assert _partition(url, D1) == first
     assert len(_emails(outbox)) == 2
