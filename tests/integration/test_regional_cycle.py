@@ -196,6 +196,13 @@ def _alert_emails(cycle: Cycle) -> int:
     return cycle.scalar("select count(distinct message_ref) from timeliness_alerts where send_status = 'sent'")
 
 
+def _reminder_recipients(cycle: Cycle) -> list[str]:
+    """The addresses of each action reminder email (statutory_timeliness.remind_actions; ledger
+    action_reminders: one email per partnership and run, every action it listed on its row)."""
+    emails = cycle.rows("select distinct message_ref, recipients from action_reminders where send_status = 'sent'")
+    return [r for e in emails for r in e["recipients"].splitlines()]
+
+
 def _recipients(cfg, audience: str) -> set[str]:
     if audience == "region":
         return {r for p in cfg.partnerships.values() for r in p.distribution} | set(cfg.business_unit_email)
@@ -210,7 +217,9 @@ def test_cycle_on_sqlite_with_outbox(dagbag, tmp_path, sqlite_url, monkeypatch, 
     sends = _check_bulletins(cycle, cfg)
     outbox = sorted((cycle.data_dir / "outbox").glob("*.eml"))
     assert _alert_emails(cycle) == 1  # one statutory_timeliness run with cases at risk or overdue
-    assert len(outbox) == len(sends) + _alert_emails(cycle)
+    reminders = cycle.scalar("select count(distinct message_ref) from action_reminders where send_status = 'sent'")
+    assert reminders >= 1  # the synthetic returns have actions overdue and due soon
+    assert len(outbox) == len(sends) + _alert_emails(cycle) + reminders
     first = email.message_from_bytes(outbox[0].read_bytes())
     assert first["Subject"] and first.is_multipart()
 
@@ -231,7 +240,8 @@ def test_cycle_on_postgres_with_smtp(dagbag, tmp_path, postgres_url, monkeypatch
     sends = _check_bulletins(cycle, cfg)
     received = smtp_server.handler.messages
     alerts = list(cfg.business_unit_email) * _alert_emails(cycle)
-    assert sorted(r for m in received for r in m.rcpt_tos) == sorted([s["recipient"] for s in sends] + alerts)
+    assert sorted(r for m in received for r in m.rcpt_tos) == sorted(
+        [s["recipient"] for s in sends] + alerts + _reminder_recipients(cycle))
     # Nothing is sent twice when circulation runs again.
     assert_nothing_asked(*run_dag(dagbag, "bulletin_circulation", AS_OF))
     assert len(smtp_server.handler.messages) == len(received)
