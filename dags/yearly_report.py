@@ -30,19 +30,14 @@ and even then only after sign-off). A rerun never sends twice (ledger).
 """
 from __future__ import annotations
 
-import os
-from datetime import timedelta
 
 import pendulum
-from airflow.providers.standard.operators.empty import EmptyOperator
-from airflow.providers.standard.operators.hitl import HITLOperator
-from airflow.sdk import Param, PokeReturnValue, dag, task
+from airflow.sdk import Param, dag, task
 from airflow.timetables.trigger import CronTriggerTimetable
 
 from reviews_airflow.dag_defaults import TIMEZONE, deadline, default_args, tags
+from reviews_airflow.signoff_flow import signoff_and_send
 
-APPROVE, REJECT = "Approve and send", "Reject"  # reviews.circulation.signoff (not imported at parse time)
-POKE_SECONDS = float(os.environ.get("REVIEWS_SIGNOFF_POKE_SECONDS", "600"))  # tests set 1
 
 
 @dag(
@@ -75,57 +70,7 @@ def yearly_report():
 
         return tasks.plan_yearly_signoff(built, context)
 
-    @task.branch
-    def ask_or_send(plan: dict) -> list[str]:
-        """Ask for sign-off; or, with nothing new to ask, send what was approved and is not yet sent."""
-        from reviews_airflow import tasks
-
-        return tasks.ask_or_send(plan)
-
-    sign_off = HITLOperator(
-        task_id="sign_off",
-        subject="{{ ti.xcom_pull(task_ids='plan_signoff')['request']['subject'] }}",
-        body="{{ ti.xcom_pull(task_ids='plan_signoff')['request']['body'] }}",
-        options=[APPROVE, REJECT],
-        params={"reason": Param("", type="string", title="Reason",
-                                description="Why you reject (kept with the decision); optional when you approve.")},
-    )
-
-    @task
-    def record_signoff(**context) -> dict:
-        from reviews_airflow import tasks
-
-        return tasks.record_signoff(context)
-
-    @task.sensor(poke_interval=POKE_SECONDS, timeout=timedelta(days=30).total_seconds(), mode="reschedule",
-                 soft_fail=True)
-    def remind_signoff(**context) -> PokeReturnValue:
-        """Done when the request is answered, or once the one reminder is sent."""
-        from reviews_airflow import tasks
-
-        state = tasks.remind_signoff(context)
-        return PokeReturnValue(is_done=state != "waiting", xcom_value=state)
-
-    @task
-    def queue(**context) -> dict:
-        from reviews_airflow import tasks
-
-        return tasks.queue_sends(context)
-
-    @task(trigger_rule="none_failed_min_one_success")
-    def send(**context) -> dict:
-        """Every approved send still pending (after the sign-off, or a rerun after a failed send)."""
-        from reviews_airflow import tasks
-
-        return tasks.send_queued(context)
-
-    resume_sends = EmptyOperator(task_id="resume_sends")
-
-    branch = ask_or_send(plan_signoff(build_report()))
-    sending = send()
-    branch >> sign_off >> record_signoff() >> queue() >> sending
-    branch >> remind_signoff()
-    branch >> resume_sends >> sending
+    signoff_and_send(plan_signoff(build_report()))
 
 
 yearly_report()

@@ -1,7 +1,7 @@
 """`make demo`: one regional cycle on the embedded default, run through Airflow itself.
 
 Resets the demo's own data under var/ (inbox, warehouse, outputs), generates synthetic returns
-for the five partnerships (some returns late, one or two never sent), runs the four DAGs with
+for the five partnerships (some returns late, one or two never sent), runs the five DAGs with
 `airflow dags test`, and prints what they did, what the business unit has to chase (rows loaded
 with flags, case journeys' consistency findings, the case tracker) and where the results are.
 `--prepare-only` sets up var/ and var/demo.env for `make up`.
@@ -24,8 +24,12 @@ VAR = Path(os.environ.get("REVIEWS_VAR") or ROOT / "var")  # `make ... REVIEWS_V
 BIN = Path(sys.executable).parent
 DEMO_AS_OF = "2026-10-31"  # the returns and timeliness runs
 DEMO_SUMMARY_RUN = "2026-10-01"  # the run on 1 October builds July to September 2026 (every return is in by 10 October)
-SYNTHETIC_START, SYNTHETIC_END = date(2023, 10, 1), date(2026, 10, 31)  # last return: Q3, dated 10 October
-INFLATE = 10  # realistic volumes are single digits a year per partnership (docs/domain.md)
+# Five financial years of returns at real volumes (single-digit serious cases a year per
+# partnership, docs/domain.md), so the outputs look like what the partnerships will get: the yearly
+# report's five-year trends, a rolling 12 months in the bulletin. Last return: Q3, dated 10 October.
+SYNTHETIC_START, SYNTHETIC_END = date(2021, 4, 1), date(2026, 10, 31)
+INFLATE = 1  # the tests and benchmarks choose their own volumes
+DEMO_YEARLY_RUN = "2026-05-01"  # the run on 1 May builds the financial year 2025-26
 TRACKER_PATH = "/reviews/tracker"  # the business unit's case tracker, behind the Airflow login
 EXAMPLES = 5  # flags and findings shown by example (all of them are in the warehouse and the tracker)
 
@@ -81,8 +85,8 @@ def run(cmd: list[str], env: dict, log: Path) -> float:
     return took
 
 
-def signing_off():
-    """bulletin_circulation waits for the business unit's sign-off (Required actions in the UI).
+def signing_off(dag_id: str):
+    """bulletin_circulation and yearly_report wait for the business unit's sign-off (Required actions in the UI).
     In the demo, you are the business unit: the request is printed and approved for you, through
     the same Airflow code the REST API runs (reviews_dev.signoff)."""
     from reviews_dev.signoff import APPROVE, Answerer
@@ -95,7 +99,7 @@ def signing_off():
         print("  approved by you, the demo's business unit (in production: a person, under Required actions)")
         return APPROVE, ""
 
-    return Answerer(decide, user="demo (make demo)")
+    return Answerer(decide, user="demo (make demo)", dag_id=dag_id)
 
 
 def _plural(n: int, word: str) -> str:
@@ -109,6 +113,37 @@ def tracker_file(var: Path, as_of: date) -> Path | None:
         return exact
     found = sorted((var / "tracker").glob("case_tracker_*.xlsx"))
     return found[-1] if found else None
+
+
+def action_summary(engine, as_of: date, var: Path) -> str:
+    """The action registers after the cycle: per partnership the actions on review recommendations
+    by state as of the day, how many reminders the ledger holds (each sent once per action and
+    state), and where the register (internal, unsuppressed) is."""
+    from collections import Counter
+
+    from sqlalchemy import func, select
+
+    from reviews.core import warehouse as wh
+    from reviews.core.config import load_config
+    from reviews.learning.actions import DUE_SOON, action_rows, register_path
+
+    cfg = load_config()
+    rows = action_rows(engine, cfg, as_of)
+    with engine.connect() as conn:
+        sent = dict(conn.execute(select(wh.action_reminders.c.partnership_code, func.count())
+                                 .where(wh.action_reminders.c.send_status == "sent")
+                                 .group_by(wh.action_reminders.c.partnership_code)).all())
+    lines = [f"Action registers as of {as_of} (actions on review recommendations; reminders to the learning contact):"]
+    for code, p in cfg.partnerships.items():
+        mine = [r for r in rows if r["partnership_code"] == code]
+        n = Counter(r["action_state"] for r in mine)
+        soon = sum(r["reminder_state"] == DUE_SOON for r in mine)
+        path = register_path(var, code, as_of)
+        lines.append(f"  {p.name:<11} {len(mine):>3} actions: {n['overdue']} overdue, {soon} due within "
+                     f"{cfg.actions.remind_working_days_before} working days, {n['open'] + n['in_progress']} "
+                     f"not yet due, {n['completed']} completed; {_plural(sent.get(code, 0), 'reminder')} sent")
+        lines.append(f"              register: {path if path.exists() else '(not written)'}")
+    return "\n".join(lines)
 
 
 def chase_report(engine, as_of: date, var: Path) -> str:
@@ -234,7 +269,8 @@ def main() -> None:
 
     report = generate_returns(VAR / "inbox", load_config(), start=SYNTHETIC_START, end=SYNTHETIC_END,
                               seed=2024, inflate=INFLATE, late_and_missing_returns=True)
-    print(f"  generated synthetic returns in {VAR / 'inbox'} (x{INFLATE} realistic volume)")
+    print(f"  generated synthetic returns in {VAR / 'inbox'} ({SYNTHETIC_START:%B %Y} to {SYNTHETIC_END:%B %Y}, "
+          "real volumes)")
     for line in report.describe().splitlines():
         print("    " + line)
     steps = [
@@ -242,13 +278,14 @@ def main() -> None:
         ("statutory_timeliness", DEMO_AS_OF),
         ("regional_learning_summary", DEMO_SUMMARY_RUN),
         ("bulletin_circulation", DEMO_AS_OF),
+        ("yearly_report", DEMO_YEARLY_RUN),
     ]
     test_env = {**env, "REVIEWS_DEADLINES": "off",  # `dags test` cannot run deadlines (see dag_defaults.deadline)
                 # the sign-off reminder's sensor, when it poked before the demo's answer, looks again
                 # within seconds rather than the production 10 minutes
                 "REVIEWS_SIGNOFF_POKE_SECONDS": "5"}
     for dag_id, day in steps:
-        with signing_off() if dag_id == "bulletin_circulation" else nullcontext():
+        with signing_off(dag_id) if dag_id in ("bulletin_circulation", "yearly_report") else nullcontext():
             took = run([airflow, "dags", "test", dag_id, day], test_env, logs / f"{dag_id}.log")
         print(f"  airflow dags test {dag_id} {day}: success in {took:.1f}s (log: {logs / (dag_id + '.log')})")
 
@@ -261,12 +298,18 @@ def main() -> None:
     print()
     print(chase_report(engine, date.fromisoformat(DEMO_AS_OF), VAR))
     print()
+    print(action_summary(engine, date.fromisoformat(DEMO_AS_OF), VAR))
+    print()
     print("Where the results are:")
     print(f"  warehouse (SQLite):   {VAR / 'warehouse.db'}   e.g. sqlite3 {VAR / 'warehouse.db'} 'select * from timeliness limit 5'")
     print(f"  raw files, by sha256: {VAR / 'raw'}")
     print(f"  bulletins (HTML/txt): {VAR / 'bulletins'}")
-    print(f"  analysts' extract:    {VAR / 'analyst'}   (internal, unsuppressed; views: sqlite3 {VAR / 'warehouse.db'} "
+    extracts = sorted((VAR / "analyst").glob("analyst_extract_*.xlsx"))
+    print(f"  analysts' extract:    {extracts[-1] if extracts else VAR / 'analyst'}   (internal, unsuppressed; views: sqlite3 {VAR / 'warehouse.db'} "
           "'select * from v_case_journeys limit 5'; docs/analysts.md)")
+    yearly = sorted((VAR / "yearly").glob("*/merseyside-yearly-report-*-v*.html"))
+    print(f"  yearly report:        {yearly[-1] if yearly else VAR / 'yearly'}   (HTML, .txt, .pdf, .xlsx per "
+          "partnership beside it)")
     print(f"  emails sent (.eml):   {VAR / 'outbox'}")
     print(f"  case tracker (XLSX):  {tracker_file(VAR, date.fromisoformat(DEMO_AS_OF)) or VAR / 'tracker'}")
     print(f"  Airflow logs:         {VAR / 'airflow' / 'logs'} and {logs}")

@@ -6,6 +6,8 @@ number, a postcode, an email, a phone number, a date of birth) and markup to be 
 """
 from __future__ import annotations
 
+import html as htmllib
+import re
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -141,3 +143,126 @@ def monthly_config(folder) -> Path:
     path = Path(folder) / "reviews-monthly.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False, allow_unicode=True), encoding="utf-8")
     return path
+
+
+# --- realistic volumes ---------------------------------------------------------------------------
+# Single-digit serious cases a year per partnership (about 3; Liverpool about 6: docs/domain.md),
+# over five years, for the tests of what a reader sees at real volumes (issue 17). Seeded, so the
+# same warehouse every time. Q1 2026-27 (April to June 2026) has a national review published (the
+# Panel's) and a published review with no findings recorded (its briefing is withheld).
+REALISTIC_QUARTER = (date(2026, 4, 1), date(2026, 6, 30))
+REALISTIC_PER_YEAR = {"knowsley": 3, "liverpool": 6, "sefton": 3, "st_helens": 3, "wirral": 3}
+NATIONAL_REVIEW = "LIV-NAT-1"
+NO_FINDINGS_REVIEW = "SEF-R-EMPTY"
+_THEMES = ("information_sharing", "voice_of_child", "neglect", "domestic_abuse", "professional_curiosity",
+           "risk_assessment", "multi_agency_working", "parental_mental_health", "parental_substance_misuse",
+           "extrafamilial_harm", "sudi_safer_sleep", "escalation")
+_AGENCIES = ("Health", "Children's social care", "Police", "Education", "Adult social care")
+
+
+def build_realistic(engine, cfg, end: date = REALISTIC_QUARTER[1], years: int = 5, seed: int = 17) -> None:
+    """Fill an empty warehouse with `years` of realistic volumes up to `end`; judge timeliness then."""
+    import random
+
+    from reviews.timeliness.run import run_timeliness
+
+    rng = random.Random(seed)
+    wh.ensure_schema(engine)
+    due = date(end.year, end.month, 10) + timedelta(days=31)  # the quarter's return, in on time
+    due = date(due.year, due.month, 10)
+    with engine.begin() as conn:
+        conn.execute(insert(wh.return_files), [
+            {"partnership_code": code, "file_name": f"notifications_{due}.csv", "sha256": f"{i:064x}",
+             "size_bytes": 1, "return_date": due, "received_at": datetime(due.year, due.month, due.day, 9, tzinfo=timezone.utc),
+             "raw_path": "raw", "status": "loaded"} for i, code in enumerate(cfg.partnerships, 1)])
+    first = date(end.year - years, end.month, 1) + timedelta(days=31)
+    first = date(first.year, first.month, 1)
+    notifications, rapid, reviews, learning = [], [], [], []
+    n = 0
+
+    def add_learning(code: str, rid: str, completed: date, k_max: int) -> None:
+        for k in range(k_max):
+            theme = rng.choice(_THEMES)
+            due_by = completed + timedelta(days=rng.randint(60, 300))
+            if due_by < end - timedelta(days=30) and rng.random() < 0.7:
+                status, done = "completed", due_by - timedelta(days=rng.randint(0, 40))
+            else:
+                status, done = rng.choice(["open", "in_progress"]), None
+            learning.append({
+                "partnership_code": code, "finding_id": f"{rid}-F{k}", "review_id": rid, "theme": theme,
+                "finding": f"Practice on {theme.replace('_', ' ')} did not keep the child in view (review {rid}).",
+                "recommendation": f"Partners should review how they work on {theme.replace('_', ' ')}.",
+                "owner_agency": rng.choice(_AGENCIES), "action_due_date": due_by, "action_status": status,
+                "action_completed_date": done, **_lineage(),
+            })
+
+    for code, per_year in REALISTIC_PER_YEAR.items():
+        for y in range(years):
+            start_y = date(first.year + y, first.month, 1)
+            for i in range(max(1, per_year + rng.randint(-1, 1))):
+                aware = start_y + timedelta(days=rng.randint(0, 364))
+                if aware > end - timedelta(days=5):
+                    continue
+                n += 1
+                nid = f"{code[:3].upper()}-N{y}{i:02d}"
+                late = rng.random() < 0.15
+                notifications.append({
+                    "partnership_code": code, "notification_id": nid, "child_key": f"{n:064x}",
+                    "incident_date": aware - timedelta(days=rng.randint(0, 3)), "aware_date": aware,
+                    "notified_date": aware + timedelta(days=rng.randint(6, 12) if late else rng.randint(1, 5)),
+                    "incident_type": rng.choices(["death", "serious_harm", "other"], [4, 5, 1])[0],
+                    "age_years": rng.randint(0, 17), **_lineage(),
+                })
+                rr_done = aware + timedelta(days=rng.randint(14, 20) if rng.random() < 0.85 else rng.randint(25, 40))
+                if rr_done > end:
+                    continue
+                outcome = rng.choices(["lcspr", "no_further_review", "other_review", "national_review_recommended"],
+                                      [35, 45, 12, 8])[0]
+                rapid.append({
+                    "partnership_code": code, "rapid_review_id": f"{nid}-RR", "notification_id": nid,
+                    "completed_date": rr_done, "outcome": outcome, "panel_response_date": None,
+                    "panel_decision": None, **_lineage(),
+                })
+                if outcome != "lcspr":
+                    continue
+                rid = f"{code[:3].upper()}-R{y}{i:02d}"
+                decided = rr_done + timedelta(days=rng.randint(5, 20))
+                completed = decided + timedelta(days=rng.randint(150, 330))
+                published = completed + timedelta(days=rng.randint(50, 110))
+                reviews.append({
+                    "partnership_code": code, "review_id": rid, "notification_id": nid, "review_type": "lcspr",
+                    "decision_date": decided, "author": "Independent reviewer (regional list)",
+                    "methodology": "Systems approach", "completed_date": completed if completed <= end else None,
+                    "final_report_sent_date": published - timedelta(days=10) if published <= end else None,
+                    "published_date": published if published <= end else None,
+                    "status": "published" if published <= end else ("completed" if completed <= end else "in_progress"),
+                    **_lineage(),
+                })
+                if completed <= end:
+                    add_learning(code, rid, completed, rng.randint(3, 5))
+    q_start = REALISTIC_QUARTER[0] if end == REALISTIC_QUARTER[1] else end - timedelta(days=60)
+    for code, rid, kind, k in (("liverpool", NATIONAL_REVIEW, "national", 4), ("sefton", NO_FINDINGS_REVIEW, "lcspr", 0)):
+        completed = q_start - timedelta(days=70)
+        reviews.append({
+            "partnership_code": code, "review_id": rid, "notification_id": None, "review_type": kind,
+            "decision_date": completed - timedelta(days=300), "author": "Reviewer (Panel's list)",
+            "methodology": "Rapid appraisal", "completed_date": completed,
+            "final_report_sent_date": q_start + timedelta(days=10), "published_date": q_start + timedelta(days=30),
+            "status": "published", **_lineage(),
+        })
+        add_learning(code, rid, completed, k)
+    with engine.begin() as conn:
+        conn.execute(insert(wh.notifications), notifications)
+        conn.execute(insert(wh.rapid_reviews), rapid)
+        conn.execute(insert(wh.practice_reviews), reviews)
+        conn.execute(insert(wh.learning), learning)
+    run_timeliness(engine, cfg, end)
+
+
+FIGURE = re.compile(r"\d+%?|c|none due")
+
+
+def published_figures(html: str) -> list[str]:
+    """Every figure a bulletin's HTML publishes: table cells and the bold figures of its lists."""
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", html, re.S) + re.findall(r"<strong>(.*?)</strong>", html, re.S)
+    return [v for v in (htmllib.unescape(c).strip() for c in cells) if FIGURE.fullmatch(v)]

@@ -82,10 +82,8 @@ def test_bulletins_arrive_with_their_attachments(dagbag, cycle, smtp_server, cfg
         pdfs = [n for n in files if n.endswith(".pdf")]
         assert len(pdfs) == 1 and files[pdfs[0]].startswith(b"%PDF-")
         xlsx = [n for n in files if n.endswith(".xlsx")]
-        if m.rcpt_tos[0] == business_unit:
-            assert len(xlsx) == 1 and files[xlsx[0]][:2] == b"PK"
-        else:
-            assert not xlsx  # the analysts' workbook goes to the business unit only
+        # every copy carries its bulletin's published tables (circulation.xlsx_to_everyone)
+        assert len(xlsx) == 1 and files[xlsx[0]][:2] == b"PK"
     regional = [m for m in received if m.message["Subject"].startswith("Merseyside")]
     assert {m.rcpt_tos[0] for m in regional} == regional_list
     knowsley = [m for m in received if m.message["Subject"].startswith("Knowsley")]

@@ -19,6 +19,7 @@ import email
 import io
 from datetime import date, datetime, timezone
 from email import policy
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -28,6 +29,7 @@ from reviews.core import warehouse as wh
 from reviews.core.mail import OutboxTransport
 from reviews.learning import actions as ac
 
+ROOT = Path(__file__).resolve().parents[2]
 AS_OF = date(2024, 6, 21)
 LOADED = datetime(2024, 6, 20, 12, 0, tzinfo=timezone.utc)
 SECRET = "Finding text about the child Jamie"
@@ -227,3 +229,25 @@ def test_linked_totals_keep_what_the_other_table_shows():
     assert not recoverable_cells(grid, linked, table_lines(grid.shape, True, True))
     forced = suppression_mask(grid, hidden=frozenset({(2, 0)}))
     assert forced[2, 0] and not recoverable_cells(grid, forced, table_lines(grid.shape, True, True))
+
+
+def test_the_demo_prints_the_action_registers(engine, acfg, tmp_path):
+    """`make demo`'s action summary (scripts/demo.py action_summary), read back from the warehouse
+    and the ledger after a run: states per partnership, reminders sent, where each register is."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("demo_script", ROOT / "scripts" / "demo.py")
+    demo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(demo)
+    ac.run_actions(engine, acfg, tmp_path, OutboxTransport(tmp_path / "outbox"), AS_OF)
+    text = demo.action_summary(engine, AS_OF, tmp_path)
+    lines = text.splitlines()
+    knowsley = next(line for line in lines if line.strip().startswith("Knowsley"))
+    # KNO-F-1 (due 20 June) overdue, F-5 due today, F-2 and F-3 not yet due, F-4 and F-6 completed,
+    # F-7 completed after the day: not yet completed then, and overdue (due 1 June)
+    assert "7 actions: 2 overdue" in knowsley and "4 reminders sent" in knowsley, knowsley
+    assert "2 completed" in knowsley
+    assert str(ac.register_path(tmp_path, "knowsley", AS_OF)) in text
+    sefton = next(line for line in lines if line.strip().startswith("Sefton"))
+    assert "0 actions" in sefton and "0 reminders sent" in sefton
+    assert SECRET not in text and "Share records" not in text

@@ -112,11 +112,17 @@ def test_rendered_bulletin(summary, cfg, audience):
     assert not [v for v in cells(r.html) if v.isdigit() and 1 <= int(v) <= 5]
     for rate in re.findall(r"<td[^>]*>(\d+)%</td>", r.html):
         assert 0 <= int(rate) <= 100
-    assert "Timeliness over the last 4 months" in r.html and "Themes that keep coming back" in r.html
-    assert "Recommendations and actions" in r.html and "7-minute briefings" in r.html
-    assert r.html.count("<img") >= (1 if audience == "sefton" else 2) and all(t.caption for t in r.tables)
+    # Learning first (issue 17): findings, what changes, briefings, recurring themes, then In numbers;
+    # the timeliness trend is in the XLSX only.
+    order = ["What we learned: findings by theme", "What needs to change", "7-minute briefings",
+             "Themes that keep coming back", "In numbers", "About these figures"]
+    at = [r.html.index(f">{h}</h2>") for h in order]
+    assert at == sorted(at) and not re.search(r"<table(?! role=\"presentation\")", r.html[:at[4]])
+    assert "Timeliness over the last 4 months" not in r.html
+    assert {"Trend Notification", "Actions", "Recurring themes", "In numbers"} <= {t.sheet for t in r.tables}
+    assert r.html.count("<img") >= 1 and all(t.caption for t in r.tables)
     if audience == "sefton":
-        assert not r.briefings and "No reviews were published in June 2024" in r.text
+        assert not r.briefings and "no review was published in June 2024" in r.text
     else:
         assert [b.review_id for b in r.briefings] == [PUBLISHED_REVIEW]
         assert "7-minute briefing: Knowsley" in r.print_html and "7-minute briefing: Knowsley" not in r.html
@@ -143,14 +149,16 @@ def test_rounding_of_regional_notification_totals(summary, cfg):
     assert [round_to(v, 10, "c") for v in ("21", "25", "14", "c", "0")] == ["20", "30", "10", "c", "0"]
     rounded = dataclasses.replace(cfg, round_regional_totals_to=10)
     region = render_bulletin(summary, rounded, "region")
-    assert ("Serious incident notifications in June 2024: <strong>20</strong>") in region.html
+    # In numbers: 87 notifications over the 12 months, rounded to 90; the month's table (XLSX) 21 -> 20.
+    in_numbers = next(t for t in region.tables if t.sheet == "In numbers")
+    assert in_numbers.rows[0][1] == ["90"] and ">90</td>" in region.html
     assert "rounded to the nearest 10" in region.text
-    notif = region.tables[0]
+    notif = next(t for t in region.tables if t.sheet == "Notifications")
     assert notif.rows[-1][1][-1] == "20" and notif.rows[1][1][-1] == "7"  # the region rounded, Liverpool exact
     knowsley = render_bulletin(summary, rounded, "knowsley")
-    assert knowsley.tables[0].rows[-1][1] == ["6", "20"]
+    assert next(t for t in knowsley.tables if t.sheet == "Notifications").rows[-1][1] == ["6", "20"]
     plain = render_bulletin(summary, cfg, "region")
-    assert "Serious incident notifications in June 2024: <strong>21</strong>" in plain.html
+    assert next(t for t in plain.tables if t.sheet == "In numbers").rows[0][1] == ["87"]
 
 
 def test_quarterly_summary(engine, cfg):
@@ -197,13 +205,16 @@ def test_build_store_rebuild_and_attach(engine, cfg, tmp_path):
     attach = attachments_for_factory(no_pdf)
     bu = cfg.business_unit_email[0]
     assert attach({**rows["region"], "recipient": bu}) == [xlsx]
-    assert attach({**rows["region"], "recipient": "lscp@liverpool.gov.uk"}) == []
+    assert attach({**rows["region"], "recipient": "lscp@liverpool.gov.uk"}) == [xlsx]  # xlsx_to_everyone
+    bu_only = dataclasses.replace(no_pdf, circulation=dataclasses.replace(no_pdf.circulation, xlsx_to_everyone=False))
+    assert attachments_for_factory(bu_only)({**rows["region"], "recipient": bu}) == [xlsx]
+    assert attachments_for_factory(bu_only)({**rows["region"], "recipient": "lscp@liverpool.gov.uk"}) == []
     assert attach({**rows["region"], "audience": "quality:knowsley", "recipient": bu}) == []
     with_pdf = attachments_for_factory(with_summary(cfg, pdf=True))
     with pytest.raises(FileNotFoundError):
         with_pdf({**rows["region"], "recipient": bu})
     pdf.write_bytes(b"%PDF-1.4 test")
-    assert with_pdf({**rows["region"], "recipient": "lscp@liverpool.gov.uk"}) == [pdf]
+    assert with_pdf({**rows["region"], "recipient": "lscp@liverpool.gov.uk"}) == [pdf, xlsx]
 
 
 def test_bulletin_settings_defaults(cfg, tmp_path):

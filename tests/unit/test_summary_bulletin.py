@@ -223,12 +223,14 @@ def test_small_counts_are_suppressed(rendered):
 
 
 def test_region_table_shows_partnerships_side_by_side(summary, cfg):
+    # The partnerships side by side are in the XLSX's tables (issue 17: the email shows the region's
+    # figures in short); the text part holds what the HTML shows.
     out = render_bulletin(summary, cfg, "region")
-    for name in ("Knowsley", "Liverpool", "Sefton", "St Helens", "Wirral"):
-        assert f">{name}</th>" in out.html
-    row = re.search(r">Knowsley</th>(.*?)</tr>", out.html, re.S).group(1)
-    assert td_values(row)[:4] == ["c", "c", "0", "c"]  # death 1, serious harm 1, other 0, total 2
-    assert "Notification to the Panel: cases by status" in out.text
+    notif = next(t for t in out.tables if t.sheet == "Notifications")
+    assert [r[0] for r in notif.rows[:5]] == ["Knowsley", "Liverpool", "Sefton", "St Helens", "Wirral"]
+    assert notif.rows[0][1][:4] == ["c", "c", "0", "c"]  # death 1, serious harm 1, other 0, total 2
+    assert any(t.caption.startswith("Notification to the Panel: cases by status") for t in out.tables)
+    assert "Practice review activity, 12 months to 30 June 2024" in out.text
 
 
 def test_free_text_is_escaped_and_no_script(rendered):
@@ -262,17 +264,20 @@ def test_render_is_deterministic(rendered, summary, cfg):
 
 
 def test_text_part_carries_the_headlines(rendered):
-    found = headlines(rendered.html)
-    assert len(found) >= 7  # counts, conversion, referrals, decided, overdue actions, briefings
-    for label, value in found:
-        assert f"- {label}: {value}" in rendered.text
+    # The headlines (kept to say what an update changed) are the In numbers figures; the text part
+    # shows each figure the HTML shows.
+    assert len(rendered.headlines) >= 10  # activity, conversion, timeliness, overdue actions, briefings
+    for label, cells, _ in next(t for t in rendered.tables if t.sheet == "In numbers").rows:
+        assert re.search(re.escape(label) + r".*" + r".*".join(map(re.escape, cells)), rendered.text)
     assert rendered.subject.endswith("June 2024")
 
 
 def test_partnership_page(summary, cfg):
     out = render_bulletin(summary, cfg, "knowsley")
     assert out.subject == "Knowsley practice review learning bulletin: June 2024"
-    assert ("Serious incident notifications in June 2024", "c (Merseyside: 12)") in headlines(out.html)
+    # Over the 12 months: June's 12 and Knowsley's May one (KN3).
+    assert {"label": "Serious incident notifications to the Panel, 12 months to 30 June 2024",
+            "value": "c (Merseyside: 13)"} in out.headlines
     assert ">Liverpool<" not in out.html  # other partnerships' rows are not shown
     with pytest.raises(ConfigError):
         render_bulletin(summary, cfg, "halton")

@@ -159,3 +159,38 @@ def test_reader_check_would_catch_a_leak():
     naive = pd.DataFrame(np.where((full >= 1) & (full <= 5), "c", full.astype(str)))
     assert _recoverable_by_reader(naive) == [(0, 0)]
     assert _recoverable_by_reader(suppress_table(df)) == []
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_an_unpublished_column_protects_small_counts_and_spares_the_cells_beside_it(seed):
+    """An outcome published beside "all others" (never shown): no small count, the unpublished
+    ones included, can be worked out from what is shown; a large unpublished one may be."""
+    rng = np.random.default_rng(1000 + seed)
+    n_rows = int(rng.integers(2, 7))
+    values = rng.choice([0, 0, 1, 2, 3, 4, 5, 6, 7, 9, 12, 20], size=(n_rows, 3))
+    df = pd.DataFrame(values, index=[f"r{i}" for i in range(n_rows)], columns=["shown_a", "shown_b", "rest"])
+    rows = n_rows + 1
+    unpublished = frozenset((i, 2) for i in range(rows))
+    out = suppress_table(df, unpublished=unpublished)
+    full = with_totals(values)
+    grid = out.to_numpy().copy()
+    for i in range(rows):
+        grid[i, 2] = "c"  # the reader never sees the rest
+    unknown, a, _ = _published_equations(pd.DataFrame(grid))
+    for k, cell in enumerate(unknown):
+        e = np.zeros(len(unknown))
+        e[k] = 1.0
+        if np.linalg.matrix_rank(np.vstack([a, e])) == np.linalg.matrix_rank(a):
+            assert not 1 <= full[cell] <= 5, (cell, full[cell], grid)
+    for (i, j), n in np.ndenumerate(full):
+        if 1 <= n <= 5:
+            assert out.to_numpy()[i, j] == "c"
+
+
+def test_an_unpublished_column_hides_less_than_publishing_it():
+    """The reason for it: a rare small outcome no longer hides the published figure beside it."""
+    df = pd.DataFrame({"lcspr": [7, 9], "national": [1, 0], "rest": [10, 12]}, index=["x", "y"])
+    assert suppress_table(df).loc["x", "lcspr"] == "c"  # national 1 alone in its row: lcspr goes too
+    spared = suppress_table(df, unpublished=frozenset((i, 2) for i in range(3)))
+    assert spared.loc["x", "national"] == "c"
+    assert spared.loc["x", "lcspr"] == "7" and spared.loc["x", TOTAL] == "18"

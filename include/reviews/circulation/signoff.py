@@ -123,6 +123,15 @@ def _missing_lines(rows: list[dict], cfg: Config, label: str) -> list[str]:
     return lines
 
 
+def _withheld_lines(rows: list[dict]) -> list[str]:
+    """The reviews published in the period whose 7-minute briefing is not sent (no findings), from
+    the newest region version's data_status: the business unit is told here instead."""
+    region = next((r for r in rows if r["audience"] == REGION), rows[0])
+    data = json.loads(region.get("data_status") or "null") or {}
+    return [f"{w['partnership']}, review {w['review_id']}: not sent, because {w['reason']}."
+            for w in data.get("briefings_withheld") or []]
+
+
 def _day(value) -> date | None:
     return date.fromisoformat(value) if value else None
 
@@ -153,6 +162,10 @@ def build_request(engine: Engine, cfg: Config, wanted: dict[tuple[date, date], l
         missing = _missing_lines(rows, cfg, label)
         parts.append("\n### Data missing or late")
         parts += [f"- {m}" for m in missing] or ["- None: every partnership's return was in on time."]
+        withheld = _withheld_lines(rows)
+        if withheld:
+            parts.append("\n### 7-minute briefings not sent")
+            parts += [f"- {w}" for w in withheld]
         kinds = _redaction_counts(engine, start, end)
         parts.append("\n### Redactions")
         if kinds:

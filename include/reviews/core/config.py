@@ -527,7 +527,9 @@ class CirculationSettings:
     """Config `circulation`: when the bulletins go out, and what the business unit's copy carries."""
 
     schedule: Annotated[CirculationSchedule, BeforeValidator(_mapping)] = CirculationSchedule()
-    xlsx_to_business_unit: StrictBool = True  # attach the analysts' workbook to business unit copies
+    xlsx_to_business_unit: StrictBool = True  # attach the bulletin's XLSX of tables to business unit copies
+    # ... and to every copy: the email shows short figures, the full (suppressed) tables are in it
+    xlsx_to_everyone: StrictBool = True
     late_send_window_days: NonNegative = 92  # a build this long after the send day still goes out when built
     # The business unit signs off each period's bulletins in Airflow before they go; a request
     # unanswered this long reminds it once (email).

@@ -11,8 +11,7 @@ apostrophe), and equal content gives equal bytes, so a rerun rewrites the same f
 """
 from __future__ import annotations
 
-import io
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 
 from openpyxl import Workbook
@@ -20,7 +19,7 @@ from openpyxl.styles import Font, PatternFill
 
 from reviews.core.config import Config
 from reviews.journeys.model import DECISION_WORDS, STAGE_WORDS, STATUS_WORDS, Journey
-from reviews.learning.exports import _stable_zip, neutralise  # the bulletins' safe, byte-stable workbook rules
+from reviews.learning.exports import neutralise, workbook_bytes  # the bulletins' safe, byte-stable workbook rules
 
 _BOLD = Font(bold=True)
 _HEAD = PatternFill("solid", fgColor="E3EAF2")
@@ -83,13 +82,7 @@ def tracker_workbook(journeys: list[Journey], cfg: Config, as_of: date) -> bytes
                   for j in ordered for s in j.stages]
     _sheet(wb.create_sheet("Stages"), f"Every stage of every case as of {as_of.day} {as_of:%B %Y}", STAGE_HEADER,
            stage_rows)
-    when = datetime(as_of.year, as_of.month, as_of.day)
-    wb.properties.created = wb.properties.modified = when
-    wb.properties.creator = wb.properties.lastModifiedBy = "Merseyside practice reviews"
-    wb.properties.title = f"Case tracker {as_of.isoformat()}"
-    buf = io.BytesIO()
-    wb.save(buf)
-    return _stable_zip(buf.getvalue(), when)
+    return workbook_bytes(wb, f"Case tracker {as_of.isoformat()}", as_of)
 
 
 def write_tracker(journeys: list[Journey], cfg: Config, as_of: date, folder: Path) -> Path:

@@ -42,7 +42,6 @@ reminded again for the same state (the ledger is keyed on the action and state, 
 """
 from __future__ import annotations
 
-import io
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -59,15 +58,16 @@ from sqlalchemy.dialects import postgresql, sqlite
 from reviews.core import warehouse as wh
 from reviews.core.audit import audit_now
 from reviews.core.config import Config
-from reviews.core.mail import MailError, Message, SendError, Transport, check_recipients, describe_error, message_id
+from reviews.core import ledger
+from reviews.core.ledger import FAILED, PENDING, SENDING, WITHDRAWN
+from reviews.core.mail import MailError, Message, Transport, check_recipients, describe_error
 from reviews.core.rendering import templates
 from reviews.core.views import actions as actions_select
 from reviews.core.working_days import OutsideCalendarError, working_days_between
-from reviews.learning.exports import _stable_zip, neutralise
+from reviews.learning.exports import neutralise, workbook_bytes
 
 DUE_SOON, OVERDUE = "due_soon", "overdue"
 REMINDER_STATES = (DUE_SOON, OVERDUE)
-PENDING, SENDING, SENT, FAILED, WITHDRAWN = "pending", "sending", "sent", "failed", "withdrawn"
 FOLDER = "actions"
 NOT_RECORDED = "Not recorded"
 STATUS_NAMES = {"open": "Open", "in_progress": "In progress", "completed": "Completed", None: "Not recorded"}
@@ -223,15 +223,7 @@ def build_register(rows: Sequence[dict], cfg: Config, code: str, as_of: date) ->
         about.append(line)
     about["A1"].font = _BOLD
     about.column_dimensions["A"].width = 40
-    when = datetime(as_of.year, as_of.month, as_of.day)
-    wb.properties.created = when
-    wb.properties.modified = when
-    wb.properties.creator = "Merseyside practice reviews"
-    wb.properties.lastModifiedBy = "Merseyside practice reviews"
-    wb.properties.title = f"{name} action register, {as_of.isoformat()} (internal)"
-    buf = io.BytesIO()
-    wb.save(buf)
-    return _stable_zip(buf.getvalue(), when)
+    return workbook_bytes(wb, f"{name} action register, {as_of.isoformat()} (internal)", as_of)
 
 
 def write_register(rows: Sequence[dict], cfg: Config, data_dir: str | Path, code: str, as_of: date) -> tuple[Path, bool]:
@@ -322,31 +314,6 @@ def record_reminders(engine: Engine, rows: Sequence[dict], as_of: date, report: 
                         "send_status": PENDING, "attempt": 0, "created_at": now})
         report.new = _insert_new(conn, new)
     report.already_told = len(current) - report.new
-
-
-def _claim(engine: Engine, rows: list[dict], transport_name: str, ref: str, recipients: Sequence[str]) -> list[dict]:
-    """pending|failed -> sending (attempt + 1, Message-ID), committed before anything is sent."""
-    a = wh.action_reminders.c
-    claimed = []
-    with engine.begin() as conn:
-        for r in rows:
-            res = conn.execute(
-                update(wh.action_reminders)
-                .where(a.reminder_id == r["reminder_id"], a.send_status == r["send_status"], a.attempt == r["attempt"])
-                .values(send_status=SENDING, attempt=r["attempt"] + 1, transport=transport_name, message_ref=ref,
-                        recipients="\n".join(recipients), error=None))
-            if res.rowcount == 1:
-                claimed.append({**r, "send_status": SENDING, "attempt": r["attempt"] + 1})
-    return claimed
-
-
-def _finish(engine: Engine, rows: list[dict], status: str, **values) -> None:
-    a = wh.action_reminders.c
-    with engine.begin() as conn:
-        for r in rows:
-            conn.execute(update(wh.action_reminders)
-                         .where(a.reminder_id == r["reminder_id"], a.send_status == SENDING, a.attempt == r["attempt"])
-                         .values(send_status=status, **values))
 
 
 # --------------------------------------------------------------------------------------------
@@ -461,33 +428,22 @@ def send_reminders(engine: Engine, cfg: Config, transport: Transport, rows_now: 
             report.problems.append(f"{code}: no allowed learning contact or business unit address; left pending")
             continue
         try:
-            message = reminder_message(mine, cfg, code, as_of, allowed)
-            ref = message_id(cfg.sender, message)
+            out = ledger.send_once(engine, wh.action_reminders, "reminder_id", mine, transport, cfg.sender,
+                                   lambda rows, code=code, allowed=allowed: reminder_message(rows, cfg, code, as_of,
+                                                                                             allowed),
+                                   clock, recipients="\n".join(allowed))
         except MailError as exc:
             report.problems.append(f"{code} reminder email not built: {describe_error(exc)}")
             continue
-        claimed = _claim(engine, mine, transport.name, ref, allowed)
-        if not claimed:
-            continue
-        if len(claimed) != len(mine):  # someone else took some rows: list exactly what we hold
-            message = reminder_message(claimed, cfg, code, as_of, allowed)
-            ref = message_id(cfg.sender, message)
-            _finish(engine, claimed, SENDING, message_ref=ref)
-        try:
-            result = transport.send(cfg.sender, message)
-        except Exception as exc:  # noqa: BLE001 - every failure is recorded in the ledger
-            error = describe_error(exc)
-            if isinstance(exc, SendError) and exc.uncertain:
-                _finish(engine, claimed, SENDING, error=f"delivery unknown: {error}")
-                report.unconfirmed += len(claimed)
+        if out.status in ("unconfirmed", "failed"):
+            if out.status == "unconfirmed":
+                report.unconfirmed += len(out.rows)
             else:
-                _finish(engine, claimed, FAILED, error=error)
-                report.failed += len(claimed)
-            report.problems.append(f"{code} reminder email not sent: {error}")
-            continue
-        _finish(engine, claimed, SENT, sent_at=clock(), message_ref=str(result))
-        report.emails += 1
-        report.listed += len(claimed)
+                report.failed += len(out.rows)
+            report.problems.append(f"{code} reminder email not sent: {out.error}")
+        elif out.status == "sent":
+            report.emails += 1
+            report.listed += len(out.rows)
 
 
 def run_actions(engine: Engine, cfg: Config, data_dir: str | Path, transport: Transport | None, as_of: date,

@@ -19,7 +19,6 @@ unchanged extract is not rewritten.
 """
 from __future__ import annotations
 
-import io
 import os
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
@@ -32,7 +31,7 @@ from sqlalchemy import Engine
 
 from reviews.core.mail import NEVER_ATTACHED
 from reviews.core.views import VIEWS
-from reviews.learning.exports import _stable_zip
+from reviews.learning.exports import workbook_bytes
 
 FOLDER = "analyst"
 _BOLD = Font(bold=True)
@@ -109,15 +108,7 @@ def build_extract(engine: Engine, period_end: date) -> tuple[bytes, dict[str, in
         about.append(line)
     about["A1"].font = _BOLD
     about.column_dimensions["A"].width = 30
-    when = datetime(period_end.year, period_end.month, period_end.day)
-    wb.properties.created = when
-    wb.properties.modified = when
-    wb.properties.creator = "Merseyside practice reviews"
-    wb.properties.lastModifiedBy = "Merseyside practice reviews"
-    wb.properties.title = f"Analysts' extract to {period_end.isoformat()} (internal)"
-    buf = io.BytesIO()
-    wb.save(buf)
-    return _stable_zip(buf.getvalue(), when), counts
+    return workbook_bytes(wb, f"Analysts' extract to {period_end.isoformat()} (internal)", period_end), counts
 
 
 def write_extract(engine: Engine, data_dir: str | Path, period_end: date) -> ExtractReport:

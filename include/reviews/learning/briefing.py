@@ -90,6 +90,17 @@ QUESTIONS = {
 }
 GENERAL_QUESTION = "What will you do differently after reading this briefing?"
 MAX_THEMES = 3
+# A briefing is one A4 page: at most this many findings and recommendations are quoted (the rest
+# are counted, pointing to the full report). The browser test prints one at the limits.
+MAX_FINDINGS = 4
+MAX_ACTIONS = 4
+MAX_QUESTIONS = 3  # and the general one
+NO_FINDINGS = "no findings were recorded for it, so there is nothing to brief practitioners on"
+
+
+def n_found(item: dict) -> int:
+    """The findings of a summary['briefings'] entry that have text."""
+    return sum(1 for f in item["findings"] if (f.get("finding") or "").strip())
 
 
 @dataclass(frozen=True)
@@ -108,6 +119,7 @@ class Briefing:
     questions: list[str]
     links: list[tuple[str, str]]  # (label, https url)
     themes: list[str]  # labels
+    more: str = ""  # what did not fit on the one page ("The full report has 2 more finding(s).")
 
     def digest(self) -> str:
         return hashlib.sha256(repr(self).encode("utf-8")).hexdigest()[:12]
@@ -152,8 +164,13 @@ def build_briefing(item: dict, partnership_name: str, settings: BriefingSettings
     kind = REVIEW_TYPES.get(item["review_type"] or "", "practice review")
     published = long_date(date.fromisoformat(item["published_date"])) if item.get("published_date") else "not yet"
     title = f"{partnership_name}: {kind[0].upper() + kind[1:]} (ref. {item['review_id']}), published {published}"
+    if item["review_type"] == "national":  # the Panel commissions national reviews; the partnership takes part
+        who = (f"The Child Safeguarding Practice Review Panel commissioned this {kind}; "
+               f"{partnership_name} Safeguarding Children Partnership shares its learning here.")
+    else:
+        who = f"{partnership_name} Safeguarding Children Partnership carried out this {kind}."
     background = [
-        f"{partnership_name} Safeguarding Children Partnership carried out this {kind}."
+        who
         + (f" It was decided on in {_month_year(item['decision_date'])}" if item.get("decision_date") else "")
         + (f", completed in {_month_year(item['completed_date'])}" if item.get("completed_date") else "")
         + f" and published on {published}.",
@@ -175,7 +192,8 @@ def build_briefing(item: dict, partnership_name: str, settings: BriefingSettings
         for q in settings.questions.get(t) or QUESTIONS.get(t, ()):
             if q not in questions:
                 questions.append(q)
-    questions = questions[:5] + [GENERAL_QUESTION]
+    questions = questions[:MAX_QUESTIONS] + [GENERAL_QUESTION]
+    shown = [f for f in item["findings"] if f["finding"]][:MAX_FINDINGS]
     actions = [
         {
             "recommendation": f["recommendation"],
@@ -185,6 +203,13 @@ def build_briefing(item: dict, partnership_name: str, settings: BriefingSettings
         }
         for f in item["findings"] if f["recommendation"]
     ]
+    more_actions = max(0, len(actions) - MAX_ACTIONS)
+    actions = actions[:MAX_ACTIONS]
+    more = []
+    if len(shown) < n_found(item):
+        more.append(f"{n_found(item) - len(shown)} more finding(s)")
+    if more_actions:
+        more.append(f"{more_actions} more recommendation(s)")
     links = list(settings.links)
     if page:
         links.insert(0, (f"{partnership_name} Safeguarding Children Partnership: published reviews", page))
@@ -196,8 +221,9 @@ def build_briefing(item: dict, partnership_name: str, settings: BriefingSettings
         slug=briefing_slug(item),
         background=background,
         why_it_matters=why,
-        findings=[(f["theme_label"], f["finding"]) for f in item["findings"] if f["finding"]],
+        findings=[(f["theme_label"], f["finding"]) for f in shown],
         actions=actions,
+        more=(f"The full report has {' and '.join(more)}." if more else ""),
         questions=questions,
         links=links,
         themes=[theme_label(t) for t in item["themes"]],
@@ -205,11 +231,25 @@ def build_briefing(item: dict, partnership_name: str, settings: BriefingSettings
 
 
 def briefings_for(summary: dict, cfg: Config, audience: str) -> list[Briefing]:
-    """The briefings an audience gets: all for the region, a partnership's own otherwise."""
+    """The briefings an audience gets: all for the region, a partnership's own otherwise; a review
+    with no findings gets none (withheld_briefings: the business unit is told instead)."""
     names = {p["code"]: p["name"] for p in summary["partnerships"]}
     pages = {code: p.published_reviews_url for code, p in cfg.partnerships.items()}
     return [
         build_briefing(item, names[item["partnership_code"]], cfg.briefings, pages.get(item["partnership_code"]))
         for item in summary.get("briefings", [])
-        if audience == "region" or item["partnership_code"] == audience
+        if (audience == "region" or item["partnership_code"] == audience) and n_found(item)
+    ]
+
+
+def withheld_briefings(summary: dict, audience: str = "region") -> list[dict]:
+    """The reviews published in the period whose 7-minute briefing is not sent, with the reason:
+    {partnership_code, partnership, review_id, reason}. Only the business unit sees these (the
+    sign-off request, and each version's stored data_status)."""
+    names = {p["code"]: p["name"] for p in summary["partnerships"]}
+    return [
+        {"partnership_code": item["partnership_code"], "partnership": names[item["partnership_code"]],
+         "review_id": item["review_id"], "reason": NO_FINDINGS}
+        for item in summary.get("briefings", [])
+        if (audience == "region" or item["partnership_code"] == audience) and not n_found(item)
     ]

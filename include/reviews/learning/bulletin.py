@@ -30,7 +30,7 @@ import pandas as pd
 from jinja2 import Environment
 
 from reviews.learning.briefing import Briefing, briefings_for
-from reviews.learning.charts import Chart, bar_chart, line_chart
+from reviews.learning.charts import Chart, bar_chart
 from reviews.core.config import Config, ConfigError
 from reviews.core.rendering import templates
 from reviews.core.reporting_periods import MONTHS, long_date, period_label  # noqa: F401 (period_label re-exported)
@@ -64,7 +64,11 @@ LABELS: dict[str, str] = {
     "in_progress": "In progress",
     "completed": "Completed",
     "overdue": "Overdue",
+    "not_yet_due": "Not yet due (open or in progress)",
 }
+# Actions are published in three states a reader acts on: open and in progress are one figure (at
+# real volumes each alone is mostly c); the action registers keep the four.
+ACTION_STATES = {"overdue": ("overdue",), "not_yet_due": ("open", "in_progress"), "completed": ("completed",)}
 SHORT_STAGE = {
     "notification": "Notification",
     "rapid_review": "Rapid review",
@@ -92,8 +96,12 @@ class TableView:
             out.append("right" if figures else "left")
         return out
 
-    def as_text(self) -> str:
-        """The table as aligned plain text, for the text/plain part."""
+    def as_text(self, width: int | None = None) -> str:
+        """The table as aligned plain text, for the text/plain part. With `width`, a table whose
+        lines would be longer is written as a list instead (a row a paragraph: label, then each
+        header with its value), wrapped to `width`."""
+        import textwrap
+
         grid = [self.header] + [[label, *cells] for label, cells, _ in self.rows]
         widths = [max(len(r[i]) for r in grid) for i in range(len(self.header))]
 
@@ -101,7 +109,14 @@ class TableView:
             return " | ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
 
         rule = "-+-".join("-" * w for w in widths)
-        return "\n".join([self.caption, line(self.header), rule, *(line(r) for r in grid[1:])])
+        caption = textwrap.fill(self.caption, width) if width else self.caption
+        if width is None or len(rule) <= width:
+            return "\n".join([caption, line(self.header), rule, *(line(r) for r in grid[1:])])
+        items = []
+        for label, cells, _ in self.rows:
+            pairs = "; ".join(f"{h}: {v}" for h, v in zip(self.header[1:], cells))
+            items.append(textwrap.fill(f"- {label}: {pairs}", width, subsequent_indent="  "))
+        return "\n".join([caption, *items])
 
 
 @dataclass
@@ -127,6 +142,16 @@ class Section:
 
     def items(self, entries: list[str]) -> "Section":
         self.blocks.append(("list", entries))
+        return self
+
+    def note(self, text: str) -> "Section":
+        """A short note read with the block before it (what a chart leaves out, a key)."""
+        self.blocks.append(("note", text))
+        return self
+
+    def figures(self, rows: list[tuple[str, list[tuple[str, str]]]]) -> "Section":
+        """Figures as a list (label: who value, who value): phone-friendly, and not a table."""
+        self.blocks.append(("figures", rows))
         return self
 
     @property
@@ -206,12 +231,24 @@ class _Grids:
         return suppress_table(df, c.suppression_low, c.suppression_high, c.suppression_symbol, total_col=total_col)
 
     def by_partnership(self, measure: tuple, get: Callable[[dict], dict], cats: list[str],
-                       total_col: bool = True) -> pd.DataFrame:
-        """The suppressed grid of one measure (named by `measure`, e.g. ('timeliness', stage))."""
+                       total_col: bool = True, unpublished: tuple[str, ...] = (),
+                       hide: Callable[[pd.DataFrame], set[tuple[str, str]]] | None = None) -> pd.DataFrame:
+        """The suppressed grid of one measure (named by `measure`, e.g. ('timeliness', stage)).
+
+        `unpublished`: columns no output shows (they stay in the totals, hidden, so the published
+        cells need no secondary suppression on their account); `hide(counts)`: further cells
+        (partnership code or TOTAL, column) to hide, e.g. ones that would give away a linked grid's
+        hidden cell."""
         key = (measure, tuple(cats), total_col)
         if key not in self._made:
             df = pd.DataFrame([[int(get(p)[c]) for c in cats] for p in self.parts], index=self.codes, columns=cats)
-            self._made[key] = self.suppress(df, total_col)
+            rows = [*self.codes, TOTAL]
+            cols = [*cats, *([TOTAL] if total_col else [])]
+            at = lambda cells: frozenset((rows.index(r), cols.index(k)) for r, k in cells)  # noqa: E731
+            c = self.cfg
+            self._made[key] = suppress_table(df, c.suppression_low, c.suppression_high, c.suppression_symbol,
+                                             total_col=total_col, hidden=at(hide(df) if hide else set()),
+                                             unpublished=at({(r, k) for r in rows for k in unpublished}))
         return self._made[key]
 
     def agencies(self, summary: dict, actions_sup: pd.DataFrame) -> pd.DataFrame:
@@ -256,17 +293,26 @@ def _shown_order(value: str, symbol: str) -> tuple[int, int]:
     return (0, -n) if n > 0 else (2, 0)
 
 
+def _and_list(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
 def _category_table(g: _Grids, sup: pd.DataFrame, caption: str, first: str, audience: str, region: str,
                     sheet: str, round_total: int | None = None) -> TableView:
+    """A grid as a table: partnerships by category on the regional page, categories on a
+    partnership's (its own and the region's); a "Total" column when the grid has one."""
     cats = [c for c in sup.columns if c != TOTAL]
+    has_total = TOTAL in sup.columns
     total_row = [round_to(str(v), round_total, g.symbol) for v in sup.loc[TOTAL]]
     if audience == REGION:
         rows = [(g.names[c], [str(v) for v in sup.loc[c]], False) for c in g.codes]
         rows.append((f"{region} (all partnerships)", total_row, True))
-        return TableView(caption, ["Partnership", *(label(c) for c in cats), "Total"], rows, sheet)
+        return TableView(caption, ["Partnership", *(label(c) for c in cats), *(["Total"] if has_total else [])],
+                         rows, sheet)
     region_col = dict(zip(list(sup.columns), total_row))
     rows = [(label(c), [str(sup.loc[audience, c]), region_col[c]], False) for c in cats]
-    rows.append(("Total", [str(sup.loc[audience, TOTAL]), region_col[TOTAL]], True))
+    if has_total:
+        rows.append(("Total", [str(sup.loc[audience, TOTAL]), region_col[TOTAL]], True))
     return TableView(caption, [first, g.names[audience], region], rows, sheet)
 
 
@@ -302,13 +348,26 @@ class _Builder:
         self.headlines.append({"label": text, "value": value})
 
     def build(self) -> None:
+        # The full tables, for the XLSX only (docs/bulletins.md, "What a bulletin holds").
         self.activity()
         self.timeliness()
         self.themes()
-        self.findings()
         self.actions()
+        self.appendix, self.sections, self.headlines = self.sections, [], []
+        # What the reader sees: what was learned first, then the counts in short, then the notes.
+        self.findings_by_theme()
+        self.what_changes()
         self.briefing_list()
+        self.recurring_list()
+        self.overdue_by_agency()
+        self.in_numbers()
         self.about()
+        self.key_to_symbol()
+
+    @property
+    def workbook_tables(self) -> list[TableView]:
+        """Every table: the ones shown, then the full ones (the XLSX holds both)."""
+        return [t for s in (*self.sections, *self.appendix) for t in s.tables]
 
     # -- activity ------------------------------------------------------------------------------
     def activity(self) -> None:
@@ -406,8 +465,6 @@ class _Builder:
         sec.p(f"For each {word[:-1]}: the cases due in it, how many were met on time, late, or still open past "
               f"their due date at its end, and the cases open and at risk at its end (due within "
               f"{at_risk_words(self.cfg)}). On time is met as a share of those due.")
-        series: list[tuple[str, list[float | None]]] = []
-        region_series: list[tuple[str, list[float | None]]] = []
         tables = []
         for stage in self.cats["timeliness_stage"]:
             grids = [g.by_partnership(("trend", stage, k), lambda p, s=stage, k=k: p["timeliness_trend"][s][k],
@@ -416,7 +473,7 @@ class _Builder:
                 ("at_risk", stage),
                 lambda p, s=stage: {str(k): p["timeliness_trend"][s][k]["open_at_risk"] for k in range(n)},
                 [str(k) for k in range(n)], total_col=False)
-            rows, mine, reg = [], [], []
+            rows = []
             for k, per in enumerate(periods):
                 sup = grids[k]
                 due = self.own(sup, TOTAL)
@@ -428,35 +485,12 @@ class _Builder:
                     cells.append(region_on_time)
                 cells.append(self.own(risk, str(k)))
                 rows.append((per["label"], cells, False))
-                mine.append(_pct_value(on_time))
-                reg.append(_pct_value(region_on_time))
             header = ["Period", "Due", "Met", "Late", "Still open past due", "On time"]
             if not self.is_region:
                 header.append(f"{self.region} on time")
             header.append("Open, at risk at period end")
             tables.append(TableView(f"{label(stage)}: {self.name}, last {n} {word}", header, rows,
                                     f"Trend {SHORT_STAGE[stage]}"))
-            series.append((SHORT_STAGE[stage], mine))
-            region_series.append((SHORT_STAGE[stage], reg))
-        # A line needs two points to show a trend; a series with fewer is left to the tables.
-        drawn = [(name, vals) for name, vals in series if sum(v is not None for v in vals) >= 2]
-        if drawn:
-            cats = [p["short_label"] for p in periods]
-            parts = []
-            for name, vals in series:
-                shown = ", ".join(f"{c} {v:.0f}%" if v is not None else f"{c} not shown" for c, v in zip(cats, vals))
-                parts.append(f"{name}: {shown}")
-            left_out = [name for name, vals in series if sum(v is not None for v in vals) < 2]
-            alt = (f"Line chart of the share of cases met on time, by stage, {self.name}, over the last {n} {word}. "
-                   + "; ".join(parts) + ". 'Not shown' means no case was due, or a count behind the share is "
-                   f"shown as {sym}."
-                   + (f" Not drawn, having fewer than two shares to show: {', '.join(left_out)}." if left_out else "")
-                   + " The tables below give every figure.")
-            sec.chart(line_chart(cats, drawn, "Met on time (share of cases due)",
-                                 caption=f"Cases met on time, by stage, {self.name}", alt=alt))
-        else:
-            sec.p("Too few shares of cases met on time can be published for these periods to draw a trend, "
-                  "so no chart is shown; the tables below give every figure.")
         for t in tables:
             sec.table(t)
 
@@ -475,19 +509,6 @@ class _Builder:
                                    _shown_order(to_date.loc[t, TOTAL], sym), label_theme(t)))
         sec.p("Findings are counted by learning theme (the Child Safeguarding Practice Review Panel's themes) and "
               f"dated by the completion of their review. 'To date' means reviews completed up to {long_date(end)}.")
-        bars = [(label_theme(t), int(v)) for t in themes if (v := to_date.loc[t, TOTAL]) != sym and int(v) > 0]
-        if bars:
-            caption = f"Findings by learning theme, {self.region}, reviews completed up to {long_date(end)}"
-            alt = (
-                f"Bar chart of findings by learning theme across {self.region}, reviews completed up to {long_date(end)}: "
-                + "; ".join(f"{name} {v}" for name, v in bars)
-                + f". Themes whose count is shown as {sym} ({self.cfg.suppression_low} to {self.cfg.suppression_high}, "
-                "or hidden to protect another count) are not drawn; the table below gives every theme."
-            )
-            sec.chart(bar_chart(bars, "Findings", caption=caption, alt=alt))
-        else:
-            sec.p("No theme has a regional count that can be published, so no chart is shown.")
-
         def row(t: str, sup_a: pd.DataFrame, sup_b: pd.DataFrame | None = None) -> list[str]:
             if self.is_region:
                 return [str(v) for v in sup_a.loc[t]]
@@ -543,45 +564,31 @@ class _Builder:
         sec.table(TableView(f"Recurring learning themes, {self.region}, last {n} {word}", header, rows, "Recurring themes"))
 
     # -- findings and actions ------------------------------------------------------------------
-    def findings(self) -> None:
-        sec = Section("Key findings")
-        wanted = self.g.codes if self.is_region else [self.audience]
-        found = False
-        for code in wanted:
-            items = [f for f in self.s["key_findings"] if f["partnership_code"] == code]
-            if items:
-                found = True
-                sec.blocks.append(("findings", (self.g.names[code], items)))
-        if not found:
-            sec.p(f"No reviews with findings were completed in {self.period}.")
-        self.sections.append(sec)
+    def action_grid(self) -> pd.DataFrame:
+        """Actions by the three published states (one grid: the XLSX table, the figures under
+        "What needs to change" and the agency figures all read it). No total of all actions is
+        published: with one, a small "not yet due" count would hide the overdue count beside it."""
+        return self.g.by_partnership(
+            ("actions",), lambda p: {k: sum(p["actions"].get(s, 0) for s in v) for k, v in ACTION_STATES.items()},
+            list(ACTION_STATES), total_col=False)
 
     def actions(self) -> None:
-        g, sym = self.g, self.sym
-        states = self.cats.get("action_state", ["open", "in_progress", "completed", "overdue"])
+        g = self.g
         if "actions" not in self.s["region"]:
             return
-        sup = g.by_partnership(("actions",), lambda p: p["actions"], states)
+        sup = self.action_grid()
         at = long_date(self.end)
         sec = Section("Recommendations and actions")
         sec.p(f"Every recommendation from reviews completed up to {at} has an action owned by an agency. "
               f"This is the state of those actions as at {at}: overdue means not completed and past its due date.")
-        bars = [(label(s), int(v)) for s in states if (v := self.own(sup, s)) != sym]
-        if any(v for _, v in bars):
-            hidden = [label(s) for s in states if self.own(sup, s) == sym]
-            alt = (f"Bar chart of actions from review recommendations by state as at {at}, {self.name}: "
-                   + "; ".join(f"{name} {v}" for name, v in bars)
-                   + (f". Not drawn because shown as {sym}: {', '.join(hidden)}" if hidden else "")
-                   + ". The table below gives the figures.")
-            sec.chart(bar_chart(bars, "Actions", caption=f"Actions by state as at {at}, {self.name}", alt=alt))
         sec.table(_category_table(g, sup, f"Actions from review recommendations by state as at {at}", "State",
                                   self.audience, self.region, "Actions"))
-        self.overdue_by_agency(sec, sup)
+        self.agency_table(sec, sup)
         self.sections.append(sec)
         self.headline(f"Actions overdue as at {at}", self.own(sup, "overdue"), str(sup.loc[TOTAL, "overdue"]))
 
-    def overdue_by_agency(self, sec: Section, actions_sup: pd.DataFrame) -> None:
-        """Overdue actions by owner agency (rows) and partnership, suppressed like every count; the
+    def agency_table(self, sec: Section, actions_sup: pd.DataFrame) -> None:
+        """For the XLSX: overdue actions by owner agency (rows) and partnership, suppressed like every count; the
         partnerships' overdue totals are those of the actions table, so its shown and hidden cells
         are carried over (a total shown there is not hidden here, one hidden there is hidden here)."""
         g, at = self.g, long_date(self.end)
@@ -610,19 +617,300 @@ class _Builder:
                 sec.p(f"None of {self.name}'s actions was overdue at that date.")
         sec.table(TableView(f"Overdue actions by owner agency as at {at}", header, rows, "Overdue by agency"))
 
+    # -- what was learned (the bulletin opens with these) --------------------------------------
+    def findings_by_theme(self) -> None:
+        """The findings of reviews completed in the period, grouped by theme (the region's most
+        frequent first); with none anywhere, those of the 12 months before it (`earlier_findings`)."""
+        sec = Section("What we learned: findings by theme")
+        wanted = set(self.g.codes if self.is_region else [self.audience])
+        items = [f for f in self.s["key_findings"] if f["partnership_code"] in wanted]
+        earlier = [f for f in self.s.get("earlier_findings") or [] if f["partnership_code"] in wanted]
+        year = self.s.get("rolling") or {}
+        since = long_date(date.fromisoformat(year["start"])) if year else ""
+        if items:
+            n = self.cfg.summary.key_findings_per_partnership
+            sec.p(f"What reviews completed in {self.period} found, in their own words (up to {n}"
+                  f"{' per partnership' if self.is_region else ''}, over as many themes as possible).")
+        elif earlier:
+            items = earlier
+            sec.p(f"No review was completed in {self.period}. What reviews completed since {since} found:")
+        else:
+            sec.p(f"No review was completed in {self.period}" + (f" or since {since}." if since else "."))
+        by_theme: dict[str, list[dict]] = {}
+        for f in items:
+            by_theme.setdefault(f["theme_label"] or "Theme not recorded", []).append(f)
+        order = sorted(by_theme, key=lambda t: (-len(by_theme[t]), t))
+        for theme in order:
+            entries = [(f["finding"], self.g.names[f["partnership_code"]]) for f in by_theme[theme]]
+            sec.blocks.append(("findings", (theme, entries, self.is_region)))
+        self.learning_chart(sec)
+        self.sections.append(sec)
+
+    def learning_chart(self, sec: Section) -> None:
+        """Findings by theme to date across the region: a bar per theme whose count is published,
+        and, on screen, the themes not drawn and why."""
+        summary, sym, end = self.s, self.sym, self.end
+        if not summary["region"]["themes"]:
+            return
+        to_date = self.g.themes(summary, "to_date")
+        themes = [t for t in to_date.index if t != TOTAL]
+        themes.sort(key=lambda t: (_shown_order(to_date.loc[t, TOTAL], sym), label_theme(t)))
+        bars = [(label_theme(t), int(v)) for t in themes if (v := to_date.loc[t, TOTAL]) != sym and int(v) > 0]
+        hidden = [label_theme(t) for t in themes if to_date.loc[t, TOTAL] == sym]
+        why = (f"not drawn because their count is shown as {sym} ({self.cfg.suppression_low} to "
+               f"{self.cfg.suppression_high} findings, or hidden so that such a count cannot be worked out)")
+        caption = f"Findings by theme, {self.region}, reviews completed up to {long_date(end)}"
+        if bars:
+            alt = (f"Bar chart of findings by learning theme across {self.region}, reviews completed up to "
+                   f"{long_date(end)}: " + "; ".join(f"{name} {v}" for name, v in bars)
+                   + (f". Themes {why}: {', '.join(hidden)}" if hidden else "")
+                   + ". Every theme's figures are in the spreadsheet (XLSX).")
+            sec.chart(bar_chart(bars, "Findings", caption=caption, alt=alt))
+        else:
+            sec.p(f"{caption}: no theme has a count that can be published, so no chart is drawn.")
+        if hidden:
+            sec.blocks.append(("chart_note", f"Themes {why}: {', '.join(hidden)}."))
+
+    def what_changes(self) -> None:
+        """The recommendations of the findings above, then the state of every action as at the end."""
+        sec = Section("What needs to change")
+        wanted = set(self.g.codes if self.is_region else [self.audience])
+        items = [f for f in self.s["key_findings"] if f["partnership_code"] in wanted] or \
+                [f for f in self.s.get("earlier_findings") or [] if f["partnership_code"] in wanted]
+        recs = [(f["recommendation"], self.g.names[f["partnership_code"]]) for f in items
+                if (f.get("recommendation") or "").strip()]
+        if recs:
+            sec.p("What the reviews above recommended:")
+            sec.blocks.append(("recommendations", (recs, self.is_region)))
+        if "actions" in self.s["region"]:
+            self.action_figures(sec)
+        self.sections.append(sec)
+
+    def action_figures(self, sec: Section) -> None:
+        sym = self.sym
+        at = long_date(self.end)
+        sec.h3(f"Actions on recommendations as at {at}")
+        sec.p(f"Every recommendation from reviews completed up to {at} has an action owned by an agency. "
+              "Overdue means not completed and past its due date.")
+        sup = self.action_grid()
+        order = list(ACTION_STATES)
+        names = {s: label(s) for s in order}
+        bars = [(names.get(s), int(v)) for s in order if (v := self.own(sup, s)) != sym]
+        hidden = [names.get(s) for s in order if self.own(sup, s) == sym]
+        why = (f"not drawn because shown as {sym} ({self.cfg.suppression_low} to {self.cfg.suppression_high}, "
+               "or hidden so that such a count cannot be worked out)")
+        if any(v for _, v in bars):
+            alt = (f"Bar chart of actions from review recommendations by state as at {at}, {self.name}: "
+                   + "; ".join(f"{name} {v}" for name, v in bars)
+                   + (f". {', '.join(hidden)}: {why}" if hidden else "")
+                   + ". The figures follow the chart.")
+            sec.chart(bar_chart(bars, "Actions", caption=f"Actions by state as at {at}, {self.name}", alt=alt))
+            if hidden:
+                sec.blocks.append(("chart_note", f"{', '.join(hidden)}: {why}."))
+        sec.figures([(names[s], self.pair(sup, s)) for s in order])
+        self.headline(f"Actions overdue as at {at}", self.own(sup, "overdue"), str(sup.loc[TOTAL, "overdue"]))
+
+    def pair(self, sup: pd.DataFrame, col: str, region_value: str | None = None) -> list[tuple[str, str]]:
+        """[(who, value)]: the region's figure first, then (on a partnership's page) its own."""
+        region = str(sup.loc[TOTAL, col]) if region_value is None else region_value
+        if self.is_region:
+            return [(self.region, region)]
+        return [(self.region, region), (self.name, str(sup.loc[self.audience, col]))]
+
     def briefing_list(self) -> None:
         self.briefings = briefings_for(self.s, self.cfg, self.audience)
         sec = Section("7-minute briefings")
         if not self.briefings:
-            sec.p(f"No reviews were published in {self.period}.")
+            sec.p(f"No 7-minute briefing this time: no review was published in {self.period}"
+                  + (" with findings to share." if self.s.get("briefings") else "."))
         else:
             sec.p(f"A 7-minute briefing for each review published in {self.period} is in the PDF attached to this "
                   "email: background, why it matters, what the review found, what needs to change, questions for "
                   "practitioners and links. Please share them with your teams.")
             sec.items([f"{b.title}. Themes: {', '.join(b.themes) or 'none recorded'}." for b in self.briefings])
         self.sections.append(sec)
-        n = len(self.briefings)
-        self.headlines.append({"label": f"Reviews published in {self.period} (7-minute briefings)", "value": str(n)})
+        self.headlines.append({"label": f"Reviews published in {self.period} (7-minute briefings)",
+                               "value": str(len(self.briefings))})
+
+    def recurring_list(self) -> None:
+        rec = self.s.get("recurring_themes") or []
+        n = len(self.trend) or 1
+        word = "quarters" if self.kind == "quarter" else "months"
+        sec = Section("Themes that keep coming back")
+        if not rec:
+            sec.p(f"No theme recurred across partnerships or across the last {n} {word}.")
+            self.sections.append(sec)
+            return
+        ss = self.cfg.summary
+        sec.p(f"Themes found in reviews of at least {ss.recurring_min_partnerships} partnerships, or in at least "
+              f"{ss.recurring_min_periods} of the last {n} {word}, in reviews completed over those {word}.")
+        labels = [p["short_label"] for p in self.trend] or [self.period]
+        entries = []
+        for r in rec:
+            where = ", ".join(self.g.names[c] for c in r["partnerships"]) or "none"
+            when = ", ".join(labels[k] for k in r["periods"]) or "none"
+            mine = "" if self.is_region else (
+                f" Found in {self.name}." if self.audience in r["partnerships"] else f" Not found in {self.name}.")
+            entries.append(f"{r['label']}: found by {where}; in {len(r['periods'])} of the last {n} {word} "
+                           f"({when}).{mine}")
+        sec.items(entries)
+        self.sections.append(sec)
+
+    def overdue_by_agency(self) -> None:
+        """Who needs to act: overdue actions by owner agency as at the period end, the region's
+        figure first (and on a partnership's page its own). The grid is the XLSX's agency table,
+        linked to the actions grid, so the figures here hide what it hides."""
+        agencies = self.cats.get("owner_agency")
+        if agencies is None or "overdue_by_agency" not in self.s["region"] or "actions" not in self.s["region"]:
+            return
+        g, sym, at = self.g, self.sym, long_date(self.end)
+        sec = Section("Overdue actions by agency")
+        if not agencies:
+            sec.p(f"No action from a review completed up to {at} was overdue at that date.")
+            self.sections.append(sec)
+            return
+        sup = g.agencies(self.s, self.action_grid())
+        key_col = TOTAL if self.is_region else self.audience
+        rows_for = [a for a in agencies if sup.loc[a, key_col] != "0"]
+        rows_for.sort(key=lambda a: (_shown_order(sup.loc[a, key_col], sym),
+                                     _shown_order(sup.loc[a, TOTAL], sym), a.casefold()))
+        if not rows_for:
+            sec.p(f"None of {self.name}'s actions was overdue at {at}.")
+        else:
+            sec.p(f"Actions not completed by their due date, as at {at}, by the agency that owns them "
+                  f"({'the region' if self.is_region else 'the region, then ' + self.name}). Each partnership's "
+                  "figures are in the spreadsheet (XLSX).")
+            figures = [(a, [(self.region, str(sup.loc[a, TOTAL]))]
+                        + ([] if self.is_region else [(self.name, str(sup.loc[a, self.audience]))]))
+                       for a in rows_for]
+            # An agency all of whose figures are c is named in a sentence (c is never zero), not a
+            # line of c's: who has overdue actions is the learning, the count is in the key's range.
+            counted = [(a, pairs) for a, pairs in figures if any(v != sym for _, v in pairs)]
+            only_c = [a for a, pairs in figures if all(v == sym for _, v in pairs)]
+            if counted:
+                sec.figures(counted)
+            if only_c:
+                sec.p(f"{'Also with' if counted else 'With'} overdue actions: {_and_list(only_c)} (each shown as "
+                      f"{sym} in the spreadsheet: from {self.cfg.suppression_low} to {self.cfg.suppression_high}, "
+                      "or hidden so that such a count cannot be worked out).")
+        self.sections.append(sec)
+
+    # -- the counts, in short ------------------------------------------------------------------
+    def in_numbers(self) -> None:
+        """Over the 12 months to the period end, the region's figure first (and on a partnership's
+        page its own after it); every full table, and the period on its own, are in the XLSX."""
+        year = self.s.get("rolling")
+        if not year or "rolling" not in self.s["region"]:
+            return
+        g, cats, sym = self.g, self.cats, self.sym
+        start, end = date.fromisoformat(year["start"]), date.fromisoformat(year["end"])
+        months = f"12 months to {long_date(end)}"
+        sec = Section("In numbers")
+        sec.p(f"Over the {months} ({long_date(start)} to {long_date(end)}). Each partnership's figures, "
+              f"the figures for {self.period} alone and the full tables are in the spreadsheet (XLSX) of this bulletin.")
+        # Each grid holds only what is published (the other outcomes as one unpublished column), so
+        # a rare outcome does not hide the LCSPR count beside it. National review referrals (0 to 2 a
+        # year across the region: always c over 12 months) are in the XLSX and the yearly report.
+        roll = lambda p: p["rolling"]  # noqa: E731
+        sup_n = g.by_partnership(("rolling", "notifications"),
+                                 lambda p: {"all": roll(p)["notifications"]["total"]}, ["all"])
+        sup_r = g.by_partnership(
+            ("rolling", "rapid_reviews"),
+            lambda p: (lambda r: {"lcspr": r.get("lcspr", 0),
+                                  "other": r["total"] - r.get("lcspr", 0)})(roll(p)["rapid_reviews_completed"]),
+            ["lcspr", "other"], unpublished=("other",))
+        sup_d = g.by_partnership(("rolling", "decided"),
+                                 lambda p: {"all": roll(p)["practice_reviews_decided"]["total"]}, ["all"])
+        sup_m = g.by_partnership(("rolling", "milestones"),
+                                 lambda p: {"completed": roll(p)["reviews_completed"]}, ["completed"])
+        region_n = round_to(str(sup_n.loc[TOTAL, TOTAL]), self.rounding, sym)
+        col = lambda sup, c: str(sup.loc[TOTAL, c]) if c in sup.columns else "0"  # noqa: E731
+        own = lambda sup, c: (self.own(sup, c) if c in sup.columns else "0")  # noqa: E731
+        rows = [
+            ("Serious incident notifications to the Panel", sup_n, TOTAL, region_n),
+            ("Rapid reviews sent to the Panel", sup_r, TOTAL, None),
+            ("Rapid reviews that recommended an LCSPR", sup_r, "lcspr", None),
+            ("Practice reviews decided on", sup_d, TOTAL, None),
+            ("Practice reviews completed", sup_m, "completed", None),
+        ]
+        table_rows = []
+        for text, sup, c, region_value in rows:
+            reg = region_value if region_value is not None else col(sup, c)
+            cells = [reg] if self.is_region else [reg, own(sup, c)]
+            table_rows.append((text, cells, False))
+            self.headline(f"{text}, {months}", cells[-1], reg)
+        conv = [_rate(col(sup_r, "lcspr"), col(sup_r, TOTAL), sym)]
+        if not self.is_region:
+            conv.append(_rate(own(sup_r, "lcspr"), own(sup_r, TOTAL), sym))
+        # A share is shown only when both its counts are: one whose every figure would be c is
+        # left out and said in words (a second c for the same fact tells the reader nothing).
+        no_rates = []
+        if all(v == sym for v in conv):
+            no_rates.append("the conversion rate (rapid reviews to LCSPR), as the LCSPR count is shown as c")
+        else:
+            table_rows.insert(3, ("Conversion rate (rapid reviews to LCSPR)", conv, False))
+        self.headline(f"Conversion rate (rapid reviews to LCSPR), {months}", conv[-1], conv[0])
+        header = ["", self.region] if self.is_region else ["", self.region, self.name]
+        header[0] = "Measure"
+        sec.table(TableView(f"Practice review activity, {months}", header, table_rows, "In numbers"))
+        if self.rounding:
+            sec.note(f"{self.region} totals of notifications are rounded to the nearest {self.rounding}.")
+
+        # Timeliness: every statutory deadline that fell due in the 12 months, all stages together
+        # (a stage alone is single figures at real volumes: mostly c); by stage and period in the XLSX.
+        statuses = cats.get("trend_status", ["met", "late", "open_overdue"])
+        stages = cats["timeliness_stage"]
+        sup = g.by_partnership(("rolling", "timeliness"),
+                               lambda p: {st: sum(p["rolling"]["timeliness"][s][st] for s in stages) for st in statuses},
+                               statuses, unpublished=tuple(st for st in statuses if st != "met"),
+                               hide=self.trend_components)
+        t_rows = [("Statutory deadlines due", self.pair(sup, TOTAL)),
+                  ("Met on time", self.pair(sup, "met")),
+                  ("Share met on time", [(who, _rate(met, due, sym)) for (who, met), (_, due)
+                                         in zip(self.pair(sup, "met"), self.pair(sup, TOTAL))])]
+        sec.h3(f"Statutory timeliness, deadlines due in the {months}")
+        for text, pairs in t_rows:
+            self.headline(f"{text}, {months}", pairs[-1][1], pairs[0][1])
+        if all(v == sym for _, v in t_rows[-1][1]):
+            no_rates.append("the share met on time, as a count it needs is shown as c")
+            t_rows = t_rows[:-1]
+        sec.figures(t_rows)
+        sec.note("All four stages together: notification to the Panel, rapid review, LCSPR completion and the "
+                 "final report before publication. Each stage, period by period, is in the spreadsheet.")
+        if no_rates:
+            sec.note(f"Not shown: {'; '.join(no_rates)}.")
+        self.sections.append(sec)
+
+    def trend_components(self, counts: pd.DataFrame) -> set[tuple[str, str]]:
+        """The 12-month timeliness cells to hide because the XLSX's trend tables, when their
+        periods fill the same 12 months, add up to them with exactly one part hidden: that part
+        would be the 12-month figure less the shown ones."""
+        year, trend = self.s.get("rolling"), self.trend
+        if not year or not trend or "timeliness_trend" not in self.s["region"]:
+            return set()
+        if (trend[0]["start"], trend[-1]["end"]) != (year["start"], year["end"]):
+            return set()
+        statuses = self.cats.get("trend_status", ["met", "late", "open_overdue"])
+        grids = [self.g.by_partnership(("trend", s, k), lambda p, s=s, k=k: p["timeliness_trend"][s][k], statuses)
+                 for s in self.cats["timeliness_stage"] for k in range(len(trend))]
+        return {(r, c) for r in [*self.g.codes, TOTAL] for c in ("met", TOTAL)
+                if sum(str(grid.loc[r, c]) == self.sym for grid in grids) == 1}
+
+    def key_to_symbol(self) -> None:
+        """The key to the suppression symbol, right after the first block that shows it."""
+        sym = self.sym
+        for sec in self.sections:
+            for i, (kind, v) in enumerate(sec.blocks):
+                shown = (kind == "table" and any(c == sym for _, cells, _ in v.rows for c in cells)) or \
+                        (kind == "figures" and any(val == sym for _, pairs in v for _, val in pairs))
+                if shown:
+                    c = self.cfg
+                    sec.blocks.insert(i + 1, ("key", f"{sym} = a count from {c.suppression_low} to "
+                                                     f"{c.suppression_high}, or one hidden so that such a count "
+                                                     "cannot be worked out. It protects the children and families "
+                                                     "concerned (see About these figures)."))
+                    return
+
 
     def about(self) -> None:
         c = self.cfg
@@ -803,7 +1091,7 @@ def render_bulletin(summary: dict, cfg: Config, audience: str = REGION,
     text = env.get_template("bulletin.txt.j2").render(context)
     print_html = env.get_template("bulletin.html.j2").render({**context, "print_mode": True})
     digest = hashlib.sha256((html + text + print_html).encode("utf-8")).hexdigest()
-    tables = tuple(t for s in b.sections for t in s.tables)
+    tables = tuple(b.workbook_tables)
     return RenderedBulletin(audience=audience, subject=subject, html=html, text=text, content_hash=digest,
                             print_html=print_html, tables=tables, briefings=briefings, title=title,
                             headlines=tuple(b.headlines))

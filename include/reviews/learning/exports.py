@@ -116,7 +116,13 @@ def build_workbook(tables: Sequence, *, title: str, notes: Sequence[str] = (), s
         ws.column_dimensions["A"].width = max(18, min(45, max(len(str(r[0])) for r in t.rows) + 2 if t.rows else 18))
         for j in range(2, len(t.header) + 1):
             ws.column_dimensions[ws.cell(3, j).column_letter].width = 16
-    when = datetime(stamp.year, stamp.month, stamp.day) if stamp else datetime(2000, 1, 1)
+    return workbook_bytes(wb, title, stamp or date(2000, 1, 1))
+
+
+def workbook_bytes(wb: Workbook, title: str, day: date) -> bytes:
+    """The one way a workbook is saved here: titled, stamped with `day` (never the clock), and
+    byte-stable (equal content gives equal bytes, so a rerun writes no new version)."""
+    when = datetime(day.year, day.month, day.day)
     wb.properties.created = when
     wb.properties.modified = when
     wb.properties.creator = "Merseyside practice reviews"

@@ -229,7 +229,12 @@ def build_period(engine: Engine, cfg: Config, period_start: date, period_end: da
     kept = {a for a in audiences
             if _unchanged(latest[a], recorded.get(a), digests[a], Path(latest[a].path) if latest[a] else folder,
                           cfg.summary.pdf)}
-    briefing_slugs = [_briefing_slug(x) for x in summary["briefings"]]
+    from reviews.learning.briefing import n_found, withheld_briefings
+
+    briefing_slugs = [_briefing_slug(x) for x in summary["briefings"] if n_found(x)]
+    withheld = withheld_briefings(summary)
+    for w in withheld:  # the business unit is told (the sign-off request lists them); nothing is sent
+        log.warning("7-minute briefing of %s %s not made: %s", w["partnership"], w["review_id"], w["reason"])
     if REGION in kept and not all((folder / "briefings" / f"{slug}.{ext}").is_file()
                                   for slug in briefing_slugs for ext in ("html", "txt")):
         kept.discard(REGION)  # the region's bulletin carries the briefings: render it to write them again
@@ -292,7 +297,9 @@ def build_period(engine: Engine, cfg: Config, period_start: date, period_end: da
                     "version": version, "content_hash": r.content_hash, "path": str(html_path),
                     "subject": r.subject, "built_at": audit_now(),
                     "data_status": json.dumps({"partnerships": readiness.data_status(),
-                                               "headlines": [[h["label"], h["value"]] for h in r.headlines]},
+                                               "headlines": [[h["label"], h["value"]] for h in r.headlines],
+                                               "briefings_withheld": [w for w in withheld if audience == REGION
+                                                                      or w["partnership_code"] == audience]},
                                               sort_keys=True),
                 },
             ).scalar_one()
@@ -381,9 +388,9 @@ def attachments_for_factory(cfg: Config):
             if not xlsx.is_file():
                 raise FileNotFoundError(f"the yearly report's XLSX is missing: {xlsx} (rebuild the year)")
             out.append(xlsx)
-        elif (cfg.circulation.xlsx_to_business_unit and str(row.get("recipient", "")).lower() in business_unit
-              and xlsx.is_file()):
-            out.append(xlsx)
+        elif (cfg.circulation.xlsx_to_everyone or (cfg.circulation.xlsx_to_business_unit and str(
+                row.get("recipient", "")).lower() in business_unit)) and xlsx.is_file():
+            out.append(xlsx)  # the bulletin's own published tables (never the unsuppressed summary)
         return out
 
     return attachments_for

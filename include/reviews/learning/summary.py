@@ -62,7 +62,7 @@ from reviews.core.reporting_periods import Period, period_of, trailing_periods
 from reviews.privacy.screening import KIND_LABELS, NAME_FIELDS, REDACTED, screen, screen_free_text  # noqa: F401 (re-exported)
 from reviews.core.template import NOTIFICATIONS, PRACTICE_REVIEWS, RAPID_REVIEWS
 
-SCHEMA = "regional_learning_summary/2"
+SCHEMA = "regional_learning_summary/3"
 STAGES = ("notification", "rapid_review", "lcspr_completion", "publication_notice")
 STATUSES = ("met", "late", "open_on_track", "open_at_risk", "open_overdue", "unknown")
 TREND_STATUSES = ("met", "late", "open_overdue")  # of the cases due in a period
@@ -90,6 +90,21 @@ def theme_label(code: str) -> str:
 
 def _in_period(col, start: date, end: date):
     return and_(col >= start, col <= end)
+
+
+ROLLING_MONTHS = 12
+
+
+def rolling_window(end: date, months: int = ROLLING_MONTHS) -> Period:
+    """The year ending on `end` (inclusive): 1 July 2023 to 30 June 2024 (whole months for a
+    period end). Only 12 months is supported: the day a year before, plus one."""
+    if months != 12:
+        raise ValueError("the rolling window is 12 months")
+    try:
+        before = end.replace(year=end.year - 1)
+    except ValueError:  # 29 February
+        before = date(end.year - 1, 2, 28)
+    return Period(before + timedelta(days=1), end, "rolling")
 
 
 def _with_region(counts: dict[tuple, int]) -> dict[tuple, int]:
@@ -366,8 +381,10 @@ def _may_be_due(t, date_columns: list[str], bound: date):
     return or_(*(c >= bound for c in cols), and_(*(c.is_(None) for c in cols)))
 
 
-def _timeliness_trend(conn, cfg: Config, periods: list[Period], codes: list[str]) -> dict[tuple, int]:
-    """(code, stage, period index, status) -> count; see the module notes."""
+def _timeliness_trend(conn, cfg: Config, periods: list[Period], codes: list[str],
+                      rolling: Period | None = None) -> dict[tuple, int]:
+    """(code, stage, period index, status) -> count; see the module notes. With `rolling`, also
+    (code, stage, "rolling", status): the cases due in that window, judged as of its end."""
     import pandas as pd
 
     from reviews.timeliness.compute import compute_timeliness
@@ -378,7 +395,7 @@ def _timeliness_trend(conn, cfg: Config, periods: list[Period], codes: list[str]
     # Only the columns the clocks read, in key order (what compute_timeliness takes fastest); whole
     # case tables were most of the memory at national scale.
     frames = {}
-    bound = _trend_bound(cfg, periods)
+    bound = _trend_bound(cfg, periods + ([rolling] if rolling else []))
     NOTIFICATION_DATES = [c for c in NOTIFICATION_COLUMNS if c.endswith("_date")]
     # rapid_review_id: the key a rapid review's flags name (a stage reading a flagged cell is unknown)
     for name, columns in (("notifications", NOTIFICATION_COLUMNS), ("rapid_reviews", ("rapid_review_id", *RAPID_REVIEW_COLUMNS)),
@@ -397,9 +414,13 @@ def _timeliness_trend(conn, cfg: Config, periods: list[Period], codes: list[str]
     flags = read_current_flags(conn)
     flags = flags[flags["partnership_code"].isin(codes)]
     out: dict[tuple, int] = {}
-    for k, p in enumerate(periods):
-        df = compute_timeliness(frames["notifications"], frames["rapid_reviews"], frames["practice_reviews"], cfg, p.end,
-                                flags=flags)
+    judged: dict[date, Any] = {}  # as of a day: the rolling window usually ends with the last period
+    windows: list[tuple[Any, Period]] = list(enumerate(periods)) + ([("rolling", rolling)] if rolling else [])
+    for k, p in windows:
+        if p.end not in judged:
+            judged[p.end] = compute_timeliness(frames["notifications"], frames["rapid_reviews"],
+                                               frames["practice_reviews"], cfg, p.end, flags=flags)
+        df = judged[p.end]
         if df.empty:
             continue
         code = df["partnership_code"].astype(str)
@@ -512,19 +533,35 @@ def compile_summary(engine: Engine, cfg: Config, period_start: date, period_end:
             conn, pr, pr.c.review_type, _in_period(pr.c.decision_date, period_start, period_end), codes
         )
         national = _national_referrals(conn, period_start, period_end, codes)
+        year = rolling_window(period_end)
+        y_notif = _counts(
+            conn, nt, nt.c.incident_type,
+            _in_period(func.coalesce(nt.c.notified_date, nt.c.aware_date), year.start, year.end), codes,
+        )
+        y_rapid = _counts(conn, rr, rr.c.outcome, _in_period(rr.c.completed_date, year.start, year.end), codes)
+        y_decided = _counts(conn, pr, pr.c.review_type, _in_period(pr.c.decision_date, year.start, year.end), codes)
+        y_milestones = {
+            kind: _counts(conn, pr, pr.c.partnership_code, _in_period(col, year.start, year.end), codes)
+            for kind, col in (("completed", pr.c.completed_date), ("published", pr.c.published_date))
+        }
         stmt = (
             select(tl.c.partnership_code, tl.c.stage, tl.c.status, func.count())
             .where(tl.c.partnership_code.in_(codes), tl.c.as_of_date == as_of, tl.c.status.in_(STATUSES))
             .group_by(tl.c.partnership_code, tl.c.stage, tl.c.status)
         )
         timely = {(p, s, st): int(n) for p, s, st, n in conn.execute(stmt)}
-        trend_counts = _timeliness_trend(conn, cfg, trend, codes)
+        trend_counts = _timeliness_trend(conn, cfg, trend, codes, rolling=year)
         themes_to_date, themes_period, by_period = _theme_counts(conn, period_start, period_end, trend, codes)
         region_period: dict[str, int] = {}
         for (_, t), n in themes_period.items():
             region_period[t] = region_period.get(t, 0) + n
         findings = _key_findings(conn, period_start, period_end, codes, region_period,
                                  ss.key_findings_per_partnership, screener)
+        # With no review completed in the period anywhere, the learning of the 12 months before it
+        # leads the bulletin instead (at real volumes most months have none).
+        earlier = [] if findings or year.start >= period_start else _key_findings(
+            conn, year.start, period_start - timedelta(days=1), codes, {}, ss.key_findings_per_partnership,
+            screener)
         actions = _actions(conn, period_end, codes)
         agencies, overdue_by_agency = _overdue_by_agency(conn, period_end, codes, screener)
         briefings = _briefings(conn, period_start, period_end, codes, screener)
@@ -533,6 +570,9 @@ def compile_summary(engine: Engine, cfg: Config, period_start: date, period_end:
         "incident_type": _categories(NOTIFICATIONS.column("incident_type").codes, {k for _, k in notif}),
         "rapid_review_outcome": _categories(RAPID_REVIEWS.column("outcome").codes, {k for _, k in rapid}),
         "review_type": _categories(PRACTICE_REVIEWS.column("review_type").codes, {k for _, k in decided}),
+        "rolling_incident_type": _categories(NOTIFICATIONS.column("incident_type").codes, {k for _, k in y_notif}),
+        "rolling_rapid_review_outcome": _categories(RAPID_REVIEWS.column("outcome").codes, {k for _, k in y_rapid}),
+        "rolling_review_type": _categories(PRACTICE_REVIEWS.column("review_type").codes, {k for _, k in y_decided}),
         "timeliness_stage": list(STAGES),
         "timeliness_status": list(STATUSES),
         "trend_status": list(TREND_STATUSES),
@@ -564,6 +604,15 @@ def compile_summary(engine: Engine, cfg: Config, period_start: date, period_end:
                 for k in range(len(trend))
             ]
         act = {s: sum(actions[c][s] for c in codes if mine(c)) for s in (*ACTION_STATES, "total")}
+        rolling = {
+            "notifications": _breakdown(y_notif, code, cats["rolling_incident_type"]),
+            "rapid_reviews_completed": _breakdown(y_rapid, code, cats["rolling_rapid_review_outcome"]),
+            "practice_reviews_decided": _breakdown(y_decided, code, cats["rolling_review_type"]),
+            **{f"reviews_{kind}": sum(n for (c, _), n in y_milestones[kind].items() if mine(c))
+               for kind in ("completed", "published")},
+            "timeliness": {stage: {st: trend_by.get((code, stage, "rolling", st), 0) for st in TREND_STATUSES}
+                           for stage in STAGES},
+        }
         return {
             "notifications": _breakdown(notif, code, cats["incident_type"]),
             "rapid_reviews_completed": _breakdown(rapid, code, cats["rapid_review_outcome"]),
@@ -575,6 +624,7 @@ def compile_summary(engine: Engine, cfg: Config, period_start: date, period_end:
             "themes_by_period": {t: list(themes_by.get((code, t), zeros)) for t in theme_codes},
             "actions": act,
             "overdue_by_agency": {a: sum(overdue_by_agency[c].get(a, 0) for c in codes if mine(c)) for a in agencies},
+            "rolling": rolling,
         }
 
     return {
@@ -583,6 +633,7 @@ def compile_summary(engine: Engine, cfg: Config, period_start: date, period_end:
         "period": {"start": period_start.isoformat(), "end": period_end.isoformat(), "kind": period.kind},
         "as_of": as_of.isoformat(),
         "trend_periods": [p.to_dict() for p in trend],
+        "rolling": {"start": year.start.isoformat(), "end": year.end.isoformat(), "months": ROLLING_MONTHS},
         "categories": cats,
         "partnerships": [
             {"code": c, "name": p.name, "ons_code": p.ons_code, **area(c)} for c, p in cfg.partnerships.items()
@@ -590,6 +641,7 @@ def compile_summary(engine: Engine, cfg: Config, period_start: date, period_end:
         "region": {"name": cfg.region_name, **area(None)},
         "recurring_themes": _recurring(by_period, codes, len(trend), ss),
         "key_findings": findings,
+        "earlier_findings": earlier,
         "briefings": briefings,
         "redactions": screener.redactions,
         "notes": {
@@ -605,5 +657,9 @@ def compile_summary(engine: Engine, cfg: Config, period_start: date, period_end:
             "actions": "recommendations of reviews completed by the period end, by their action's state then",
             "overdue_by_agency": "the overdue actions of `actions` by owner agency (screened; case and spacing ignored)",
             "briefings": "reviews published in the period",
+            "rolling": "the 12 months ending with the period: the same rules as the period's counts; "
+                       "timeliness counts the cases due in those months, judged as of the period end",
+            "earlier_findings": "only when no review was completed in the period: key findings of reviews "
+                                "completed in the rest of the 12 months",
         },
     }

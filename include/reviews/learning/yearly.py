@@ -257,34 +257,20 @@ def compile_yearly(engine: Engine, cfg: Config, report_year: Period) -> dict:
 
 def _suppress_linked(frames: list, cfg: Config) -> list:
     """Suppress grids (DataFrames of inner counts, the same partnerships as rows) that publish the
-    same row totals: each is suppressed on its own (reviews.privacy.suppression), then a total
-    hidden in any is hidden in all, and each grid's audit is run again (hiding the smallest shown
-    cell beside any hidden cell that has become recoverable) until nothing changes."""
-    import numpy as np
-
-    from reviews.privacy.suppression import recoverable_cells, suppression_mask, table_lines, with_totals
+    same row totals: a total hidden in any is hidden in all (`suppression_mask`'s `hidden`, which
+    also runs its secondary suppression and audit around it), until no grid hides a new one."""
+    from reviews.privacy.suppression import suppression_mask, with_totals
 
     low, high = cfg.suppression_low, cfg.suppression_high
     grids = [with_totals(df.fillna(0).astype("int64").to_numpy()) for df in frames]
-    masks = [suppression_mask(g, low, high) for g in grids]
-    lines = [table_lines(g.shape, True, True) for g in grids]
-    changed = len(grids) > 1
-    while changed:
-        changed = False
-        hidden_rows = {i for m in masks for i in range(m.shape[0]) if m[i, -1]}
-        for g, m, ls in zip(grids, masks, lines):
-            for i in hidden_rows - {i for i in range(m.shape[0]) if m[i, -1]}:
-                m[i, -1] = changed = True
-            while exposed := recoverable_cells(g, m, ls):
-                target = exposed[0]
-                near = {c for parts, total in ls if target in (*parts, total) for c in (*parts, total)}
-                options = [c for c in near if not m[c] and g[c] > 0] or [
-                    tuple(map(int, c)) for c in np.argwhere(~m & (g > 0))]
-                if not options:
-                    break
-                last_row, last_col = g.shape[0] - 1, g.shape[1] - 1
-                pick = min(options, key=lambda c: (c[0] == last_row or c[1] == last_col, int(g[c]), c))
-                m[pick] = changed = True
+    hidden_rows: set[int] = set()
+    while True:  # ends: the hidden totals only grow, and there are finitely many
+        masks = [suppression_mask(g, low, high, hidden=frozenset((i, g.shape[1] - 1) for i in hidden_rows))
+                 for g in grids]
+        now = {i for m in masks for i in range(m.shape[0]) if m[i, -1]}
+        if now == hidden_rows:
+            break
+        hidden_rows = now
     return [_published(df, g, m, cfg.suppression_symbol) for df, g, m in zip(frames, grids, masks)]
 
 
@@ -592,7 +578,7 @@ def render_report(report: dict, cfg: Config, audience: str = REGION, grids: Grid
              "yearly report and its scrutiny.")
     context = {"title": title, "subject": subject, "period": f"Financial year {b.year} (1 April {b.end.year - 1} to "
                f"31 March {b.end.year})", "region": b.region, "intro": intro, "headlines": b.headlines,
-               "sections": b.sections, "briefings": [], "notices": [], "update": None, "print_mode": False}
+               "show_headlines": True, "sections": b.sections, "briefings": [], "notices": [], "update": None, "print_mode": False}
     env = templates()
     html = env.get_template("bulletin.html.j2").render(context)
     text = env.get_template("bulletin.txt.j2").render(context)

@@ -115,8 +115,13 @@ def suppression_mask(
     total_col: bool = True,
     shown: frozenset[Cell] = frozenset(),
     hidden: frozenset[Cell] = frozenset(),
+    unpublished: frozenset[Cell] = frozenset(),
 ) -> np.ndarray:
     """Boolean mask of the cells to hide in a full grid (totals already in place, see with_totals).
+
+    `unpublished`: cells no output shows (e.g. "all other outcomes" beside the one published).
+    They are hidden, so they keep the published cells of their lines from giving each other away,
+    and they need protecting only when small themselves (a large one worked out discloses nothing).
 
     `shown` and `hidden` link the grid to another published table holding some of its cells (e.g.
     its totals): a cell shown there is public, so it is never chosen here for secondary suppression
@@ -128,10 +133,11 @@ def suppression_mask(
     """
     grid = np.asarray(grid, dtype=np.int64)
     key = (grid.shape, grid.tobytes(), int(low), int(high), bool(total_row), bool(total_col),
-           tuple(sorted(shown)), tuple(sorted(hidden)))
+           tuple(sorted(shown)), tuple(sorted(hidden)), tuple(sorted(unpublished)))
     known = _MASKS.get(key)
     if known is None:
-        known = _suppression_mask(grid, low, high, total_row, total_col, frozenset(shown), frozenset(hidden))
+        known = _suppression_mask(grid, low, high, total_row, total_col, frozenset(shown), frozenset(hidden),
+                                  frozenset(unpublished))
         if len(_MASKS) >= _MASKS_KEPT:
             _MASKS.pop(next(iter(_MASKS)))
         _MASKS[key] = known
@@ -139,13 +145,16 @@ def suppression_mask(
 
 
 def _suppression_mask(grid: np.ndarray, low: int, high: int, total_row: bool, total_col: bool,
-                      keep: frozenset[Cell] = frozenset(), force: frozenset[Cell] = frozenset()) -> np.ndarray:
+                      keep: frozenset[Cell] = frozenset(), force: frozenset[Cell] = frozenset(),
+                      unpublished: frozenset[Cell] = frozenset()) -> np.ndarray:
     if (grid < 0).any():
         raise ValueError("counts cannot be negative")
     shape = grid.shape
     hidden = (grid >= low) & (grid <= high)
-    for c in force:
+    for c in (*force, *unpublished):
         hidden[c] = True
+    # unpublished cells that may be worked out: not small, and not hidden for a linked table
+    free = {c for c in unpublished if not (low <= grid[c] <= high) and c not in force}
     lines = table_lines(shape, total_row, total_col)
     while True:
         changed = True
@@ -153,12 +162,13 @@ def _suppression_mask(grid: np.ndarray, low: int, high: int, total_row: bool, to
             changed = False
             for parts, total in lines:
                 cells = (*parts, total)
-                if sum(bool(hidden[c]) for c in cells) == 1:
+                alone = [c for c in cells if hidden[c]]
+                if len(alone) == 1 and alone[0] not in free:
                     pick = _pick(grid, hidden, cells, shape, total_row, total_col, keep)
                     if pick is not None:
                         hidden[pick] = True
                         changed = True
-        exposed = recoverable_cells(grid, hidden, lines)  # step 3: the audit
+        exposed = [c for c in recoverable_cells(grid, hidden, lines) if c not in free]  # step 3: the audit
         if not exposed:
             return hidden
         target = exposed[0]
@@ -182,10 +192,11 @@ def suppress_table(
     total_label: str = TOTAL,
     shown: frozenset[Cell] = frozenset(),
     hidden: frozenset[Cell] = frozenset(),
+    unpublished: frozenset[Cell] = frozenset(),
 ) -> pd.DataFrame:
     """Publishable strings for a table of counts: totals added, primary and secondary suppression
-    (`shown`, `hidden`: cells of the full grid published, or hidden, in a linked table; see
-    suppression_mask).
+    (`shown`, `hidden`: cells of the full grid published, or hidden, in a linked table;
+    `unpublished`: cells never shown; see suppression_mask).
 
     `df` holds the inner counts only (blank counts as 0); the totals are computed here from the
     unsuppressed counts so they are always consistent. The result has a `total_label` row and/or
@@ -193,7 +204,8 @@ def suppress_table(
     """
     values = df.fillna(0).astype("int64").to_numpy()
     grid = with_totals(values, total_row, total_col)
-    mask = suppression_mask(grid, low, high, total_row, total_col, frozenset(shown), frozenset(hidden))
+    mask = suppression_mask(grid, low, high, total_row, total_col, frozenset(shown), frozenset(hidden),
+                            frozenset(unpublished))
     index = list(df.index) + ([total_label] if total_row else [])
     columns = list(df.columns) + ([total_label] if total_col else [])
     cells = [

@@ -54,12 +54,13 @@ from reviews.core import warehouse as wh
 from reviews.core.audit import audit_now
 from reviews.core.config import Config
 from reviews.core.rendering import templates
-from reviews.core.mail import MailError, Message, SendError, Transport, check_recipients, describe_error, message_id
+from reviews.core import ledger
+from reviews.core.ledger import FAILED, PENDING, SENDING, SENT, WITHDRAWN
+from reviews.core.mail import MailError, Message, Transport, check_recipients, describe_error
 from reviews.timeliness.compute import STAGES
 from reviews.core.working_days import working_days_between
 
 ALERT_STATUSES = ("open_at_risk", "open_overdue")
-PENDING, SENDING, SENT, FAILED, WITHDRAWN = "pending", "sending", "sent", "failed", "withdrawn"
 SEND_STATUSES = (PENDING, SENDING, SENT, FAILED, WITHDRAWN)
 STAGE_NAMES = {
     "notification": "Notification to the Panel",
@@ -455,38 +456,6 @@ def alert_message(rows: Sequence[dict], cfg: Config, as_of: date, to: Sequence[s
 # Sending
 
 
-def _claim(engine: Engine, rows: list[dict], transport_name: str, ref: str) -> list[dict]:
-    """pending|failed -> sending (attempt + 1, Message-ID), committed before anything is sent.
-
-    Each row is a compare-and-set on (send_status, attempt): a row someone else changed since it
-    was read is left to them and not listed.
-    """
-    a = wh.timeliness_alerts.c
-    claimed = []
-    with engine.begin() as conn:
-        for r in rows:
-            res = conn.execute(
-                update(wh.timeliness_alerts)
-                .where(a.alert_id == r["alert_id"], a.send_status == r["send_status"], a.attempt == r["attempt"])
-                .values(send_status=SENDING, attempt=r["attempt"] + 1, transport=transport_name, message_ref=ref,
-                        error=None)
-            )
-            if res.rowcount == 1:
-                claimed.append({**r, "send_status": SENDING, "attempt": r["attempt"] + 1})
-    return claimed
-
-
-def _finish(engine: Engine, rows: list[dict], status: str, **values) -> None:
-    a = wh.timeliness_alerts.c
-    with engine.begin() as conn:
-        for r in rows:
-            conn.execute(
-                update(wh.timeliness_alerts)
-                .where(a.alert_id == r["alert_id"], a.send_status == SENDING, a.attempt == r["attempt"])
-                .values(send_status=status, **values)
-            )
-
-
 def send_alerts(
     engine: Engine,
     cfg: Config,
@@ -536,33 +505,19 @@ def send_alerts(
         report.problems.append("no allowed business unit address to send alerts to; left pending")
         return report
     try:
-        message = alert_message(todo, cfg, as_of, allowed, status_url)
-        ref = message_id(cfg.sender, message)
+        out = ledger.send_once(engine, wh.timeliness_alerts, "alert_id", todo, transport, cfg.sender,
+                               lambda rows: alert_message(rows, cfg, as_of, allowed, status_url), clock)
     except MailError as exc:
         report.problems.append(f"alert email not built: {describe_error(exc)}")
         return report
-    claimed = _claim(engine, todo, transport.name, ref)
-    if len(claimed) != len(todo):  # someone else took some rows: list exactly what we hold
-        if not claimed:
-            return report
-        message = alert_message(claimed, cfg, as_of, allowed, status_url)
-        ref = message_id(cfg.sender, message)
-        _finish(engine, claimed, SENDING, message_ref=ref)
-    try:
-        result = transport.send(cfg.sender, message)
-    except Exception as exc:  # noqa: BLE001 - every failure is recorded in the ledger
-        error = describe_error(exc)
-        if isinstance(exc, SendError) and exc.uncertain:
-            _finish(engine, claimed, SENDING, error=f"delivery unknown: {error}")
-            report.unconfirmed += len(claimed)
-            report.problems.append(f"alert email (Message-ID {ref}): {error}")
-            return report
-        _finish(engine, claimed, FAILED, error=error)
-        report.failed += len(claimed)
-        report.problems.append(f"alert email not sent: {error}")
-        return report
-    _finish(engine, claimed, SENT, sent_at=clock(), message_ref=str(result))
-    report.emails, report.listed, report.message_ref = 1, len(claimed), str(result)
+    if out.status == "unconfirmed":
+        report.unconfirmed += len(out.rows)
+        report.problems.append(f"alert email (Message-ID {out.ref}): {out.error}")
+    elif out.status == "failed":
+        report.failed += len(out.rows)
+        report.problems.append(f"alert email not sent: {out.error}")
+    elif out.status == "sent":
+        report.emails, report.listed, report.message_ref = 1, len(out.rows), out.ref
     return report
 
 
