@@ -266,3 +266,21 @@ def published_figures(html: str) -> list[str]:
     """Every figure a bulletin's HTML publishes: table cells and the bold figures of its lists."""
     cells = re.findall(r"<td[^>]*>(.*?)</td>", html, re.S) + re.findall(r"<strong>(.*?)</strong>", html, re.S)
     return [v for v in (htmllib.unescape(c).strip() for c in cells) if FIGURE.fullmatch(v)]
+
+
+def built_bulletins(root: Path, fill, period: tuple[date, date]):
+    """A fresh SQLite warehouse under `root` filled by `fill(engine, cfg)`, and the period's
+    bulletins built from it with the project's config (PDFs printed by headless Chromium, which
+    the browser tests need): (folder, build report, engine, cfg)."""
+    from reviews.core.config import load_config
+    from reviews.core.warehouse import make_engine
+    from reviews.learning.browser import chromium_available
+    from reviews.learning.publication import build_period
+
+    if not chromium_available():
+        raise RuntimeError("headless Chromium is needed (apt-get install chromium; `make test` installs it)")
+    cfg = load_config()
+    engine = make_engine(f"sqlite:///{root / 'w.db'}")
+    fill(engine, cfg)
+    report = build_period(engine, cfg, *period, period[1], root / "out")
+    return Path(report.folder), report, engine, cfg

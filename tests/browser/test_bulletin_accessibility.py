@@ -10,25 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from reviews.learning.browser import HeadlessChromium, chromium_available
+from reviews.learning.browser import HeadlessChromium
 from tests.browser.standalone import axe_violations as _axe
-from tests.bulletin_data import JUNE, NHS_NUMBER, build
+from tests.bulletin_data import JUNE, NHS_NUMBER, build, built_bulletins
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    if not chromium_available():
-        pytest.fail("headless Chromium is needed (apt-get install chromium; `make test` installs it)")
-    from reviews.core.config import load_config
-    from reviews.learning.publication import build_period
-    from reviews.core.warehouse import make_engine
-
-    root = tmp_path_factory.mktemp("bulletins")
-    cfg = load_config()
-    engine = make_engine(f"sqlite:///{root / 'w.db'}")
-    build(engine, cfg)
-    report = build_period(engine, cfg, *JUNE, JUNE[1], root / "out")
-    return Path(report.folder), report
+    folder, report, _engine, _cfg = built_bulletins(tmp_path_factory.mktemp("bulletins"), build, JUNE)
+    return folder, report
 
 
 @pytest.fixture(scope="module")

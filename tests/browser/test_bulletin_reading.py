@@ -14,27 +14,16 @@ from pathlib import Path
 
 import pytest
 
-from reviews.learning.browser import HeadlessChromium, chromium_available
-from tests.bulletin_data import NATIONAL_REVIEW, NO_FINDINGS_REVIEW, REALISTIC_QUARTER, build_realistic, published_figures
+from reviews.learning.browser import HeadlessChromium
+from tests.bulletin_data import (NATIONAL_REVIEW, NO_FINDINGS_REVIEW, REALISTIC_QUARTER, build_realistic, built_bulletins,
+                                 published_figures)
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    if not chromium_available():
-        pytest.fail("headless Chromium is needed (apt-get install chromium; `make test` installs it)")
-    from reviews.core.config import load_config
-    from reviews.core.warehouse import make_engine
-    from reviews.learning.publication import build_period
-
-    root = tmp_path_factory.mktemp("realistic")
-    cfg = load_config()
-    engine = make_engine(f"sqlite:///{root / 'w.db'}")
-    build_realistic(engine, cfg)
-    report = build_period(engine, cfg, *REALISTIC_QUARTER, REALISTIC_QUARTER[1], root / "out")
-    folder = Path(report.folder)
-    return folder, report, engine, cfg
+    return built_bulletins(tmp_path_factory.mktemp("realistic"), build_realistic, REALISTIC_QUARTER)
 
 
 @pytest.fixture(scope="module")

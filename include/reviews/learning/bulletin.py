@@ -538,22 +538,33 @@ class _Builder:
         self.recurring(sec)
         self.sections.append(sec)
 
-    def recurring(self, sec: Section) -> None:
+    def recurring_intro(self, sec: Section) -> tuple[list[dict], int, str]:
+        """The recurring themes and the words that open them (the same in the email and the XLSX):
+        (themes, how many periods, 'quarters' or 'months')."""
         rec = self.s.get("recurring_themes") or []
         n = len(self.trend) or 1
         word = "quarters" if self.kind == "quarter" else "months"
-        sec.h3("Themes that keep coming back")
         if not rec:
             sec.p(f"No theme recurred across partnerships or across the last {n} {word}.")
-            return
-        ss = self.cfg.summary
-        sec.p(f"Themes found in reviews of at least {ss.recurring_min_partnerships} partnerships, or in at least "
-              f"{ss.recurring_min_periods} of the last {n} {word}, in reviews completed over those {word}.")
+        else:
+            ss = self.cfg.summary
+            sec.p(f"Themes found in reviews of at least {ss.recurring_min_partnerships} partnerships, or in at "
+                  f"least {ss.recurring_min_periods} of the last {n} {word}, in reviews completed over those {word}.")
+        return rec, n, word
+
+    def recurring_where_when(self, r: dict) -> tuple[str, str]:
         labels = [p["short_label"] for p in self.trend] or [self.period]
+        return (", ".join(self.g.names[c] for c in r["partnerships"]) or "none",
+                ", ".join(labels[k] for k in r["periods"]) or "none")
+
+    def recurring(self, sec: Section) -> None:
+        sec.h3("Themes that keep coming back")
+        rec, n, word = self.recurring_intro(sec)
+        if not rec:
+            return
         rows = []
         for r in rec:
-            where = ", ".join(self.g.names[c] for c in r["partnerships"]) or "none"
-            when = ", ".join(labels[k] for k in r["periods"]) or "none"
+            where, when = self.recurring_where_when(r)
             cells = [f"{len(r['partnerships'])}: {where}", f"{len(r['periods'])} of {n}: {when}"]
             if not self.is_region:
                 cells.append("Yes" if self.audience in r["partnerships"] else "No")
@@ -733,28 +744,18 @@ class _Builder:
                                "value": str(len(self.briefings))})
 
     def recurring_list(self) -> None:
-        rec = self.s.get("recurring_themes") or []
-        n = len(self.trend) or 1
-        word = "quarters" if self.kind == "quarter" else "months"
         sec = Section("Themes that keep coming back")
-        if not rec:
-            sec.p(f"No theme recurred across partnerships or across the last {n} {word}.")
-            self.sections.append(sec)
-            return
-        ss = self.cfg.summary
-        sec.p(f"Themes found in reviews of at least {ss.recurring_min_partnerships} partnerships, or in at least "
-              f"{ss.recurring_min_periods} of the last {n} {word}, in reviews completed over those {word}.")
-        labels = [p["short_label"] for p in self.trend] or [self.period]
+        self.sections.append(sec)
+        rec, n, word = self.recurring_intro(sec)
         entries = []
         for r in rec:
-            where = ", ".join(self.g.names[c] for c in r["partnerships"]) or "none"
-            when = ", ".join(labels[k] for k in r["periods"]) or "none"
+            where, when = self.recurring_where_when(r)
             mine = "" if self.is_region else (
                 f" Found in {self.name}." if self.audience in r["partnerships"] else f" Not found in {self.name}.")
             entries.append(f"{r['label']}: found by {where}; in {len(r['periods'])} of the last {n} {word} "
                            f"({when}).{mine}")
-        sec.items(entries)
-        self.sections.append(sec)
+        if entries:
+            sec.items(entries)
 
     def overdue_by_agency(self) -> None:
         """Who needs to act: overdue actions by owner agency as at the period end, the region's
