@@ -89,6 +89,11 @@ XSS = "<script>alert('HX-XSS')</script>"
 # ----------------------------------------------------------------------------------- helpers
 
 
+def _review_of(finding_id: str) -> str:
+    """The published review a hostile finding belongs to: one each (KNO-HX-F-HTML -> KNO-HX-PR-HTML)."""
+    return finding_id.replace("KNO-HX-F-", "KNO-HX-PR-")
+
+
 def note(nid: str, ref: str, **over) -> list[str]:
     """A valid notification row (notified on time), with overrides."""
     values = {"notification_id": nid, "child_ref": ref, "incident_date": "01/08/2025", "aware_date": "04/08/2025",
@@ -161,7 +166,8 @@ def write_inbox(root: Path, outside: Path) -> Inbox:
     _knowsley(inbox, "notifications_2025-10-01.csv").write_text(
         csv_text(HEADER, [_good(inbox, "1"), overdue]), encoding="utf-8")
     reviews = [[rid, "", "local_multi_agency", "01/03/2025", "Independent reviewer A (regional list)", "SILP",
-                "05/09/2025", "08/09/2025", "25/09/2025", "published"] for rid in ("KNO-HX-PR1", "KNO-R-100", "KNO/R/100")]
+                "05/09/2025", "08/09/2025", "25/09/2025", "published"]
+               for rid in ("KNO-HX-PR1", "KNO-R-100", "KNO/R/100", *map(_review_of, FINDINGS))]
     _knowsley(inbox, "practice_reviews_2025-10-01.csv").write_text(csv_text(PR_HEADER, reviews), encoding="utf-8")
     learning = [["KNO-HX-F0", "KNO-HX-PR1", "DA", "HXFIND-CLEAN the plan was reviewed.", "HXRECOMMEND review plans.",
                  "Police", "31/12/2025", "Open", ""],
@@ -172,8 +178,9 @@ def write_inbox(root: Path, outside: Path) -> Inbox:
              "briefing file names that collide)", "a briefing file each (or the id refused by its shape)",
              "practice_reviews_2025-10-01.csv"))
 
-    # d02: free text in findings of a published review, one finding per case.
-    rows = [[fid, "KNO-HX-PR1", "DA", f"{token} {text}", "HXRECOMMEND see the child alone.", "Police", "31/12/2025",
+    # d02: free text in findings of published reviews, one finding per case and per review (a
+    # 7-minute briefing prints at most 4 findings on its one page; each of these must reach one).
+    rows = [[fid, _review_of(fid), "DA", f"{token} {text}", "HXRECOMMEND see the child alone.", "Police", "31/12/2025",
              "Open", ""] for fid, (token, text) in FINDINGS.items()]
     _knowsley(inbox, "learning_2025-10-02.csv").write_text(csv_text(LEARNING_HEADER, rows), encoding="utf-8")
     for fid, what in (("KNO-HX-F-NHSDOT", "dotted NHS number `401.023.2137` in a finding"),
