@@ -12,7 +12,7 @@ import pytest
 
 from reviews.core.config import load_config
 from reviews.core.warehouse import make_engine
-from reviews.learning.bulletin import ACTION_STATES, REGION, TOTAL, _Builder, _Grids
+from reviews.learning.bulletin import PUBLISHED_ACTION_STATES, REGION, TOTAL, _Builder, _Grids
 from reviews.learning.summary import compile_summary
 from tests.bulletin_data import REALISTIC_QUARTER, build_realistic, published_figures
 
@@ -69,8 +69,8 @@ def test_actions_in_the_email_are_the_xlsx_table(summary):
         mine = next(v for sec in page.sections for k, v in sec.blocks if k == "figures" and v and v[0][0] == "Overdue")
         row = next(cells for name, cells, _ in table.rows if name == grids.names[code])
         assert [pairs[1][1] for _, pairs in mine] == row and [pairs[0][1] for _, pairs in mine] == region_row
-    raw = {k: sum(s["region"]["actions"][x] for x in v) for k, v in ACTION_STATES.items()}
-    for value, state in zip(region_row, ACTION_STATES):
+    raw = {k: sum(s["region"]["actions"][x] for x in v) for k, v in PUBLISHED_ACTION_STATES.items()}
+    for value, state in zip(region_row, PUBLISHED_ACTION_STATES):
         assert value == cfg.suppression_symbol or int(value) == raw[state]
 
 

@@ -68,7 +68,7 @@ LABELS: dict[str, str] = {
 }
 # Actions are published in three states a reader acts on: open and in progress are one figure (at
 # real volumes each alone is mostly c); the action registers keep the four.
-ACTION_STATES = {"overdue": ("overdue",), "not_yet_due": ("open", "in_progress"), "completed": ("completed",)}
+PUBLISHED_ACTION_STATES = {"overdue": ("overdue",), "not_yet_due": ("open", "in_progress"), "completed": ("completed",)}
 SHORT_STAGE = {
     "notification": "Notification",
     "rapid_review": "Rapid review",
@@ -239,7 +239,7 @@ class _Grids:
         cells need no secondary suppression on their account); `hide(counts)`: further cells
         (partnership code or TOTAL, column) to hide, e.g. ones that would give away a linked grid's
         hidden cell."""
-        key = (measure, tuple(cats), total_col)
+        key = (measure, tuple(cats), total_col, tuple(unpublished))
         if key not in self._made:
             df = pd.DataFrame([[int(get(p)[c]) for c in cats] for p in self.parts], index=self.codes, columns=cats)
             rows = [*self.codes, TOTAL]
@@ -580,8 +580,8 @@ class _Builder:
         "What needs to change" and the agency figures all read it). No total of all actions is
         published: with one, a small "not yet due" count would hide the overdue count beside it."""
         return self.g.by_partnership(
-            ("actions",), lambda p: {k: sum(p["actions"].get(s, 0) for s in v) for k, v in ACTION_STATES.items()},
-            list(ACTION_STATES), total_col=False)
+            ("actions",), lambda p: {k: sum(p["actions"].get(s, 0) for s in v) for k, v in PUBLISHED_ACTION_STATES.items()},
+            list(PUBLISHED_ACTION_STATES), total_col=False)
 
     def actions(self) -> None:
         g = self.g
@@ -704,7 +704,7 @@ class _Builder:
         sec.p(f"Every recommendation from reviews completed up to {at} has an action owned by an agency. "
               "Overdue means not completed and past its due date.")
         sup = self.action_grid()
-        order = list(ACTION_STATES)
+        order = list(PUBLISHED_ACTION_STATES)
         names = {s: label(s) for s in order}
         bars = [(names.get(s), int(v)) for s in order if (v := self.own(sup, s)) != sym]
         hidden = [names.get(s) for s in order if self.own(sup, s) == sym]
@@ -815,18 +815,19 @@ class _Builder:
         roll = lambda p: p["rolling"]  # noqa: E731
         sup_n = g.by_partnership(("rolling", "notifications"),
                                  lambda p: {"all": roll(p)["notifications"]["total"]}, ["all"])
-        sup_r = g.by_partnership(
-            ("rolling", "rapid_reviews"),
-            lambda p: (lambda r: {"lcspr": r.get("lcspr", 0),
-                                  "other": r["total"] - r.get("lcspr", 0)})(roll(p)["rapid_reviews_completed"]),
-            ["lcspr", "other"], unpublished=("other",))
+        def lcspr_and_rest(p: dict) -> dict[str, int]:
+            r = roll(p)["rapid_reviews_completed"]
+            return {"lcspr": r.get("lcspr", 0), "other": r["total"] - r.get("lcspr", 0)}
+
+        sup_r = g.by_partnership(("rolling", "rapid_reviews"), lcspr_and_rest, ["lcspr", "other"],
+                                 unpublished=("other",))
         sup_d = g.by_partnership(("rolling", "decided"),
                                  lambda p: {"all": roll(p)["practice_reviews_decided"]["total"]}, ["all"])
         sup_m = g.by_partnership(("rolling", "milestones"),
                                  lambda p: {"completed": roll(p)["reviews_completed"]}, ["completed"])
         region_n = round_to(str(sup_n.loc[TOTAL, TOTAL]), self.rounding, sym)
-        col = lambda sup, c: str(sup.loc[TOTAL, c]) if c in sup.columns else "0"  # noqa: E731
-        own = lambda sup, c: (self.own(sup, c) if c in sup.columns else "0")  # noqa: E731
+        col = lambda sup, c: str(sup.loc[TOTAL, c])  # noqa: E731 (the region's figure)
+        own = self.own
         rows = [
             ("Serious incident notifications to the Panel", sup_n, TOTAL, region_n),
             ("Rapid reviews sent to the Panel", sup_r, TOTAL, None),
